@@ -1,0 +1,1 @@
+//! Weir guest SDK macros (being written).

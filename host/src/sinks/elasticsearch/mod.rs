@@ -1,0 +1,1 @@
+//! Elasticsearch sink (being written).

@@ -1,0 +1,3 @@
+//! Sinks: where processed documents go.
+
+pub mod elasticsearch;

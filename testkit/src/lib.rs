@@ -1,0 +1,1 @@
+//! Weir test rig (being written).

@@ -1,0 +1,2 @@
+//! `cargo xtask tools` (being written).
+pub fn install() -> anyhow::Result<()> { anyhow::bail!("not yet written") }
