@@ -113,6 +113,8 @@ pub struct IndexRequest {
     pub pipeline: Arc<str>,
     /// The record it was derived from, dead-lettered if the sink rejects it.
     pub origin: Arc<SourceRecord>,
+    /// The pipeline's dead-letter topic, for documents the sink rejects.
+    pub dead_letter_topic: Arc<str>,
     pub ack: Ack,
 }
 
