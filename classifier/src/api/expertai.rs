@@ -1,0 +1,280 @@
+//! expert.ai NL API v2-compatible endpoints, so clients written for
+//! expert.ai's `analyze/standard/{lang}/sentiment` and
+//! `detect/hate-speech/{lang}` work against this service unchanged.
+//!
+//! Mapping (documented in the README):
+//! * sentiment: `overall` = compound × 100, `positivity` = pos × 100,
+//!   `negativity` = −neg × 100 (2 decimals); `items` are the tokens that
+//!   scored, with their final VADER valence; `syncon` is always −1 (no
+//!   knowledge graph).
+//! * hate speech: label hate → category 2000 "Discrimination and Harassment"
+//!   (plus a subcategory when a driving term is in [`crate::hate::terms`]),
+//!   offensive → 1000 "Personal Insult", neither → no category. `score` is
+//!   the class probability × 100 (rounded), `frequency` the category's share
+//!   of the listed scores in percent, `positions` the driving terms'
+//!   character offsets (zero-based, end exclusive).
+
+use axum::{
+    Json,
+    extract::{Path, State, rejection::JsonRejection},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppState, Position,
+    error::{ApiError, ExpertAiError},
+};
+use crate::{
+    hate::{HATESONAR_VERSION, HateLabel, HatePrediction, terms},
+    pyround::py_round,
+    vader::{Analysis, VADER_VERSION},
+};
+
+/// Languages served (VADER's lexicon and the hatesonar model are English).
+const SUPPORTED_LANGUAGES: &[&str] = &["en"];
+
+/// `{"document": {"text": "..."}}`.
+#[derive(Debug, Deserialize)]
+pub struct AnalysisRequest {
+    pub document: Document,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Document {
+    pub text: String,
+}
+
+/// `{"success": true, "data": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SentimentData {
+    pub content: String,
+    pub language: &'static str,
+    pub version: String,
+    pub knowledge: Vec<serde_json::Value>,
+    pub sentiment: Sentiment,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sentiment {
+    /// −100..100
+    pub overall: f64,
+    /// 0..100
+    pub positivity: f64,
+    /// −100..0
+    pub negativity: f64,
+    pub items: Vec<SentimentItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SentimentItem {
+    pub lemma: String,
+    pub syncon: i64,
+    pub sentiment: f64,
+    pub items: Vec<SentimentItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HateSpeechData {
+    pub content: String,
+    pub language: &'static str,
+    pub version: String,
+    pub categories: Vec<Category>,
+    pub extractions: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Category {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub hierarchy: Vec<&'static str>,
+    pub namespace: &'static str,
+    pub score: u32,
+    pub frequency: f64,
+    pub winner: bool,
+    pub positions: Vec<Position>,
+}
+
+fn check_language(lang: &str) -> Result<&'static str, ExpertAiError> {
+    SUPPORTED_LANGUAGES
+        .iter()
+        .find(|l| **l == lang)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED_LANGUAGE",
+                format!(
+                    "language {lang:?} is not supported; supported: {}",
+                    SUPPORTED_LANGUAGES.join(", ")
+                ),
+            )
+            .into()
+        })
+}
+
+fn version(model: &str) -> String {
+    format!("weir-classifier {}; {model}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `POST /v2/analyze/standard/{lang}/sentiment`.
+pub async fn sentiment(
+    State(state): State<AppState>,
+    Path(lang): Path<String>,
+    body: Result<Json<AnalysisRequest>, JsonRejection>,
+) -> Result<Json<Envelope<SentimentData>>, ExpertAiError> {
+    let language = check_language(&lang)?;
+    let Json(request) = body?;
+    state
+        .metrics()
+        .add_texts("/v2/analyze/standard/{lang}/sentiment", 1);
+    let text = request.document.text;
+    let (text, analysis) = state
+        .run_blocking(move |s| {
+            let analysis = s.sentiment().analyze(&text);
+            (text, analysis)
+        })
+        .await?;
+    Ok(Json(Envelope {
+        success: true,
+        data: SentimentData {
+            content: text,
+            language,
+            version: version(&format!("vader {VADER_VERSION}")),
+            knowledge: Vec::new(),
+            sentiment: sentiment_of(&analysis),
+        },
+    }))
+}
+
+fn sentiment_of(analysis: &Analysis) -> Sentiment {
+    let s = analysis.scores;
+    // `0.0 - x` rather than `-x` so that no negativity renders as 0.0, not -0.0.
+    let negativity = 0.0 - py_round(s.neg * 100.0, 2);
+    Sentiment {
+        overall: py_round(s.compound * 100.0, 2),
+        positivity: py_round(s.pos * 100.0, 2),
+        negativity,
+        items: analysis
+            .tokens
+            .iter()
+            .map(|t| SentimentItem {
+                lemma: t.lemma.clone(),
+                syncon: -1,
+                sentiment: py_round(t.valence, 4),
+                items: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// `POST /v2/detect/hate-speech/{lang}`.
+pub async fn hate_speech(
+    State(state): State<AppState>,
+    Path(lang): Path<String>,
+    body: Result<Json<AnalysisRequest>, JsonRejection>,
+) -> Result<Json<Envelope<HateSpeechData>>, ExpertAiError> {
+    let language = check_language(&lang)?;
+    let Json(request) = body?;
+    state
+        .metrics()
+        .add_texts("/v2/detect/hate-speech/{lang}", 1);
+    let text = request.document.text;
+    let (text, prediction) = state
+        .run_blocking(move |s| {
+            let prediction = s.hate().predict(&text);
+            (text, prediction)
+        })
+        .await?;
+    Ok(Json(Envelope {
+        success: true,
+        data: HateSpeechData {
+            content: text,
+            language,
+            version: version(&format!("hatesonar {HATESONAR_VERSION}")),
+            categories: categories_of(&prediction),
+            extractions: Vec::new(),
+        },
+    }))
+}
+
+const DISCRIMINATION: &str = "Discrimination and Harassment";
+const PERSONAL_INSULT: &str = "Personal Insult";
+
+/// expert.ai categories for a prediction (see the module docs for the mapping).
+pub fn categories_of(prediction: &HatePrediction) -> Vec<Category> {
+    let score = py_round(prediction.scores.get(prediction.label) * 100.0, 0) as u32;
+    let all_positions = |terms: &[&str]| -> Vec<Position> {
+        let mut positions: Vec<Position> = prediction
+            .top_features
+            .iter()
+            .filter(|t| terms.is_empty() || terms.contains(&t.term.as_str()))
+            .flat_map(|t| t.positions.iter().copied().map(Position::from))
+            .collect();
+        positions.sort_by_key(|p| (p.start, p.end));
+        positions
+    };
+    let category = |id, label, hierarchy, positions| Category {
+        id,
+        label,
+        hierarchy,
+        namespace: "hate_speech",
+        score,
+        frequency: 0.0,
+        winner: true,
+        positions,
+    };
+    let mut categories = match prediction.label {
+        HateLabel::Neither => Vec::new(),
+        HateLabel::Offensive => vec![category(
+            "1000",
+            PERSONAL_INSULT,
+            vec![PERSONAL_INSULT],
+            all_positions(&[]),
+        )],
+        HateLabel::Hate => {
+            let drivers: Vec<&str> = prediction
+                .top_features
+                .iter()
+                .map(|t| t.term.as_str())
+                .collect();
+            let mut out = vec![category(
+                "2000",
+                DISCRIMINATION,
+                vec![DISCRIMINATION],
+                all_positions(&[]),
+            )];
+            for sub in terms::subcategories_for(&drivers) {
+                let matched: Vec<&str> = drivers
+                    .iter()
+                    .copied()
+                    .filter(|d| sub.terms.contains(d))
+                    .collect();
+                out.push(category(
+                    sub.id,
+                    sub.label,
+                    vec![DISCRIMINATION, sub.label],
+                    all_positions(&matched),
+                ));
+            }
+            out
+        }
+    };
+    // Every listed category carries the same model score, so each gets an
+    // equal share and all are winners.
+    let total: u32 = categories.iter().map(|c| c.score).sum();
+    for c in &mut categories {
+        c.frequency = if total == 0 {
+            0.0
+        } else {
+            py_round(100.0 * f64::from(c.score) / f64::from(total), 2)
+        };
+    }
+    categories
+}
