@@ -2,6 +2,8 @@
 //! reason, to a Kafka topic per pipeline. The offset they came from becomes
 //! committable only after the broker acknowledged the dead letter.
 
+pub mod writer;
+
 use tokio::sync::mpsc;
 
 use crate::event::DeadLetter;

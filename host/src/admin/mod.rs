@@ -1,0 +1,90 @@
+//! The admin endpoint: `/metrics` (Prometheus text) and `/healthz`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// One component's health.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentHealth {
+    pub name: String,
+    pub healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Reports health on demand (the sink, the consumer ...).
+pub type HealthCheck = Arc<dyn Fn() -> Vec<ComponentHealth> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub registry: Arc<Registry>,
+    pub health: HealthCheck,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
+        Ok(()) => (
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct HealthReport {
+    healthy: bool,
+    components: Vec<ComponentHealth>,
+}
+
+async fn healthz(State(state): State<AdminState>) -> Response {
+    let components = (state.health)();
+    let healthy = components.iter().all(|c| c.healthy);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(HealthReport { healthy, components })).into_response()
+}
+
+/// Binds `addr` and serves until `shutdown`. Returns the bound address
+/// (useful with port 0).
+pub async fn serve(
+    addr: SocketAddr,
+    state: AdminState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("admin.listen: cannot bind {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let app = router(state);
+    let handle = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "admin endpoint failed");
+        }
+    });
+    Ok((local, handle))
+}

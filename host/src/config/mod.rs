@@ -1,0 +1,216 @@
+//! `weir.toml`: one file, strict (`deny_unknown_fields` everywhere), with
+//! errors that name the file, the key and the reason.
+
+mod kafka;
+mod pipeline;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use kafka::{KafkaConfig, SourceBatchConfig};
+pub use pipeline::{ModuleConfig, PipelineConfig};
+
+use crate::runtime::RuntimeConfig;
+use crate::sinks::elasticsearch::ElasticsearchConfig;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The whole configuration of one Weir host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub elasticsearch: ElasticsearchConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Pipelines by name: `[pipelines.tweets]`.
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// Folder of the config file; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[admin]`: the HTTP endpoint for `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address to listen on; empty string disables the endpoint.
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl AdminConfig {
+    pub fn address(&self) -> Option<Result<SocketAddr, String>> {
+        if self.listen.is_empty() {
+            return None;
+        }
+        Some(self.listen.parse().map_err(|e| format!("{e}")))
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info,weir=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, path, &base)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = if base_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base_dir.to_path_buf()
+        };
+        config.path = path.to_path_buf();
+        config.validate().map_err(|(key, reason)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        self.kafka.validate()?;
+        self.runtime.validate().map_err(split_key)?;
+        if let Err(errors) = self.elasticsearch.validate() {
+            let first = &errors[0];
+            return Err((format!("elasticsearch.{}", first.key), first.message.clone()));
+        }
+        if let Some(Err(e)) = self.admin.address() {
+            return Err(("admin.listen".into(), e));
+        }
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut dead_letter_topics = BTreeSet::new();
+        for (name, p) in &self.pipelines {
+            p.validate(name, self)?;
+            for t in &p.topics {
+                if let Some(other) = owner.insert(t, name) {
+                    return Err((
+                        format!("pipelines.{name}.topics"),
+                        format!("topic `{t}` is already consumed by pipeline `{other}`"),
+                    ));
+                }
+            }
+            dead_letter_topics.insert(p.dead_letter_topic(name));
+        }
+        for (name, p) in &self.pipelines {
+            let dlq = p.dead_letter_topic(name);
+            if owner.contains_key(dlq.as_str()) {
+                return Err((
+                    format!("pipelines.{name}.dead_letter_topic"),
+                    format!("`{dlq}` is also consumed by a pipeline; dead letters would loop"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits "key: reason" messages from sub-validators into their parts.
+fn split_key(message: String) -> (String, String) {
+    match message.split_once(": ") {
+        Some((k, r)) if !k.contains(' ') => (k.to_string(), r.to_string()),
+        _ => (String::new(), message),
+    }
+}
+
+/// A TOML scalar (string, integer, float or boolean) read as a string, so
+/// `session.timeout.ms = 6000` and `= "6000"` both work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(Scalar(s)),
+            toml::Value::Integer(i) => Ok(Scalar(i.to_string())),
+            toml::Value::Float(f) => Ok(Scalar(f.to_string())),
+            toml::Value::Boolean(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, number or boolean, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

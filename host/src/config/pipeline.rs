@@ -1,0 +1,96 @@
+//! `[pipelines.NAME]`: topics in, a chain of modules, an index out.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Config, Scalar};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Kafka topics this pipeline consumes.
+    pub topics: Vec<String>,
+    /// Index documents go to (a module may override it per document).
+    pub index: String,
+    /// Topic dead letters go to; default `<pipeline>-dlq`.
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Modules, run in order. Empty: records are indexed as they are.
+    #[serde(default)]
+    pub modules: Vec<ModuleConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleConfig {
+    /// Name in logs, metrics and dead-letter reasons; default: file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Path of the component (`.wasm`), relative to the config file.
+    pub path: PathBuf,
+    /// Settings passed to the module's `init`.
+    #[serde(default)]
+    pub config: BTreeMap<String, Scalar>,
+}
+
+impl ModuleConfig {
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "module".into())
+        })
+    }
+
+    pub fn settings(&self) -> Vec<(String, String)> {
+        self.config.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+    }
+}
+
+impl PipelineConfig {
+    pub fn dead_letter_topic(&self, name: &str) -> String {
+        self.dead_letter_topic.clone().unwrap_or_else(|| format!("{name}-dlq"))
+    }
+
+    pub(super) fn validate(&self, name: &str, config: &Config) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("pipelines.{name}.{k}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err((format!("pipelines.{name}"), "a pipeline name uses only letters, digits, '-' and '_'".into()));
+        }
+        if self.topics.is_empty() {
+            return Err((key("topics"), "must list at least one topic".into()));
+        }
+        if let Some(t) = self.topics.iter().find(|t| t.trim().is_empty()) {
+            return Err((key("topics"), format!("invalid topic name `{t}`")));
+        }
+        if self.index.is_empty()
+            || self.index.starts_with(['-', '_', '+'])
+            || self.index.chars().any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
+        {
+            return Err((
+                key("index"),
+                format!("`{}` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)", self.index),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, m) in self.modules.iter().enumerate() {
+            let path = config.resolve(&m.path);
+            if !path.is_file() {
+                return Err((
+                    format!("pipelines.{name}.modules[{i}].path"),
+                    format!("{} does not exist (build modules with `cargo xtask modules`)", path.display()),
+                ));
+            }
+            if !names.insert(m.name()) {
+                return Err((
+                    format!("pipelines.{name}.modules[{i}].name"),
+                    format!("`{}` appears twice in this pipeline; give one a `name`", m.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! Runs a batch of records through a pipeline's chain of modules.
+//!
+//! Each module sees the previous module's output documents as records (same
+//! topic/partition/offset/key/headers, value = the document body). A module
+//! that traps on a batch is retried record by record in fresh instances, so
+//! one poison record fails alone and the rest of the batch goes on.
+
+use std::sync::Arc;
+
+use crate::event::SourceRecord;
+use crate::runtime::{LoadedModule, WasmRuntime, WitDocument, WitHeader, WitOutcome, WitRecord};
+use crate::telemetry::PipelineMetrics;
+
+/// A document that came out of the chain, ready to be indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputDoc {
+    /// Position of the source record in the batch.
+    pub source: usize,
+    /// Position among the source record's outputs (for the default id).
+    pub n: usize,
+    pub body: Vec<u8>,
+    pub index: Option<String>,
+    pub id: Option<String>,
+}
+
+/// A source record that could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub source: usize,
+    /// The module that failed it; `None` when the host's output validation did.
+    pub module: Option<String>,
+    pub reason: String,
+}
+
+/// Everything a batch turned into.
+#[derive(Debug, Default)]
+pub struct ChainOutput {
+    pub docs: Vec<OutputDoc>,
+    pub failures: Vec<Failure>,
+}
+
+/// A document in flight between modules.
+struct Item {
+    source: usize,
+    body: Vec<u8>,
+    index: Option<String>,
+    id: Option<String>,
+}
+
+/// Runs `records` through `modules` in order.
+pub async fn run_chain(
+    rt: &WasmRuntime,
+    modules: &[Arc<LoadedModule>],
+    records: &[Arc<SourceRecord>],
+    metrics: &PipelineMetrics,
+) -> ChainOutput {
+    let mut items: Vec<Item> = records
+        .iter()
+        .enumerate()
+        .map(|(source, r)| Item {
+            source,
+            body: r.value.to_vec(),
+            index: None,
+            id: None,
+        })
+        .collect();
+    let mut failed = vec![false; records.len()];
+    let mut out = ChainOutput::default();
+
+    for module in modules {
+        if items.is_empty() {
+            break;
+        }
+        let batch: Vec<WitRecord> = items.iter().map(|it| to_wit(&records[it.source], &it.body)).collect();
+        let outcomes = run_isolating(rt, module, &batch).await;
+        drop(batch);
+        let m = metrics.module(&module.name);
+        m.records_in.inc_by(items.len() as u64);
+        let mut next = Vec::with_capacity(items.len());
+        for (item, outcome) in items.into_iter().zip(outcomes) {
+            match outcome {
+                WitOutcome::Emit(docs) => {
+                    m.records_out.inc_by(docs.len() as u64);
+                    next.extend(docs.into_iter().map(|d| from_wit(&item, d)));
+                }
+                WitOutcome::Drop => {
+                    m.records_dropped.inc();
+                }
+                WitOutcome::Fail(reason) => {
+                    m.records_failed.inc();
+                    if !std::mem::replace(&mut failed[item.source], true) {
+                        out.failures.push(Failure {
+                            source: item.source,
+                            module: Some(module.name.clone()),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        items = next;
+    }
+
+    let mut per_source = vec![0usize; records.len()];
+    for item in items {
+        if let Err(reason) = validate_document(&item.body) {
+            if !std::mem::replace(&mut failed[item.source], true) {
+                out.failures.push(Failure {
+                    source: item.source,
+                    module: None,
+                    reason,
+                });
+            }
+            continue;
+        }
+        let n = per_source[item.source];
+        per_source[item.source] += 1;
+        out.docs.push(OutputDoc {
+            source: item.source,
+            n,
+            body: item.body,
+            index: item.index,
+            id: item.id,
+        });
+    }
+    out
+}
+
+/// Runs the batch; if the module traps, runs each record alone so only the
+/// records that trap by themselves fail (with the trap message).
+async fn run_isolating(rt: &WasmRuntime, module: &LoadedModule, batch: &[WitRecord]) -> Vec<WitOutcome> {
+    match module.run_batch(rt, batch).await {
+        Ok(outcomes) => outcomes,
+        Err(trap) if batch.len() == 1 => vec![WitOutcome::Fail(format!("module {} trapped: {trap}", module.name))],
+        Err(trap) => {
+            tracing::warn!(module = %module.name, error = %trap, records = batch.len(), "module trapped on a batch; isolating records");
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for record in batch {
+                let one = std::slice::from_ref(record);
+                outcomes.push(match module.run_batch(rt, one).await {
+                    Ok(mut o) => o.pop().expect("run_batch checks the outcome count"),
+                    Err(trap) => WitOutcome::Fail(format!("module {} trapped: {trap}", module.name)),
+                });
+            }
+            outcomes
+        }
+    }
+}
+
+fn to_wit(r: &SourceRecord, value: &[u8]) -> WitRecord {
+    WitRecord {
+        topic: r.topic.to_string(),
+        partition: r.partition,
+        offset: r.offset,
+        timestamp_ms: r.timestamp_ms,
+        key: r.key.as_ref().map(|k| k.to_vec()),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| WitHeader {
+                key: k.clone(),
+                value: v.as_ref().map(|v| v.to_vec()),
+            })
+            .collect(),
+        value: value.to_vec(),
+    }
+}
+
+fn from_wit(parent: &Item, d: WitDocument) -> Item {
+    Item {
+        source: parent.source,
+        body: d.body,
+        index: d.index.or_else(|| parent.index.clone()),
+        id: d.id.or_else(|| parent.id.clone()),
+    }
+}
+
+/// A document must be one JSON object: Elasticsearch accepts nothing else,
+/// and the bulk format cannot carry a raw newline.
+pub fn validate_document(body: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => Err(format!("invalid JSON at byte {}: {e}", json_error_offset(body, &e))),
+        Ok(_) => {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first != Some(&b'{') {
+                return Err("document is not a JSON object".into());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Converts serde_json's line/column into a byte offset into `body`.
+pub fn json_error_offset(body: &[u8], e: &serde_json::Error) -> usize {
+    let mut line = 1;
+    let mut line_start = 0;
+    for (i, b) in body.iter().enumerate() {
+        if line == e.line() {
+            break;
+        }
+        if *b == b'\n' {
+            line += 1;
+            line_start = i + 1;
+        }
+    }
+    (line_start + e.column().saturating_sub(1)).min(body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_json_with_byte_offset() {
+        let err = validate_document(b"{\"a\": nope}").unwrap_err();
+        // serde_json stops at the first byte that cannot continue `n...`.
+        assert!(err.starts_with("invalid JSON at byte 7: expected ident"), "{err}");
+    }
+
+    #[test]
+    fn rejects_non_objects_and_accepts_objects() {
+        assert_eq!(validate_document(b"[1,2]").unwrap_err(), "document is not a JSON object");
+        assert!(validate_document(b" {\"a\":1}").is_ok());
+    }
+
+    #[test]
+    fn offset_counts_previous_lines() {
+        let body = b"{\n\"a\": x}";
+        let e = serde_json::from_slice::<serde::de::IgnoredAny>(body).unwrap_err();
+        assert_eq!(json_error_offset(body, &e), 7);
+    }
+}

@@ -1,0 +1,11 @@
+//! Host-side bindings for the `weir:pipeline/module` world.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "weir:pipeline/module",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use exports::weir::pipeline::processor as guest;
+pub use weir::pipeline::types;

@@ -1,0 +1,166 @@
+//! Per-instance host state (`ModuleCtx`) and the host side of the imports a
+//! module may use.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::wasi::logging::logging;
+use super::limits::InstanceLimits;
+
+/// Everything one module instance owns while it processes one batch.
+///
+/// A fresh `ModuleCtx` (and Store) is created for every batch, so nothing a
+/// module does can leak into the next batch.
+pub struct ModuleCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    stderr: StderrTail,
+    /// Who is logging: pipeline and module names, for attribution.
+    log_context: Arc<LogContext>,
+    /// Epoch ticks the current call may still run before it is interrupted.
+    pub(crate) ticks_left: u64,
+    max_memory_bytes: usize,
+}
+
+/// Names attached to every log line and error a module produces.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    pub pipeline: String,
+    pub module: String,
+}
+
+impl ModuleCtx {
+    pub fn new(limits: &InstanceLimits, log_context: Arc<LogContext>) -> Self {
+        let stderr = StderrTail::new(4096);
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .table_elements(limits.max_table_elements)
+                .instances(limits.max_instances)
+                .tables(limits.max_tables)
+                .memories(limits.max_memories)
+                .trap_on_grow_failure(true)
+                .build(),
+            stderr,
+            log_context,
+            ticks_left: limits.cpu_ticks_per_call,
+            max_memory_bytes: limits.max_memory_bytes,
+        }
+    }
+
+    /// The memory limit this instance runs under, in bytes.
+    pub fn limits_memory(&self) -> usize {
+        self.max_memory_bytes
+    }
+
+    /// The last bytes the module wrote to stderr (e.g. its panic message).
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.contents()
+    }
+}
+
+impl WasiView for ModuleCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl logging::Host for ModuleCtx {
+    async fn log(&mut self, level: logging::Level, context: String, message: String) {
+        let c = &self.log_context;
+        match level {
+            logging::Level::Trace => tracing::trace!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
+            logging::Level::Debug => tracing::debug!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
+            logging::Level::Info => tracing::info!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
+            logging::Level::Warn => tracing::warn!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
+            logging::Level::Error | logging::Level::Critical => {
+                tracing::error!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+            }
+        }
+    }
+}
+
+/// A stderr that keeps only the last `capacity` bytes and never refuses a
+/// write (a guest's `eprintln!` panics if stderr fails, which would turn a
+/// chatty module into a trapping one).
+#[derive(Clone)]
+pub struct StderrTail {
+    capacity: usize,
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl StderrTail {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            buf: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend_from_slice(bytes);
+        if buf.len() > self.capacity {
+            let excess = buf.len() - self.capacity;
+            buf.drain(..excess);
+        }
+    }
+
+    pub fn contents(&self) -> String {
+        let buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf).trim().to_string()
+    }
+}
+
+impl IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for StderrTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_tail_keeps_the_last_bytes() {
+        let t = StderrTail::new(8);
+        t.push(b"hello ");
+        t.push(b"world!");
+        assert_eq!(t.contents(), "o world!");
+    }
+}

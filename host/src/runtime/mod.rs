@@ -1,0 +1,13 @@
+//! The Wasm runtime: one engine, modules compiled once and pre-instantiated,
+//! a fresh Store for every batch.
+
+mod bindings;
+pub mod ctx;
+pub mod engine;
+pub mod limits;
+pub mod module;
+
+pub use bindings::types::{Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord};
+pub use engine::{EpochTicker, WasmRuntime};
+pub use limits::{LimitExceeded, PoolingMode, RuntimeConfig};
+pub use module::{LoadedModule, ModuleError, ModuleInfo, Trapped, digest_of};

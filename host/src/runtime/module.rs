@@ -1,0 +1,241 @@
+//! Compiling, validating and pre-instantiating a module (`ModulePre`), and
+//! running one batch through it in a fresh Store.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use super::bindings::{ModulePre, guest, types};
+use super::ctx::{LogContext, ModuleCtx};
+use super::engine::WasmRuntime;
+use super::limits::LimitExceeded;
+
+/// Why a module file was not accepted. The old version (if any) keeps
+/// running; the message is the compiler's or validator's own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModuleError {
+    #[error("module {name}: not a valid component: {message}")]
+    Compile { name: String, message: String },
+    #[error("module {name}: does not implement the weir:pipeline/module@0.1 world: {message}")]
+    World { name: String, message: String },
+    #[error("module {name}: init failed: {message}")]
+    Init { name: String, message: String },
+}
+
+/// What a module declares about itself via `describe`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModuleInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// A compiled, validated, pre-instantiated module with its configuration:
+/// everything needed to run a batch except the Store.
+pub struct LoadedModule {
+    /// The name the pipeline config gives this module.
+    pub name: String,
+    /// sha256 of the component bytes: the version's identity.
+    pub digest: String,
+    pub info: ModuleInfo,
+    pub(crate) pre: ModulePre<ModuleCtx>,
+    pub(crate) config: Vec<(String, String)>,
+    pub(crate) log_context: Arc<LogContext>,
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("name", &self.name)
+            .field("digest", &self.short_digest())
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// A module stopped while processing a batch (trap, panic, limit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Trapped {
+    pub message: String,
+    /// The limit that stopped it, when one did.
+    pub limit: Option<LimitExceeded>,
+}
+
+/// The sha256 of a component's bytes, hex-encoded.
+pub fn digest_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl WasmRuntime {
+    /// Compiles `bytes`, checks the world, runs `describe` and `init` with
+    /// `config` once. CPU-heavy: call from a blocking-capable context (it
+    /// compiles on the current thread; see [`WasmRuntime::load_blocking`]).
+    pub async fn load(
+        self: &Arc<Self>,
+        pipeline: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        config: Vec<(String, String)>,
+    ) -> Result<LoadedModule, ModuleError> {
+        let digest = digest_of(&bytes);
+        let rt = Arc::clone(self);
+        let n = name.to_string();
+        let component = tokio::task::spawn_blocking(move || Component::new(&rt.engine, &bytes))
+            .await
+            .map_err(|e| ModuleError::Compile {
+                name: n.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| ModuleError::Compile {
+                name: n.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let world_err = |e: wasmtime::Error| ModuleError::World {
+            name: name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
+        let pre = ModulePre::new(instance_pre).map_err(world_err)?;
+        let mut module = LoadedModule {
+            name: name.to_string(),
+            digest,
+            info: ModuleInfo {
+                name: String::new(),
+                version: String::new(),
+            },
+            pre,
+            config,
+            log_context: Arc::new(LogContext {
+                pipeline: pipeline.to_string(),
+                module: name.to_string(),
+            }),
+        };
+        // One trial instance: describe + init must succeed before the
+        // module may replace anything.
+        let init_err = |message: String| ModuleError::Init {
+            name: name.to_string(),
+            message,
+        };
+        let (mut store, instance) = module.instantiate(self).await.map_err(|t| init_err(t.message))?;
+        let info = instance
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| init_err(trap_message(&store, e).message))?;
+        module.info = ModuleInfo {
+            name: info.name,
+            version: info.version,
+        };
+        instance
+            .call_init(&mut store, &module.config)
+            .await
+            .map_err(|e| init_err(trap_message(&store, e).message))?
+            .map_err(init_err)?;
+        Ok(module)
+    }
+}
+
+impl LoadedModule {
+    /// First 12 hex digits of the digest, for logs and status.
+    pub fn short_digest(&self) -> &str {
+        &self.digest[..12.min(self.digest.len())]
+    }
+
+    async fn instantiate(
+        &self,
+        rt: &WasmRuntime,
+    ) -> Result<(Store<ModuleCtx>, guest::Guest), Trapped> {
+        let mut store = Store::new(&rt.engine, ModuleCtx::new(&rt.limits, Arc::clone(&self.log_context)));
+        store.limiter(|ctx| &mut ctx.limits);
+        let budget = rt.config.max_batch_time;
+        store.epoch_deadline_callback(move |mut cx| {
+            let ctx = cx.data_mut();
+            if ctx.ticks_left == 0 {
+                return Err(wasmtime::Error::new(LimitExceeded::CpuTime(budget)));
+            }
+            ctx.ticks_left -= 1;
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| trap_message(&store, e))?;
+        let processor = instance.weir_pipeline_processor().clone();
+        Ok((store, processor))
+    }
+
+    /// Runs one batch in a fresh instance: `init(config)` then
+    /// `process(batch)`. Returns one outcome per record, or why the module
+    /// stopped.
+    pub async fn run_batch(
+        &self,
+        rt: &WasmRuntime,
+        batch: &[types::Record],
+    ) -> Result<Vec<types::Outcome>, Trapped> {
+        let (mut store, guest) = self.instantiate(rt).await?;
+        match guest.call_init(&mut store, &self.config).await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                return Err(Trapped {
+                    message: format!("init failed: {message}"),
+                    limit: None,
+                });
+            }
+            Err(e) => return Err(trap_message(&store, e)),
+        }
+        let outcomes = guest
+            .call_process(&mut store, batch)
+            .await
+            .map_err(|e| trap_message(&store, e))?;
+        if outcomes.len() != batch.len() {
+            return Err(Trapped {
+                message: format!(
+                    "process returned {} outcomes for {} records",
+                    outcomes.len(),
+                    batch.len()
+                ),
+                limit: None,
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Turns a wasmtime error into a reason a person can act on: the limit
+/// that stopped the module, or its panic message (captured from stderr)
+/// plus the trap.
+fn trap_message(store: &Store<ModuleCtx>, e: wasmtime::Error) -> Trapped {
+    if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+        return Trapped {
+            message: limit.to_string(),
+            limit: Some(limit.clone()),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("forcing trap when growing memory") || text.contains("growing memory") {
+        let limit = LimitExceeded::Memory(store.data().limits_memory());
+        return Trapped {
+            message: limit.to_string(),
+            limit: Some(limit),
+        };
+    }
+    let trap = e
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| first_line(&text).to_string());
+    let stderr = store.data().stderr_tail();
+    let panic = stderr.lines().rev().find(|l| l.contains("panicked")).unwrap_or("");
+    let message = if panic.is_empty() {
+        trap
+    } else {
+        format!("{} ({trap})", panic.trim())
+    };
+    Trapped { message, limit: None }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

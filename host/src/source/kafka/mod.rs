@@ -1,0 +1,373 @@
+//! The Kafka source: a consumer group member that batches records per
+//! partition, runs them through their pipeline, and stores an offset only
+//! once everything derived from it is acknowledged.
+
+mod context;
+pub mod offsets;
+mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use context::{RebalanceEvent, SourceContext};
+pub use offsets::{OffsetTracker, Ticket, TopicPartition};
+pub use worker::{Batch, WorkerShared};
+
+use crate::config::KafkaConfig;
+use crate::dlq::DeadLetterQueue;
+use crate::event::SourceRecord;
+use crate::pipeline::{DocumentSink, Routes};
+use crate::runtime::WasmRuntime;
+use crate::telemetry::Metrics;
+
+type WeirConsumer = StreamConsumer<SourceContext>;
+
+/// Builds the consumer with the properties at-least-once needs.
+fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsumer> {
+    let mut cc = ClientConfig::new();
+    // Defaults a user may override through [kafka.properties].
+    cc.set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("queued.max.messages.kbytes", "16384");
+    for (k, v) in cfg.consumer_props() {
+        cc.set(k, v);
+    }
+    // What at-least-once rests on: offsets are stored by us, only after
+    // acknowledgement, and committed periodically by librdkafka.
+    cc.set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group_id)
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", cfg.commit_interval.as_millis().max(1).to_string());
+    cc.create_with_context(ctx).context("creating the Kafka consumer")
+}
+
+/// Per-partition batching state.
+struct Slot {
+    pipeline_topic: Arc<str>,
+    acc: Vec<Arc<SourceRecord>>,
+    bytes: usize,
+    first_at: Instant,
+    tx: mpsc::Sender<Batch>,
+    /// Batches that found the worker's queue full; the partition is paused
+    /// until they are handed over.
+    waiting: VecDeque<Batch>,
+    paused: bool,
+    worker: JoinHandle<()>,
+}
+
+/// The running source. Drive it with [`KafkaSource::run`].
+pub struct KafkaSource<S: DocumentSink> {
+    consumer: Arc<WeirConsumer>,
+    events: mpsc::UnboundedReceiver<RebalanceEvent>,
+    routes: Arc<ArcSwap<Routes>>,
+    shared: Arc<WorkerShared<S>>,
+    cfg: KafkaConfig,
+    metrics: Metrics,
+    topics: HashMap<String, Arc<str>>,
+}
+
+impl<S: DocumentSink> KafkaSource<S> {
+    pub fn new(
+        cfg: &KafkaConfig,
+        routes: Arc<ArcSwap<Routes>>,
+        runtime: Arc<WasmRuntime>,
+        sink: S,
+        dlq: DeadLetterQueue,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
+        let handle: Arc<std::sync::OnceLock<Weak<WeirConsumer>>> = Arc::default();
+        let store_handle = Arc::clone(&handle);
+        let tracker = Arc::new(OffsetTracker::new(Box::new(move |topic, partition, next| {
+            let Some(consumer) = store_handle.get().and_then(Weak::upgrade) else { return };
+            let mut tpl = TopicPartitionList::new();
+            if tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok()
+                && let Err(e) = consumer.store_offsets(&tpl)
+            {
+                tracing::debug!(topic, partition, next, error = %e, "offset not stored (partition no longer assigned?)");
+            }
+        })));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let consumer = Arc::new(consumer(
+            cfg,
+            SourceContext {
+                tracker: Arc::clone(&tracker),
+                metrics: metrics.clone(),
+                events: events_tx,
+                revoke_timeout: cfg.revoke_timeout,
+            },
+        )?);
+        let _ = handle.set(Arc::downgrade(&consumer));
+        let wasm_slots = Arc::new(Semaphore::new(runtime.config().max_concurrency));
+        Ok(Self {
+            consumer,
+            events,
+            routes,
+            shared: Arc::new(WorkerShared {
+                runtime,
+                sink,
+                dlq,
+                tracker,
+                wasm_slots,
+            }),
+            cfg: cfg.clone(),
+            metrics,
+            topics: HashMap::new(),
+        })
+    }
+
+    /// Offsets that are stored and awaiting commit, per partition.
+    pub fn tracker(&self) -> &Arc<OffsetTracker> {
+        &self.shared.tracker
+    }
+
+    /// Subscribes to every routed topic.
+    pub fn subscribe(&self) -> anyhow::Result<()> {
+        let routes = self.routes.load();
+        let mut topics: Vec<&str> = routes.keys().map(String::as_str).collect();
+        topics.sort_unstable();
+        self.consumer.subscribe(&topics).context("subscribing to topics")?;
+        tracing::info!(?topics, group = %self.cfg.group_id, "subscribed");
+        Ok(())
+    }
+
+    /// Consumes until `shutdown` fires, then drains in-flight batches (up to
+    /// `kafka.drain_timeout`) and returns the consumer for the final commit.
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<Drained> {
+        self.subscribe()?;
+        let mut slots: HashMap<TopicPartition, Slot> = HashMap::new();
+        let consumer = Arc::clone(&self.consumer);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(event) = self.events.recv() => self.on_rebalance(event, &mut slots),
+                msg = consumer.recv() => match msg {
+                    Ok(m) => self.on_message(&m, &mut slots),
+                    Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
+                },
+                _ = tick.tick() => self.on_tick(&mut slots),
+            }
+        }
+        tracing::info!("shutdown: draining in-flight batches");
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        self.drain(slots, deadline).await;
+        Ok(Drained {
+            consumer: self.consumer,
+            tracker: Arc::clone(&self.shared.tracker),
+            deadline,
+        })
+    }
+
+    fn on_message(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, slots: &mut HashMap<TopicPartition, Slot>) {
+        let topic = match self.topics.get(m.topic()) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t: Arc<str> = Arc::from(m.topic());
+                self.topics.insert(m.topic().to_string(), Arc::clone(&t));
+                t
+            }
+        };
+        let record = SourceRecord {
+            topic: Arc::clone(&topic),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            key: m.key().map(Bytes::copy_from_slice),
+            headers: m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            value: m.payload().map(Bytes::copy_from_slice).unwrap_or_default(),
+        };
+        let tp: TopicPartition = (topic, m.partition());
+        let size = record.size_hint();
+        let slot = match slots.get_mut(&tp) {
+            Some(s) => s,
+            None => {
+                let (tx, rx) = mpsc::channel(self.cfg.max_in_flight_batches);
+                let worker = tokio::spawn(worker::run_partition(Arc::clone(&self.shared), rx));
+                slots.entry(tp.clone()).or_insert(Slot {
+                    pipeline_topic: Arc::clone(&tp.0),
+                    acc: Vec::new(),
+                    bytes: 0,
+                    first_at: Instant::now(),
+                    tx,
+                    waiting: VecDeque::new(),
+                    paused: false,
+                    worker,
+                })
+            }
+        };
+        if slot.acc.is_empty() {
+            slot.first_at = Instant::now();
+        }
+        slot.acc.push(Arc::new(record));
+        slot.bytes += size;
+        if slot.acc.len() >= self.cfg.batch.max_records || slot.bytes >= self.cfg.batch.max_bytes {
+            self.seal(&tp, slot);
+        }
+    }
+
+    /// Closes the slot's accumulating batch and hands it to its worker.
+    fn seal(&self, tp: &TopicPartition, slot: &mut Slot) {
+        let records = std::mem::take(&mut slot.acc);
+        slot.bytes = 0;
+        let Some(last) = records.last() else { return };
+        let routes = self.routes.load();
+        let Some(pipeline) = routes.get(&*slot.pipeline_topic) else {
+            tracing::warn!(topic = %slot.pipeline_topic, "no pipeline for topic; records left uncommitted");
+            return;
+        };
+        let Some(ticket) = self.shared.tracker.begin(tp, last.offset) else {
+            // Revoked meanwhile: the next owner will deliver these again.
+            return;
+        };
+        pipeline.metrics.records_consumed.inc_by(records.len() as u64);
+        let batch = Batch {
+            pipeline: Arc::clone(pipeline),
+            records,
+            ticket,
+        };
+        if !slot.waiting.is_empty() {
+            slot.waiting.push_back(batch);
+            return;
+        }
+        match slot.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                slot.waiting.push_back(batch);
+                self.set_paused(tp, slot, true);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!(topic = %tp.0, partition = tp.1, "partition worker stopped; records will be redelivered");
+            }
+        }
+    }
+
+    fn set_paused(&self, tp: &TopicPartition, slot: &mut Slot, paused: bool) {
+        if slot.paused == paused {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&tp.0, tp.1);
+        let result = if paused {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => {
+                slot.paused = paused;
+                if paused {
+                    self.metrics.paused_partitions.inc();
+                } else {
+                    self.metrics.paused_partitions.dec();
+                }
+            }
+            Err(e) => tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "pause/resume failed"),
+        }
+    }
+
+    fn on_tick(&self, slots: &mut HashMap<TopicPartition, Slot>) {
+        let linger = self.cfg.batch.linger;
+        for (tp, slot) in slots.iter_mut() {
+            while let Some(batch) = slot.waiting.pop_front() {
+                match slot.tx.try_send(batch) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(batch)) => {
+                        slot.waiting.push_front(batch);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+            if slot.waiting.is_empty() && slot.paused {
+                self.set_paused(tp, slot, false);
+            }
+            if !slot.acc.is_empty() && slot.first_at.elapsed() >= linger {
+                self.seal(tp, slot);
+            }
+        }
+    }
+
+    fn on_rebalance(&self, event: RebalanceEvent, slots: &mut HashMap<TopicPartition, Slot>) {
+        if let RebalanceEvent::Revoked(tps) = event {
+            for tp in tps {
+                if let Some(slot) = slots.remove(&tp) {
+                    if slot.paused {
+                        self.metrics.paused_partitions.dec();
+                    }
+                    // Dropping the sender lets the worker finish what it has
+                    // queued; those completions no longer move offsets.
+                    drop(slot.tx);
+                }
+            }
+        }
+    }
+
+    async fn drain(&self, mut slots: HashMap<TopicPartition, Slot>, deadline: Instant) {
+        let mut workers = Vec::new();
+        for (tp, mut slot) in slots.drain() {
+            self.seal(&tp, &mut slot);
+            for batch in slot.waiting.drain(..) {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if tokio::time::timeout(remaining, slot.tx.send(batch)).await.is_err() {
+                    break;
+                }
+            }
+            drop(slot.tx);
+            workers.push(slot.worker);
+        }
+        for w in workers {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(remaining, w).await.is_err() {
+                tracing::warn!("drain timeout reached with batches still processing");
+                break;
+            }
+        }
+    }
+}
+
+/// A stopped source, kept so the final commit happens after the sink and the
+/// dead-letter queue have flushed.
+pub struct Drained {
+    consumer: Arc<WeirConsumer>,
+    tracker: Arc<OffsetTracker>,
+    /// End of the drain window (`kafka.drain_timeout` after shutdown began).
+    pub deadline: Instant,
+}
+
+impl Drained {
+    /// Batches still unacknowledged (they will be redelivered).
+    pub fn in_flight(&self) -> usize {
+        self.tracker.in_flight()
+    }
+
+    /// Commits every stored offset synchronously.
+    pub fn commit(&self) -> anyhow::Result<()> {
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("No offset stored") => Ok(()),
+            Err(e) => Err(e).context("final offset commit"),
+        }
+    }
+}
