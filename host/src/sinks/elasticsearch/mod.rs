@@ -1,1 +1,218 @@
-//! Elasticsearch sink (being written).
+//! Elasticsearch sink: documents are batched into `_bulk` requests and each
+//! one is acknowledged only once Elasticsearch indexed it, or dead-lettered
+//! when Elasticsearch rejects it permanently.
+//!
+//! ```text
+//! SinkHandle::send ─▶ bounded channel ─▶ sink task ─▶ ≤ concurrency bulk requests
+//!                                          ▲   │            │ 2xx item      → ack
+//!                                          │   │            │ 429/5xx item  → retry that item
+//!                                          │   │            │ other 4xx     → DeadLetterQueue
+//!                                          └───┴─ retries ◀─┘ no answer     → retry whole request
+//! ```
+//!
+//! Delivery rules (see [`retry`] for the classification):
+//! - an `Ack` is acknowledged only for a document with a 2xx item status;
+//!   dead-lettered documents hand their `Ack` to the [`DeadLetterQueue`],
+//!   which acknowledges once the dead letter is written;
+//! - retryable item rejections resend only those documents, with
+//!   exponential backoff and full jitter, ahead of new input, and forever
+//!   unless `retry.max_item_attempts` is set;
+//! - while retries wait or all request slots are busy with a full batch
+//!   accumulated, the sink stops reading its input so producers block;
+//! - on shutdown whatever is not indexed or dead-lettered by the deadline
+//!   stays unacknowledged, to be redelivered.
+//!
+//! Configuration (every key but `url` optional; defaults shown):
+//!
+//! ```toml
+//! url = "https://es.example:9200"
+//! compression = true                  # gzip bulk bodies (level 1)
+//! auth = { type = "none" }            # | { type = "api_key", api_key_env = "VAR" }
+//!                                     # | { type = "basic", username = "u", password_env = "VAR" }
+//! tls = { accept_invalid_certs = false }  # ca_file = "ca.pem" (relative to the config file)
+//! batch = { max_docs = 1000, max_bytes = 5242880, timeout = "200ms" }
+//! request = { timeout = "30s", concurrency = 4 }
+//! retry = { initial_backoff = "100ms", max_backoff = "10s" }  # max_item_attempts unset = forever
+//! health = { startup_timeout = "10s" }
+//! templates = [{ name = "logs", path = "templates/logs.json" }]
+//! ```
+//!
+//! Files: [`config`] (settings), [`encoder`] (NDJSON and gzip),
+//! [`request_builder`] (batches), [`service`] (one request and its
+//! outcome), [`response`] (bulk response parsing), [`retry`] (rules and
+//! backoff), [`health`], [`templates`], [`metrics`], and `task` (the loop).
+
+pub mod config;
+pub mod encoder;
+pub mod health;
+pub mod metrics;
+pub mod request_builder;
+pub mod response;
+pub mod retry;
+pub mod service;
+mod task;
+pub mod templates;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use self::config::{
+    AuthConfig, BatchConfig, ConfigError, ElasticsearchConfig, HealthConfig, RequestConfig,
+    RetryConfig, TemplateConfig, TlsConfig,
+};
+use self::health::HealthState;
+pub use self::health::SinkHealth;
+use self::metrics::Metrics;
+pub use self::task::ShutdownReport;
+use crate::dlq::DeadLetterQueue;
+use crate::event::IndexRequest;
+
+/// Why the sink could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("invalid elasticsearch sink configuration: {}", join(.0))]
+    Config(Vec<ConfigError>),
+    #[error("cannot load the CA certificate {}: {reason}", file.display())]
+    Tls { file: PathBuf, reason: String },
+    #[error("cannot build the Elasticsearch client: {0}")]
+    Client(String),
+    #[error("Elasticsearch at {url} is not reachable (gave up after {waited:.1?}): {reason}")]
+    Unreachable {
+        url: String,
+        waited: Duration,
+        reason: String,
+    },
+    #[error("index template {name:?} from {}: {reason}", file.display())]
+    Template {
+        name: String,
+        file: PathBuf,
+        reason: String,
+    },
+    /// The sink task stopped; the document was not accepted.
+    #[error("the elasticsearch sink is shut down")]
+    Closed,
+    #[error("the elasticsearch sink task failed: {0}")]
+    Task(String),
+}
+
+fn join(errs: &[ConfigError]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Entry point of the sink.
+#[derive(Debug)]
+pub struct ElasticsearchSink;
+
+impl ElasticsearchSink {
+    /// Validates `config`, checks the cluster answers (retrying for up to
+    /// `health.startup_timeout`), installs the index templates (paths
+    /// relative to `base_dir`, the config file's folder), registers the
+    /// `weir_es_*` metrics and starts the sink task.
+    pub async fn start(
+        config: &ElasticsearchConfig,
+        base_dir: &Path,
+        dlq: DeadLetterQueue,
+        registry: &mut Registry,
+    ) -> Result<SinkHandle, SinkError> {
+        config.validate().map_err(SinkError::Config)?;
+        let client = service::build_client(config, base_dir)?;
+        let templates = templates::load(&config.templates, base_dir)?;
+        let url = elasticsearch::http::Url::parse(&config.url)
+            .map(|u| config::redacted(&u))
+            .unwrap_or_else(|_| config.url.clone());
+        health::wait_reachable(
+            &client,
+            &url,
+            config.health.startup_timeout,
+            config.request.timeout,
+        )
+        .await?;
+        templates::install(&client, &templates, config.request.timeout).await?;
+
+        let health = HealthState::new();
+        let service = Arc::new(service::Service {
+            client,
+            dlq,
+            metrics: Metrics::register(registry),
+            health: Arc::clone(&health),
+            compression: config.compression,
+            max_item_attempts: config.retry.max_item_attempts,
+        });
+        let (tx, input) = mpsc::channel(config.batch.max_docs);
+        let (stop_tx, shutdown) = oneshot::channel();
+        let task = task::SinkTask {
+            input,
+            shutdown,
+            service,
+            builder: request_builder::RequestBuilder::new(&config.batch),
+            backoff: retry::Backoff::new(&config.retry),
+            batch_timeout: config.batch.timeout,
+            concurrency: config.request.concurrency,
+        };
+        let join = tokio::spawn(task.run());
+        tracing::info!(%url, templates = templates.len(), "elasticsearch sink started");
+        Ok(SinkHandle {
+            tx,
+            health,
+            control: Arc::new(Mutex::new(Some((stop_tx, join)))),
+        })
+    }
+}
+
+type Control = (oneshot::Sender<Duration>, JoinHandle<ShutdownReport>);
+
+/// Handle to a running sink. Cheap to clone; every clone feeds the same task.
+#[derive(Debug, Clone)]
+pub struct SinkHandle {
+    tx: mpsc::Sender<IndexRequest>,
+    health: Arc<HealthState>,
+    control: Arc<Mutex<Option<Control>>>,
+}
+
+impl SinkHandle {
+    /// Queues a document; waits while the sink is saturated (backpressure).
+    /// Fails only once the sink is shut down, dropping `request`
+    /// unacknowledged so it is redelivered.
+    pub async fn send(&self, request: IndexRequest) -> Result<(), SinkError> {
+        self.tx.send(request).await.map_err(|_| SinkError::Closed)
+    }
+
+    /// Stops accepting documents, flushes what is queued and waits for
+    /// requests and retries to settle, for at most `deadline`. Documents not
+    /// indexed or dead-lettered by then stay unacknowledged.
+    pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, SinkError> {
+        let control = self
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some((stop, join)) = control else {
+            return Err(SinkError::Closed);
+        };
+        // If the task already ended, `join` still holds its report.
+        let _ = stop.send(deadline);
+        drop(self.tx);
+        join.await.map_err(|e| SinkError::Task(e.to_string()))
+    }
+
+    /// Health for the host's `/healthz`: the outcome of the last request.
+    pub fn health(&self) -> SinkHealth {
+        self.health.snapshot()
+    }
+
+    /// Whether the last request to the cluster got a usable answer.
+    pub fn is_healthy(&self) -> bool {
+        self.health.is_healthy()
+    }
+}
