@@ -2,6 +2,7 @@
 
 mod check;
 mod process;
+mod produce;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     /// Run a chain of modules over JSON lines from stdin (no Kafka, no
     /// Elasticsearch): documents to stdout, failures to stderr.
     Process(process::Args),
+    /// Produce records to Kafka from a source (JSON-lines replay, ...).
+    Produce(produce::Args),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -59,6 +62,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..LogConfig::default()
             });
             process::run(args).await
+        }
+        Command::Produce(args) => {
+            init_logging(&LogConfig {
+                filter: "warn".into(),
+                ..LogConfig::default()
+            });
+            produce::run(args).await
         }
     }
 }
