@@ -1,0 +1,323 @@
+//! Shared harness for the end-to-end tests: a real tansu broker, a real
+//! osmem server (optionally behind the fault proxy) and the `weir` binary
+//! itself, configured through a generated `weir.toml`.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use weir_testkit::{EsClient, Kafka, Osmem, Process, free_port, module_wasm};
+
+/// The rig's tests each start a broker, a search server and one or two
+/// hosts; run them one at a time so two cores are not oversubscribed.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub const PARTITIONS: i32 = 4;
+
+/// Everything a scenario needs running.
+pub struct Rig {
+    pub kafka: Kafka,
+    pub osmem: Osmem,
+    pub dir: tempfile::TempDir,
+}
+
+impl Rig {
+    pub async fn start() -> Result<Rig> {
+        let kafka = Kafka::start().await?;
+        let osmem = Osmem::start().await?;
+        Ok(Rig {
+            kafka,
+            osmem,
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    pub fn es(&self) -> EsClient {
+        self.osmem.client()
+    }
+
+    /// Creates `topic` with [`PARTITIONS`] partitions and produces `values`
+    /// keyed by position; returns the `(partition, offset)` of each.
+    pub async fn load(&self, topic: &str, values: Vec<String>) -> Result<Vec<(i32, i64)>> {
+        self.kafka.create_topic(topic, PARTITIONS).await?;
+        self.kafka
+            .produce(topic, values.into_iter().enumerate().map(|(i, v)| (Some(format!("k{i}")), v)))
+            .await
+    }
+}
+
+/// Deterministic document ids the host derives for one-document records.
+pub fn expected_ids(topic: &str, placed: &[(i32, i64)]) -> HashSet<String> {
+    placed.iter().map(|(p, o)| format!("{topic}-{p}-{o}-0")).collect()
+}
+
+/// A tweet-shaped record (~400 bytes) that text-clean has work to do on.
+pub fn tweet(i: usize) -> String {
+    serde_json::json!({
+        "id": format!("t{i}"),
+        "text": format!("RT @user{i}: Reading https://example.com/a/{i} &amp; thinking about <b>item {i}</b>   #weir #test @friend"),
+        "created_at": "2026-11-26T12:00:00Z",
+        "lang": "en",
+        "user": {"id": format!("u{}", i % 97), "screen_name": format!("user{}", i % 97), "followers_count": i % 1000},
+        "source": "sample",
+        "retweet_count": i % 13,
+        "like_count": i % 29
+    })
+    .to_string()
+}
+
+/// A news-shaped record.
+pub fn news(i: usize) -> String {
+    serde_json::json!({
+        "id": format!("n{i}"),
+        "title": format!("Markets &amp; <i>science</i>: story {i} https://news.example/{i}"),
+        "description": format!("A   description of story {i} by @desk"),
+        "url": format!("https://news.example/{i}"),
+        "source": {"id": "ex", "name": "Example Times"},
+        "published_at": "2026-11-25T08:00:00Z",
+        "feed": "sample"
+    })
+    .to_string()
+}
+
+/// One pipeline in a generated config.
+pub struct PipelineSpec {
+    pub name: String,
+    pub topic: String,
+    pub index: String,
+    /// `(module file stem under dist/modules, [(key, value)])`
+    pub modules: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl PipelineSpec {
+    pub fn new(name: &str, topic: &str, index: &str) -> Self {
+        Self {
+            name: name.into(),
+            topic: topic.into(),
+            index: index.into(),
+            modules: Vec::new(),
+        }
+    }
+
+    pub fn module(mut self, stem: &str, config: &[(&str, &str)]) -> Self {
+        self.modules.push((
+            stem.into(),
+            config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ));
+        self
+    }
+}
+
+static GROUPS: AtomicU32 = AtomicU32::new(0);
+
+/// A `weir.toml` for the rig.
+pub struct HostConfig {
+    pub group: String,
+    pub es_url: String,
+    pub pipelines: Vec<PipelineSpec>,
+    /// Extra TOML appended verbatim (e.g. `[elasticsearch.retry]`).
+    pub extra: String,
+    pub templates: Vec<(String, String)>,
+}
+
+impl HostConfig {
+    pub fn new(es_url: &str, pipelines: Vec<PipelineSpec>) -> Self {
+        Self {
+            group: format!("weir-test-{}-{}", std::process::id(), GROUPS.fetch_add(1, Ordering::Relaxed)),
+            es_url: es_url.into(),
+            pipelines,
+            extra: String::new(),
+            templates: Vec::new(),
+        }
+    }
+
+    /// Adds an index template (name, JSON body).
+    pub fn template(mut self, name: &str, body: serde_json::Value) -> Self {
+        self.templates.push((name.into(), body.to_string()));
+        self
+    }
+
+    fn render(&self, rig: &Rig, admin_port: u16) -> Result<String> {
+        let mut t = format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+commit_interval = "200ms"
+drain_timeout = "20s"
+revoke_timeout = "3s"
+[kafka.consumer_properties]
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 1000
+[kafka.batch]
+max_records = 200
+linger = "20ms"
+
+[elasticsearch]
+url = "{es}"
+"#,
+            brokers = rig.kafka.bootstrap(),
+            group = self.group,
+            es = self.es_url,
+        );
+        if !self.templates.is_empty() {
+            t.push_str("templates = [");
+            for (name, body) in &self.templates {
+                let path = rig.dir.path().join(format!("{name}.template.json"));
+                std::fs::write(&path, body)?;
+                t.push_str(&format!("{{ name = \"{name}\", path = \"{}\" }},", path.display()));
+            }
+            t.push_str("]\n");
+        }
+        t.push_str(
+            r#"[elasticsearch.batch]
+max_docs = 500
+timeout = "50ms"
+[elasticsearch.retry]
+initial_backoff = "50ms"
+max_backoff = "1s"
+"#,
+        );
+        t.push_str(&format!("[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n"));
+        for p in &self.pipelines {
+            t.push_str(&format!(
+                "[pipelines.{}]\ntopics = [\"{}\"]\nindex = \"{}\"\n",
+                p.name, p.topic, p.index
+            ));
+            for (stem, config) in &p.modules {
+                let path = module_wasm(stem)?;
+                t.push_str(&format!("[[pipelines.{}.modules]]\npath = \"{}\"\n", p.name, path.display()));
+                if !config.is_empty() {
+                    t.push_str(&format!("[pipelines.{}.modules.config]\n", p.name));
+                    for (k, v) in config {
+                        t.push_str(&format!("{k} = \"{v}\"\n"));
+                    }
+                }
+            }
+        }
+        t.push_str(&self.extra);
+        Ok(t)
+    }
+}
+
+/// A running `weir run` process.
+pub struct Host {
+    pub process: Process,
+    pub admin: String,
+}
+
+impl Host {
+    /// Writes the config and starts `weir run`; waits for the admin endpoint.
+    pub async fn start(rig: &Rig, config: &HostConfig) -> Result<Host> {
+        let port = free_port();
+        let text = config.render(rig, port)?;
+        let path: PathBuf = rig.dir.path().join(format!("weir-{port}.toml"));
+        std::fs::write(&path, text)?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        cmd.arg("run").arg("-c").arg(&path).env("RUST_LOG", "info,weir=debug,librdkafka=warn");
+        let process = Process::spawn("weir", cmd)?;
+        let host = Host {
+            process,
+            admin: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        loop {
+            if reqwest::get(format!("{}/metrics", host.admin)).await.is_ok() {
+                return Ok(host);
+            }
+            host.process.ensure_running()?;
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("weir did not open its admin endpoint in 60 s:\n{}", host.process.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Prometheus text from the admin endpoint.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(reqwest::get(format!("{}/metrics", self.admin)).await?.text().await?)
+    }
+
+    /// Sum of every sample of `name` whose labels contain all of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> Result<f64> {
+        Ok(sum_metric(&self.metrics().await?, name, labels))
+    }
+}
+
+/// Sums the samples of metric `name` (exact name, `_total` suffix allowed)
+/// whose label text contains every string in `labels`.
+pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest),
+                None => (series, ""),
+            };
+            let metric = metric.strip_suffix("_total").unwrap_or(metric);
+            (metric == name && labels.iter().all(|want| label_text.contains(want)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after
+/// `timeout` with `what` and the host's log tail.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, host: Option<&Host>, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if started.elapsed() > timeout {
+            let log = host.map(|h| h.process.log_tail()).unwrap_or_default();
+            bail!("timed out after {timeout:?} waiting for {what}\n--- weir log tail ---\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until `index` holds exactly `n` documents, then checks the id set.
+pub async fn assert_indexed_exactly(rig: &Rig, index: &str, ids: &HashSet<String>, host: Option<&Host>, timeout: Duration) -> Result<()> {
+    let es = rig.es();
+    let n = ids.len() as u64;
+    wait_for(&format!("{n} documents in {index}"), timeout, host, || async {
+        es.refresh(index).await.ok();
+        let c = es.count(index).await.unwrap_or(0);
+        if c > n {
+            bail!("{index} holds {c} documents, more than the {n} expected: duplicates");
+        }
+        Ok((c == n).then_some(()))
+    })
+    .await?;
+    let got = es.ids(index).await?;
+    let missing: Vec<_> = ids.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(ids).take(5).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        bail!("{index}: id set differs: missing {missing:?}, unexpected {extra:?}");
+    }
+    Ok(())
+}
+
+/// Waits until the group's committed offsets equal the topic's end offsets.
+pub async fn assert_committed_to_end(rig: &Rig, group: &str, topic: &str, host: Option<&Host>) -> Result<()> {
+    let end = rig.kafka.end_offsets(topic).await?;
+    wait_for(&format!("group {group} to commit {topic} to {end:?}"), Duration::from_secs(30), host, || async {
+        let committed = rig.kafka.committed_offsets(group, topic).await?;
+        let committed: Vec<i64> = committed.into_iter().map(|o| o.unwrap_or(0)).collect();
+        Ok((committed == end).then_some(()))
+    })
+    .await
+    .context("committed offsets")
+}
