@@ -34,6 +34,15 @@ pub enum ConfigError {
     },
 }
 
+/// Environment variables that override a config value (deployment
+/// addresses differ between machines; pipelines don't).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("WEIR_KAFKA_BROKERS", "kafka.brokers"),
+    ("WEIR_KAFKA_GROUP_ID", "kafka.group_id"),
+    ("WEIR_ELASTICSEARCH_URL", "elasticsearch.url"),
+    ("WEIR_ADMIN_LISTEN", "admin.listen"),
+];
+
 /// The whole configuration of one Weir host.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,15 +124,39 @@ impl Config {
             source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_toml(&text, path, &base)
+        Self::from_toml_with(&text, path, &base, |k| std::env::var(k).ok())
     }
 
     /// Parses and validates config text; `path` is only used in messages.
+    /// Environment overrides are not applied.
     pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Self, ConfigError> {
+        Self::from_toml_with(text, path, base_dir, |_| None)
+    }
+
+    /// Like [`Config::from_toml`], then applies the overrides `env` returns
+    /// for [`ENV_OVERRIDES`] before validating.
+    pub fn from_toml_with(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        if let Some(v) = env("WEIR_KAFKA_BROKERS") {
+            config.kafka.brokers = v;
+        }
+        if let Some(v) = env("WEIR_KAFKA_GROUP_ID") {
+            config.kafka.group_id = v;
+        }
+        if let Some(v) = env("WEIR_ELASTICSEARCH_URL") {
+            config.elasticsearch.url = v;
+        }
+        if let Some(v) = env("WEIR_ADMIN_LISTEN") {
+            config.admin.listen = v;
+        }
         config.base_dir = if base_dir.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {

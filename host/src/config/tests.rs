@@ -84,3 +84,17 @@ fn dead_letter_topic_cannot_be_consumed() {
     .unwrap_err();
     assert!(err.to_string().contains("pipelines.a.dead_letter_topic"), "{err}");
 }
+
+#[test]
+fn environment_overrides_addresses_before_validation() {
+    let env = |k: &str| match k {
+        "WEIR_KAFKA_BROKERS" => Some("10.0.0.1:9092".to_string()),
+        "WEIR_ELASTICSEARCH_URL" => Some("not a url".to_string()),
+        _ => None,
+    };
+    let err = Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap_err();
+    assert!(err.to_string().contains("elasticsearch.url"), "{err}");
+    let env = |k: &str| (k == "WEIR_KAFKA_BROKERS").then(|| "10.0.0.1:9092".to_string());
+    let c = Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap();
+    assert_eq!(c.kafka.brokers, "10.0.0.1:9092");
+}
