@@ -1,6 +1,9 @@
 //! `cargo xtask <task>`: Weir's developer tasks.
 
+mod cargo;
+mod demo;
 mod modules;
+mod test;
 mod tools;
 
 use anyhow::Result;
@@ -19,11 +22,18 @@ enum Task {
     Tools,
     /// Build the Wasm modules (and test fixtures) into dist/modules/.
     Modules(modules::Args),
+    /// Run the whole test suite (installs tools, builds modules first).
+    Test(test::Args),
+    /// Run Weir's main job on embedded defaults: broker, search server,
+    /// samples, the default pipelines; prints what got indexed.
+    Demo(demo::Args),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Tools => tools::install(),
         Task::Modules(args) => modules::build(&args),
+        Task::Test(args) => test::run(&args),
+        Task::Demo(args) => demo::run(&args),
     }
 }
