@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Scalar;
 
@@ -17,7 +17,7 @@ const RESERVED: &[&str] = &[
     "auto.commit.interval.ms",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma-separated `host:port`.
@@ -53,7 +53,7 @@ pub struct KafkaConfig {
 }
 
 /// `[kafka.batch]`: how records of one partition are grouped for modules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceBatchConfig {
     pub max_records: usize,

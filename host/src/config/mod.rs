@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use kafka::{KafkaConfig, SourceBatchConfig};
 pub use pipeline::{ModuleConfig, PipelineConfig};
@@ -44,7 +44,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 ];
 
 /// The whole configuration of one Weir host.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub kafka: KafkaConfig,
@@ -66,7 +66,7 @@ pub struct Config {
 }
 
 /// `[admin]`: the HTTP endpoint for `/metrics` and `/healthz`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address to listen on; empty string disables the endpoint.
@@ -91,7 +91,7 @@ impl AdminConfig {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `human` or `json`.
@@ -109,7 +109,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Human,
@@ -229,6 +229,12 @@ fn split_key(message: String) -> (String, String) {
 /// `session.timeout.ms = 6000` and `= "6000"` both work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scalar(pub String);
+
+impl Serialize for Scalar {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -98,3 +98,61 @@ fn environment_overrides_addresses_before_validation() {
     let c = Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap();
     assert_eq!(c.kafka.brokers, "10.0.0.1:9092");
 }
+
+/// The operator's guide lists every key in one TOML block; it must parse
+/// (unknown keys would fail) so the reference cannot drift from the structs.
+#[test]
+fn operators_guide_reference_config_parses() {
+    let guide = include_str!("../../../docs/operators-guide.md");
+    let start = guide.find("<!-- reference-config:begin -->").expect("begin marker");
+    let end = guide.find("<!-- reference-config:end -->").expect("end marker");
+    let block = &guide[start..end];
+    let toml_text = block
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block between the markers");
+    // Module paths must exist for validation: point at a temp file.
+    let dir = tempfile::tempdir().unwrap();
+    let modules = dir.path().join("dist/modules");
+    std::fs::create_dir_all(&modules).unwrap();
+    std::fs::write(modules.join("text-clean.wasm"), b"").unwrap();
+    let config_dir = dir.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let c = Config::from_toml(toml_text, Path::new("operators-guide.md"), &config_dir)
+        .unwrap_or_else(|e| panic!("the guide's reference config is invalid: {e}"));
+    assert_eq!(c.kafka.max_in_flight_batches, 4);
+    assert_eq!(c.pipelines["tweets"].modules[0].name(), "text-clean");
+
+    // Completeness: every field the structs have (serialized back, defaults
+    // included) appears in the documented block.
+    let documented = key_paths(&toml::from_str::<toml::Value>(toml_text).unwrap());
+    let actual = key_paths(&toml::Value::try_from(&c).unwrap());
+    let undocumented: Vec<_> = actual.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "config keys missing from docs/operators-guide.md: {undocumented:?}");
+}
+
+/// `a.b.c` paths of every leaf and table in a TOML value (array elements
+/// share their array's path).
+fn key_paths(v: &toml::Value) -> std::collections::BTreeSet<String> {
+    fn walk(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    out.insert(p.clone());
+                    walk(&p, v, out);
+                }
+            }
+            toml::Value::Array(items) => {
+                for item in items {
+                    walk(&format!("{prefix}[]"), item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk("", v, &mut out);
+    out
+}

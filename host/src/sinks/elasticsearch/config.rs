@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
 use elasticsearch::http::Url;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Settings of the Elasticsearch bulk sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchConfig {
     /// Base URL of the cluster, `http://` or `https://`. Required.
@@ -45,7 +45,7 @@ pub struct ElasticsearchConfig {
 
 /// Credentials. Secrets never appear in the config file: it names the
 /// environment variables that hold them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// No `Authorization` header (the default).
@@ -62,7 +62,7 @@ pub enum AuthConfig {
 }
 
 /// TLS settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the CA certificate(s) to trust in addition to the
@@ -75,7 +75,7 @@ pub struct TlsConfig {
 }
 
 /// Batch cutting: a batch is sent when any limit is reached.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// Documents per bulk request. Default: 1000.
@@ -91,7 +91,7 @@ pub struct BatchConfig {
 }
 
 /// Bulk request settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
     /// Per-request timeout (connect to last response byte). Default: 30s.
@@ -103,7 +103,7 @@ pub struct RequestConfig {
 }
 
 /// Retry policy: exponential backoff with full jitter.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Backoff ceiling of the first retry. Default: 100ms.
@@ -120,7 +120,7 @@ pub struct RetryConfig {
 }
 
 /// Startup reachability check.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     /// How long startup keeps retrying `GET /` before failing. Default: 10s.
@@ -129,7 +129,7 @@ pub struct HealthConfig {
 }
 
 /// One index template: `PUT _index_template/{name}` with the file's JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
     /// Template name (lowercase letters, digits, `-`, `_`, `.`).
