@@ -23,16 +23,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN rustup target add wasm32-wasip2
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY .cargo .cargo
-COPY wit wit
-COPY host host
-COPY guest-sdk guest-sdk
-COPY modules modules
-COPY testkit testkit
-COPY classifier classifier
-COPY xtask xtask
-COPY deploy-check deploy-check
+# The whole workspace (see .dockerignore): every member must be present
+# for cargo to load the workspace.
+COPY . .
 # The modules deploy/weir.compose.toml runs (one place: keep in sync with it;
 # deploy-check fails when they disagree).
 ARG WEIR_MODULES="text-clean detect-hate classify-sentiment enrich"
