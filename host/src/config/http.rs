@@ -34,12 +34,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::http::{HostPattern, UpstreamUrl};
 
 /// `[pipelines.NAME.http]`: limits on a pipeline's outbound requests.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Longest wait for a TCP (and TLS) connection.
@@ -89,7 +89,7 @@ impl Default for HttpConfig {
 }
 
 /// `[upstreams.NAME]`: a service whose credential the host holds.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `scheme://host[:port][/path]`: requests to this origin whose path is
@@ -101,37 +101,50 @@ pub struct UpstreamConfig {
 /// How the host authenticates to an upstream. Exactly one of:
 /// `{ bearer_env }`, `{ header, value_env }`, or
 /// `{ token_url, username_env, password_env [, token_ttl] }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Environment variable holding a token sent as `Authorization: Bearer <token>`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_env: Option<String>,
     /// Header name for an API key (with `value_env`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
     /// Environment variable holding the header's value.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_env: Option<String>,
     /// Token endpoint: the host POSTs `{"username","password"}` as JSON and
     /// gets a JWT back as plain text, sent as `Authorization: Bearer <jwt>`,
     /// cached and refreshed before it expires (its `exp` claim, else
     /// `token_ttl`) or when the upstream answers 401.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_env: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     /// Lifetime assumed for a token without an `exp` claim (default 24h).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_ttl: Option<Duration>,
 }
 
 /// Checks `allowed_outbound_hosts` and `http` of one pipeline.
-pub(super) fn validate_pipeline(name: &str, allowed: &[String], http: &HttpConfig) -> Result<(), (String, String)> {
+pub(super) fn validate_pipeline(
+    name: &str,
+    allowed: &[String],
+    http: &HttpConfig,
+) -> Result<(), (String, String)> {
     for (i, p) in allowed.iter().enumerate() {
-        HostPattern::parse(p).map_err(|e| (format!("pipelines.{name}.allowed_outbound_hosts[{i}]"), e.to_string()))?;
+        HostPattern::parse(p).map_err(|e| {
+            (
+                format!("pipelines.{name}.allowed_outbound_hosts[{i}]"),
+                e.to_string(),
+            )
+        })?;
     }
     let key = |k: &str| format!("pipelines.{name}.http.{k}");
     for (k, d) in [
@@ -166,16 +179,25 @@ pub(super) fn validate_upstream(name: &str, u: &UpstreamConfig) -> Result<(), (S
     match shape {
         (true, false, false) => {}
         (false, true, false) => {
-            let header = a.header.as_deref().ok_or_else(|| (key("auth.header"), "missing (with value_env)".into()))?;
+            let header = a
+                .header
+                .as_deref()
+                .ok_or_else(|| (key("auth.header"), "missing (with value_env)".into()))?;
             if a.value_env.is_none() {
                 return Err((key("auth.value_env"), "missing (with header)".into()));
             }
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                return Err((key("auth.header"), format!("`{header}` is not a valid header name")));
+                return Err((
+                    key("auth.header"),
+                    format!("`{header}` is not a valid header name"),
+                ));
             }
         }
         (false, false, true) => {
-            let url = a.token_url.as_deref().ok_or_else(|| (key("auth.token_url"), "missing".into()))?;
+            let url = a
+                .token_url
+                .as_deref()
+                .ok_or_else(|| (key("auth.token_url"), "missing".into()))?;
             UpstreamUrl::parse(url).map_err(|e| (key("auth.token_url"), e))?;
             if a.username_env.is_none() {
                 return Err((key("auth.username_env"), "missing (with token_url)".into()));
@@ -198,7 +220,10 @@ pub(super) fn validate_upstream(name: &str, u: &UpstreamConfig) -> Result<(), (S
         if let Some(v) = v
             && (v.is_empty() || v.contains(['=', '\0']))
         {
-            return Err((key(&format!("auth.{k}")), format!("`{v}` is not an environment variable name")));
+            return Err((
+                key(&format!("auth.{k}")),
+                format!("`{v}` is not an environment variable name"),
+            ));
         }
     }
     Ok(())
@@ -244,7 +269,10 @@ mod tests {
 
     #[test]
     fn a_bad_pattern_is_named_by_index() {
-        let e = parse(&format!("{PIPE}allowed_outbound_hosts = [\"http://ok.example\", \"ftp://x\"]\n")).unwrap_err();
+        let e = parse(&format!(
+            "{PIPE}allowed_outbound_hosts = [\"http://ok.example\", \"ftp://x\"]\n"
+        ))
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("pipelines.tweets.allowed_outbound_hosts[1]: invalid pattern `ftp://x`: the scheme must be http or https"),
@@ -254,10 +282,20 @@ mod tests {
 
     #[test]
     fn unknown_http_key_is_refused() {
-        let e = parse(&format!("{PIPE}[pipelines.tweets.http]\ntimeout = \"1s\"\n")).unwrap_err();
+        let e = parse(&format!(
+            "{PIPE}[pipelines.tweets.http]\ntimeout = \"1s\"\n"
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("unknown field `timeout`"), "{e}");
-        let e = parse(&format!("{PIPE}[pipelines.tweets.http]\nmax_concurrency = 0\n")).unwrap_err();
-        assert!(e.to_string().contains("pipelines.tweets.http.max_concurrency: must be at least 1"), "{e}");
+        let e = parse(&format!(
+            "{PIPE}[pipelines.tweets.http]\nmax_concurrency = 0\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("pipelines.tweets.http.max_concurrency: must be at least 1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -270,15 +308,42 @@ mod tests {
         .unwrap();
         assert_eq!(ok.upstreams.len(), 3);
         for (text, expect) in [
-            ("url = \"https://x.example\"\nauth = { bearer_env = \"T\", header = \"X\" }", "upstreams.u.auth: set exactly one of"),
-            ("url = \"https://x.example\"\nauth = {}", "upstreams.u.auth: set exactly one of"),
-            ("url = \"https://x.example\"\nauth = { header = \"X\" }", "upstreams.u.auth.value_env: missing"),
-            ("url = \"https://x.example\"\nauth = { header = \"bad header\", value_env = \"V\" }", "upstreams.u.auth.header"),
-            ("url = \"https://x.example\"\nauth = { token_url = \"https://t.example\", username_env = \"U\" }", "upstreams.u.auth.password_env: missing"),
-            ("url = \"ftp://x.example\"\nauth = { bearer_env = \"T\" }", "upstreams.u.url"),
-            ("url = \"https://x.example?q=1\"\nauth = { bearer_env = \"T\" }", "upstreams.u.url"),
-            ("url = \"https://x.example\"\nauth = { bearer_env = \"T\", token_ttl = \"1h\" }", "upstreams.u.auth.token_ttl"),
-            ("url = \"https://x.example\"\nauth = { bearer_env = \"T\", extra = 1 }", "unknown field `extra`"),
+            (
+                "url = \"https://x.example\"\nauth = { bearer_env = \"T\", header = \"X\" }",
+                "upstreams.u.auth: set exactly one of",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = {}",
+                "upstreams.u.auth: set exactly one of",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = { header = \"X\" }",
+                "upstreams.u.auth.value_env: missing",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = { header = \"bad header\", value_env = \"V\" }",
+                "upstreams.u.auth.header",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = { token_url = \"https://t.example\", username_env = \"U\" }",
+                "upstreams.u.auth.password_env: missing",
+            ),
+            (
+                "url = \"ftp://x.example\"\nauth = { bearer_env = \"T\" }",
+                "upstreams.u.url",
+            ),
+            (
+                "url = \"https://x.example?q=1\"\nauth = { bearer_env = \"T\" }",
+                "upstreams.u.url",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = { bearer_env = \"T\", token_ttl = \"1h\" }",
+                "upstreams.u.auth.token_ttl",
+            ),
+            (
+                "url = \"https://x.example\"\nauth = { bearer_env = \"T\", extra = 1 }",
+                "unknown field `extra`",
+            ),
         ] {
             let e = parse(&format!("[upstreams.u]\n{text}\n")).unwrap_err();
             assert!(e.to_string().contains(expect), "{text}: {e}");

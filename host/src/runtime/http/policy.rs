@@ -1,0 +1,777 @@
+//! Every decision about whether a module's outbound request may go out.
+//!
+//! This file is the only place that says yes or no; the hooks and the
+//! client call into it and enforce what it decides. The rules, all
+//! fail-closed:
+//!
+//! 1. **Allowlist.** A request goes out only if its scheme, host and port
+//!    match one of the pipeline's `allowed_outbound_hosts` patterns
+//!    (`scheme://host[:port]`, the port defaulting to the scheme's; a
+//!    leading `*.` matches any subdomain, never the bare domain). An empty
+//!    list allows nothing.
+//! 2. **Addresses, after resolution.** The host name is resolved once, every
+//!    address is classified, and the connection goes to a checked address
+//!    (never a second lookup, so a rebinding DNS answer cannot slip through):
+//!    - a pattern naming an IP literal allows exactly that address;
+//!    - a pattern naming `localhost` also allows loopback addresses;
+//!    - otherwise public addresses are allowed, private ones (10/8,
+//!      172.16/12, 192.168/16, 100.64/10, fc00::/7) only with the pipeline's
+//!      `http.allow_private = true`, and loopback, link-local (169.254/16,
+//!      fe80::/10, where cloud metadata services live), unspecified,
+//!      multicast and reserved addresses never.
+//!
+//! IPv4-mapped and NAT64 IPv6 addresses are classified by the IPv4 address
+//! they carry.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// URI scheme a pattern or request uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// Parses `http` or `https` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("http") {
+            Some(Self::Http)
+        } else if s.eq_ignore_ascii_case("https") {
+            Some(Self::Https)
+        } else {
+            None
+        }
+    }
+
+    /// 80 or 443.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Http => 80,
+            Self::Https => 443,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// The host part of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// One DNS name, lowercase (e.g. `api-inference.huggingface.co`).
+    Name(String),
+    /// `*.expert.ai`: any name ending in `.expert.ai` (stored without the
+    /// `*`, i.e. `.expert.ai`).
+    Subdomains(String),
+    /// An IP literal: allows exactly this address.
+    Ip(IpAddr),
+}
+
+/// One entry of `allowed_outbound_hosts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    pub scheme: Scheme,
+    pub host: HostMatch,
+    pub port: u16,
+}
+
+/// Why a pattern string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pattern `{pattern}`: {reason}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub reason: String,
+}
+
+impl HostPattern {
+    /// Parses `scheme://host[:port]` (a single trailing `/` is tolerated).
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let err = |reason: &str| PatternError {
+            pattern: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| err("expected scheme://host[:port]"))?;
+        let scheme =
+            Scheme::parse(scheme).ok_or_else(|| err("the scheme must be http or https"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#']) {
+            return Err(err(
+                "a pattern names scheme, host and port only: no path, query or fragment",
+            ));
+        }
+        if rest.contains('@') {
+            return Err(err("a pattern carries no user info"));
+        }
+        let (host, port) = split_host_port(rest).map_err(|r| err(&r))?;
+        let port = match port {
+            None => scheme.default_port(),
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| err("the port must be a number from 1 to 65535"))?,
+        };
+        let host = parse_host(host).map_err(|r| err(&r))?;
+        if let HostMatch::Ip(ip) = &host {
+            match classify(*ip) {
+                AddressClass::Unspecified | AddressClass::Multicast | AddressClass::Reserved => {
+                    return Err(err(&format!(
+                        "{} can never be a destination",
+                        classify(*ip)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(Self { scheme, host, port })
+    }
+
+    /// Whether a request to `scheme://host:port` matches. `host` is the
+    /// request's host as written (brackets around IPv6 allowed).
+    pub fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
+        if scheme != self.scheme || port != self.port {
+            return false;
+        }
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match &self.host {
+            HostMatch::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
+            HostMatch::Name(name) => {
+                host.parse::<IpAddr>().is_err() && host.eq_ignore_ascii_case(name)
+            }
+            HostMatch::Subdomains(suffix) => {
+                host.parse::<IpAddr>().is_err()
+                    && host.len() > suffix.len()
+                    && host.is_char_boundary(host.len() - suffix.len())
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            }
+        }
+    }
+
+    /// `host:port` as written in config, for logs and the metrics label
+    /// (bounded by configuration, unlike the hosts modules ask for).
+    pub fn authority(&self) -> String {
+        let host = match &self.host {
+            HostMatch::Name(n) => n.clone(),
+            HostMatch::Subdomains(s) => format!("*{s}"),
+            HostMatch::Ip(IpAddr::V4(ip)) => ip.to_string(),
+            HostMatch::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+        };
+        format!("{host}:{}", self.port)
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme.as_str(), self.authority())
+    }
+}
+
+/// Splits `host[:port]`, understanding `[v6]:port`.
+fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("unclosed `[` in an IPv6 address")?;
+        return match after {
+            "" => Ok((host, None)),
+            a => match a.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err("expected `:port` after `]`".into()),
+            },
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((h, _)) if h.contains(':') => Err("an IPv6 address goes in brackets: [::1]".into()),
+        Some((h, p)) => Ok((h, Some(p))),
+        None => Ok((s, None)),
+    }
+}
+
+/// Single-label suffixes a wildcard may cover (RFC 6761, RFC 6762, and the
+/// `internal` TLD reserved for private use).
+const SPECIAL_USE_SUFFIXES: [&str; 4] = ["localhost", "local", "internal", "test"];
+
+fn parse_host(host: &str) -> Result<HostMatch, String> {
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(HostMatch::Ip(ip));
+    }
+    let (wildcard, name) = match host.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, host),
+    };
+    if name.contains('*') {
+        return Err("`*` is only allowed as the whole first label: *.example.com".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let valid_label = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !labels.iter().all(valid_label) {
+        return Err(
+            "the host must be a DNS name (letters, digits, '-', dots), an IP literal or *.domain"
+                .into(),
+        );
+    }
+    // `*.com` would open a whole TLD: a wildcard needs two labels, or a
+    // special-use single label that never leaves the site.
+    if wildcard
+        && labels.len() < 2
+        && !SPECIAL_USE_SUFFIXES.contains(&name.to_ascii_lowercase().as_str())
+    {
+        return Err(format!(
+            "a wildcard needs a domain of at least two labels (*.example.com) or one of {}",
+            SPECIAL_USE_SUFFIXES.map(|s| format!("*.{s}")).join(", ")
+        ));
+    }
+    let name = name.to_ascii_lowercase();
+    Ok(if wildcard {
+        HostMatch::Subdomains(format!(".{name}"))
+    } else {
+        HostMatch::Name(name)
+    })
+}
+
+/// What kind of address an IP is, for the address rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressClass {
+    Public,
+    Loopback,
+    /// RFC 1918, shared address space (100.64/10), benchmarking (198.18/15),
+    /// unique local (fc00::/7) and the deprecated site-local fec0::/10.
+    Private,
+    LinkLocal,
+    Unspecified,
+    Multicast,
+    /// 240/4 (including broadcast) and other never-routable space.
+    Reserved,
+}
+
+impl fmt::Display for AddressClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Public => "a public address",
+            Self::Loopback => "a loopback address",
+            Self::Private => "a private address",
+            Self::LinkLocal => "a link-local address",
+            Self::Unspecified => "the unspecified address",
+            Self::Multicast => "a multicast address",
+            Self::Reserved => "a reserved address",
+        })
+    }
+}
+
+/// Classifies an address.
+pub fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+/// 10/8, 172.16/12, 192.168/16 (RFC 1918), 100.64/10 (shared address
+/// space) and 198.18/15 (benchmarking).
+fn is_private_v4(a: u8, b: u8) -> bool {
+    a == 10
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (b == 18 || b == 19))
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let [a, b, ..] = ip.octets();
+    if a == 0 {
+        AddressClass::Unspecified
+    } else if a == 127 {
+        AddressClass::Loopback
+    } else if is_private_v4(a, b) {
+        AddressClass::Private
+    } else if a == 169 && b == 254 {
+        AddressClass::LinkLocal
+    } else if (224..240).contains(&a) {
+        AddressClass::Multicast
+    } else if a >= 240 {
+        AddressClass::Reserved
+    } else {
+        AddressClass::Public
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddressClass {
+    if ip.is_unspecified() {
+        return AddressClass::Unspecified;
+    }
+    if ip.is_loopback() {
+        return AddressClass::Loopback;
+    }
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return classify_v4(v4);
+    }
+    let seg = ip.segments();
+    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let o = ip.octets();
+        return classify_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    // Deprecated IPv4-compatible ::a.b.c.d.
+    if seg[..6] == [0; 6] {
+        return AddressClass::Reserved;
+    }
+    match seg[0] {
+        s if s & 0xfe00 == 0xfc00 => AddressClass::Private,
+        s if s & 0xffc0 == 0xfec0 => AddressClass::Private,
+        s if s & 0xffc0 == 0xfe80 => AddressClass::LinkLocal,
+        s if s & 0xff00 == 0xff00 => AddressClass::Multicast,
+        _ => AddressClass::Public,
+    }
+}
+
+/// Why a request was refused. Shown in the host's log, never to the guest
+/// beyond `HttpRequestDenied`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("this pipeline allows no outbound HTTP (allowed_outbound_hosts is empty)")]
+    NothingAllowed,
+    #[error("{url} matches no allowed_outbound_hosts pattern")]
+    NotAllowed { url: String },
+    #[error("the URL has no usable scheme, host or port: {url}")]
+    BadUrl { url: String },
+    #[error("{host} resolves to {ip}, {class}, which pattern {pattern} does not allow{hint}")]
+    Address {
+        host: String,
+        ip: IpAddr,
+        class: AddressClass,
+        pattern: String,
+        hint: &'static str,
+    },
+    #[error("{host} resolves to no address")]
+    NoAddress { host: String },
+    #[error("upstream `{upstream}` has no usable credential: {reason}")]
+    Credential { upstream: String, reason: String },
+}
+
+/// The request's destination once it matched the allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub scheme: Scheme,
+    /// The host as requested, without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+    /// Index of the first matching pattern.
+    pub pattern: usize,
+}
+
+impl Admitted {
+    /// The IP literal the request names, if it names one.
+    pub fn ip_literal(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+}
+
+/// A pipeline's outbound rules: its patterns and whether private addresses
+/// are allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundRules {
+    pub patterns: Vec<HostPattern>,
+    pub allow_private: bool,
+}
+
+impl OutboundRules {
+    /// Parses `allowed_outbound_hosts`; the error says which entry failed.
+    pub fn parse<S: AsRef<str>>(
+        patterns: &[S],
+        allow_private: bool,
+    ) -> Result<Self, (usize, PatternError)> {
+        let patterns = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| HostPattern::parse(p.as_ref()).map_err(|e| (i, e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            patterns,
+            allow_private,
+        })
+    }
+
+    /// Rule 1: does the allowlist admit `scheme://host:port`?
+    pub fn admit(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: Option<u16>,
+        url: &str,
+    ) -> Result<Admitted, Denial> {
+        if self.patterns.is_empty() {
+            return Err(Denial::NothingAllowed);
+        }
+        let bad = || Denial::BadUrl {
+            url: url.to_string(),
+        };
+        let scheme = Scheme::parse(scheme).ok_or_else(bad)?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = port.unwrap_or(scheme.default_port());
+        let pattern = self
+            .patterns
+            .iter()
+            .position(|p| p.matches(scheme, host, port))
+            .ok_or_else(|| Denial::NotAllowed {
+                url: url.to_string(),
+            })?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        Ok(Admitted {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+            pattern,
+        })
+    }
+
+    /// Rule 2: may a connection to `ip` be made for `admitted`?
+    pub fn check_address(&self, admitted: &Admitted, ip: IpAddr) -> Result<(), Denial> {
+        let pattern = &self.patterns[admitted.pattern];
+        let class = classify(ip);
+        let allowed = match (&pattern.host, class) {
+            (HostMatch::Ip(literal), _) => *literal == ip,
+            (_, AddressClass::Public) => true,
+            (_, AddressClass::Private) => self.allow_private,
+            (HostMatch::Name(name), AddressClass::Loopback) => name == "localhost",
+            _ => false,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let hint = match class {
+            AddressClass::Private => {
+                "; set http.allow_private = true on the pipeline to allow private networks"
+            }
+            AddressClass::Loopback => {
+                "; name the address (http://127.0.0.1:PORT) or localhost in a pattern"
+            }
+            _ => "",
+        };
+        Err(Denial::Address {
+            host: admitted.host.clone(),
+            ip,
+            class,
+            pattern: pattern.to_string(),
+            hint,
+        })
+    }
+
+    /// Rule 2 over a resolution: the addresses a connection may use, in
+    /// order, or why none may. All addresses must pass: a name that resolves
+    /// to a public and a private address is refused, so that which one the
+    /// connection picks cannot decide the outcome.
+    pub fn check_addresses(
+        &self,
+        admitted: &Admitted,
+        ips: &[IpAddr],
+    ) -> Result<Vec<IpAddr>, Denial> {
+        if ips.is_empty() {
+            return Err(Denial::NoAddress {
+                host: admitted.host.clone(),
+            });
+        }
+        for ip in ips {
+            self.check_address(admitted, *ip)?;
+        }
+        Ok(ips.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> HostPattern {
+        HostPattern::parse(s).unwrap()
+    }
+
+    fn rules(patterns: &[&str], allow_private: bool) -> OutboundRules {
+        OutboundRules::parse(patterns, allow_private).unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_the_documented_shapes() {
+        assert_eq!(
+            p("http://127.0.0.1:8090"),
+            HostPattern {
+                scheme: Scheme::Http,
+                host: HostMatch::Ip(ip("127.0.0.1")),
+                port: 8090
+            }
+        );
+        assert_eq!(
+            p("https://*.expert.ai:443"),
+            HostPattern {
+                scheme: Scheme::Https,
+                host: HostMatch::Subdomains(".expert.ai".into()),
+                port: 443
+            }
+        );
+        assert_eq!(
+            p("https://API-inference.huggingface.co").host,
+            HostMatch::Name("api-inference.huggingface.co".into())
+        );
+        assert_eq!(p("https://api-inference.huggingface.co").port, 443);
+        assert_eq!(p("http://example.com/").port, 80);
+        assert_eq!(p("http://[::1]:9000").host, HostMatch::Ip(ip("::1")));
+        assert_eq!(p("http://[::1]").port, 80);
+        assert_eq!(
+            p("https://*.expert.ai").to_string(),
+            "https://*.expert.ai:443"
+        );
+        assert_eq!(
+            p("http://*.localhost:8090").host,
+            HostMatch::Subdomains(".localhost".into())
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_patterns_with_a_reason() {
+        for (bad, why) in [
+            ("example.com", "expected scheme://host[:port]"),
+            ("ftp://example.com", "http or https"),
+            ("http://example.com/path", "no path"),
+            ("http://example.com?q", "no path"),
+            ("http://user@example.com", "user info"),
+            ("http://example.com:0", "port must be"),
+            ("http://example.com:99999", "port must be"),
+            ("http://example.com:http", "port must be"),
+            ("http://", "host is empty"),
+            ("http://*", "whole first label"),
+            ("http://*.com", "at least two labels"),
+            ("http://*.example", "at least two labels"),
+            ("http://a.*.com", "whole first label"),
+            ("http://exa mple.com", "DNS name"),
+            ("http://::1", "brackets"),
+            ("http://[::1", "unclosed"),
+            ("http://0.0.0.0:80", "unspecified"),
+            ("http://224.0.0.1", "multicast"),
+            ("http://255.255.255.255", "reserved"),
+        ] {
+            let e = HostPattern::parse(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("invalid pattern `{bad}`")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn matching_is_exact_on_scheme_host_and_port() {
+        let exact = p("http://127.0.0.1:8090");
+        assert!(exact.matches(Scheme::Http, "127.0.0.1", 8090));
+        assert!(!exact.matches(Scheme::Https, "127.0.0.1", 8090));
+        assert!(!exact.matches(Scheme::Http, "127.0.0.1", 8091));
+        assert!(!exact.matches(Scheme::Http, "localhost", 8090));
+        assert!(!exact.matches(Scheme::Http, "127.0.0.2", 8090));
+
+        let wild = p("https://*.expert.ai");
+        assert!(wild.matches(Scheme::Https, "nlapi.expert.ai", 443));
+        assert!(wild.matches(Scheme::Https, "A.B.Expert.AI", 443));
+        assert!(
+            !wild.matches(Scheme::Https, "expert.ai", 443),
+            "a wildcard never matches the bare domain"
+        );
+        assert!(!wild.matches(Scheme::Https, "evilexpert.ai", 443));
+        assert!(!wild.matches(Scheme::Https, "nlapi.expert.ai.evil.com", 443));
+        assert!(!wild.matches(Scheme::Https, "nlapi.expert.ai", 8443));
+
+        let name = p("https://api-inference.huggingface.co");
+        assert!(name.matches(Scheme::Https, "api-inference.huggingface.co", 443));
+        assert!(!name.matches(Scheme::Https, "x.api-inference.huggingface.co", 443));
+
+        let v6 = p("http://[::1]:9000");
+        assert!(v6.matches(Scheme::Http, "[::1]", 9000));
+        assert!(
+            v6.matches(Scheme::Http, "[0:0::1]", 9000),
+            "IP literals compare as addresses"
+        );
+        assert!(!v6.matches(Scheme::Http, "[::ffff:127.0.0.1]", 9000));
+    }
+
+    #[test]
+    fn empty_allowlist_allows_nothing() {
+        let r = rules(&[], true);
+        assert_eq!(
+            r.admit("http", "127.0.0.1", Some(80), "u"),
+            Err(Denial::NothingAllowed)
+        );
+    }
+
+    #[test]
+    fn admission_names_the_pattern_and_defaults_the_port() {
+        let r = rules(&["http://127.0.0.1:8090", "https://*.expert.ai:443"], false);
+        let a = r.admit("https", "nlapi.expert.ai", None, "u").unwrap();
+        assert_eq!(
+            (a.pattern, a.port, a.host.as_str()),
+            (1, 443, "nlapi.expert.ai")
+        );
+        assert!(matches!(
+            r.admit("http", "127.0.0.1", None, "u"),
+            Err(Denial::NotAllowed { .. })
+        ));
+        assert!(matches!(
+            r.admit("gopher", "127.0.0.1", Some(8090), "u"),
+            Err(Denial::BadUrl { .. })
+        ));
+        assert!(matches!(
+            r.admit("http", "", Some(8090), "u"),
+            Err(Denial::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn classifies_addresses() {
+        use AddressClass::*;
+        for (a, class) in [
+            ("8.8.8.8", Public),
+            ("127.0.0.1", Loopback),
+            ("127.8.9.10", Loopback),
+            ("10.1.2.3", Private),
+            ("172.16.0.1", Private),
+            ("172.31.255.255", Private),
+            ("172.32.0.1", Public),
+            ("192.168.1.1", Private),
+            ("100.64.0.1", Private),
+            ("169.254.169.254", LinkLocal),
+            ("0.0.0.0", Unspecified),
+            ("0.1.2.3", Unspecified),
+            ("224.0.0.251", Multicast),
+            ("255.255.255.255", Reserved),
+            ("2606:4700::1111", Public),
+            ("::1", Loopback),
+            ("::", Unspecified),
+            ("fc00::1", Private),
+            ("fd12:3456::1", Private),
+            ("fe80::1", LinkLocal),
+            ("ff02::1", Multicast),
+            ("::ffff:127.0.0.1", Loopback),
+            ("::ffff:10.0.0.1", Private),
+            ("::ffff:8.8.8.8", Public),
+            ("64:ff9b::a9fe:a9fe", LinkLocal),
+            ("::127.0.0.1", Reserved),
+        ] {
+            assert_eq!(classify(ip(a)), class, "{a}");
+        }
+    }
+
+    #[test]
+    fn an_ip_literal_pattern_allows_exactly_that_address() {
+        let r = rules(&["http://127.0.0.1:8090", "http://169.254.169.254"], false);
+        let a = r.admit("http", "127.0.0.1", Some(8090), "u").unwrap();
+        assert_eq!(
+            r.check_addresses(&a, &[ip("127.0.0.1")]),
+            Ok(vec![ip("127.0.0.1")])
+        );
+        assert!(r.check_address(&a, ip("127.0.0.2")).is_err());
+        let meta = r.admit("http", "169.254.169.254", None, "u").unwrap();
+        assert!(
+            r.check_address(&meta, ip("169.254.169.254")).is_ok(),
+            "named literally, so allowed"
+        );
+    }
+
+    #[test]
+    fn names_resolving_to_loopback_or_private_are_denied_unless_opted_in() {
+        let strict = rules(
+            &[
+                "http://classifier.local:8090",
+                "http://*.localhost:8090",
+                "http://localhost:8090",
+            ],
+            false,
+        );
+        let relaxed = rules(
+            &[
+                "http://classifier.local:8090",
+                "http://*.localhost:8090",
+                "http://localhost:8090",
+            ],
+            true,
+        );
+
+        let svc = strict
+            .admit("http", "classifier.local", Some(8090), "u")
+            .unwrap();
+        let e = strict.check_address(&svc, ip("10.0.0.7")).unwrap_err();
+        assert!(e.to_string().contains("allow_private"), "{e}");
+        assert!(relaxed.check_address(&svc, ip("10.0.0.7")).is_ok());
+        assert!(relaxed.check_address(&svc, ip("fd00::7")).is_ok());
+        assert!(strict.check_address(&svc, ip("93.184.216.34")).is_ok());
+        // allow_private never opens loopback or link-local.
+        for never in [
+            "127.0.0.1",
+            "::1",
+            "169.254.169.254",
+            "fe80::1",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(relaxed.check_address(&svc, ip(never)).is_err(), "{never}");
+        }
+
+        let wild = strict
+            .admit("http", "api.localhost", Some(8090), "u")
+            .unwrap();
+        assert!(matches!(
+            strict.check_address(&wild, ip("127.0.0.1")),
+            Err(Denial::Address {
+                class: AddressClass::Loopback,
+                ..
+            })
+        ));
+        let local = strict.admit("http", "localhost", Some(8090), "u").unwrap();
+        assert!(
+            strict.check_address(&local, ip("127.0.0.1")).is_ok(),
+            "localhost named explicitly"
+        );
+        assert!(strict.check_address(&local, ip("::1")).is_ok());
+        assert!(strict.check_address(&local, ip("10.0.0.1")).is_err());
+    }
+
+    #[test]
+    fn one_bad_address_in_a_resolution_refuses_the_request() {
+        let r = rules(&["https://api.example.com"], false);
+        let a = r.admit("https", "api.example.com", None, "u").unwrap();
+        assert!(
+            r.check_addresses(&a, &[ip("93.184.216.34"), ip("127.0.0.1")])
+                .is_err()
+        );
+        assert!(matches!(
+            r.check_addresses(&a, &[]),
+            Err(Denial::NoAddress { .. })
+        ));
+    }
+}

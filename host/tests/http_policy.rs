@@ -1,0 +1,743 @@
+//! Host-provided HTTP, end to end: the `fixture-http` component performs
+//! requests from inside Wasm through `wasi:http/outgoing-handler`, against
+//! small axum servers on 127.0.0.1, under different pipeline policies.
+//!
+//! Needs `cargo xtask modules fixture-http` (the tests fail, not skip,
+//! when the component is missing).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{any, post};
+use serde_json::{Value, json};
+
+use weir::config::{AuthConfig, HttpConfig, UpstreamConfig};
+use weir::runtime::http::{HttpMetrics, HttpPolicy, Outcome, StaticResolver, Upstreams};
+use weir::runtime::{LoadedModule, RuntimeConfig, WasmRuntime, WitOutcome, WitRecord};
+
+// ---------------------------------------------------------------- upstream
+
+/// What the local upstream saw.
+#[derive(Default)]
+struct Seen {
+    hits: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    headers: Mutex<Vec<HeaderMap>>,
+    token_fetches: AtomicUsize,
+    /// Tokens the `/api` route accepts; the token endpoint issues `t<N>`.
+    valid_tokens: Mutex<Vec<String>>,
+}
+
+struct Upstream {
+    addr: SocketAddr,
+    seen: Arc<Seen>,
+}
+
+impl Upstream {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn hits(&self) -> usize {
+        self.seen.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn record(State(seen): State<Arc<Seen>>, headers: HeaderMap) {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    seen.headers.lock().unwrap().push(headers);
+}
+
+async fn start_upstream() -> Upstream {
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route(
+            "/echo",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap, body: Bytes| async move {
+                    record(State(seen), headers).await;
+                    body
+                },
+            ),
+        )
+        .route(
+            "/big",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    record(State(seen), headers).await;
+                    vec![b'x'; 2 << 20]
+                },
+            ),
+        )
+        .route(
+            "/big-chunked",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    record(State(seen), headers).await;
+                    let chunks =
+                        (0..64).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 64 << 10])));
+                    Body::from_stream(futures::stream::iter(chunks))
+                },
+            ),
+        )
+        .route(
+            "/slow-head",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    record(State(seen), headers).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                },
+            ),
+        )
+        .route(
+            "/slow-body",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    record(State(seen), headers).await;
+                    let chunks = futures::stream::unfold(0, |i| async move {
+                        if i == 20 {
+                            return None;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        Some((
+                            Ok::<_, std::io::Error>(Bytes::from_static(b"chunk ")),
+                            i + 1,
+                        ))
+                    });
+                    Body::from_stream(chunks)
+                },
+            ),
+        )
+        .route(
+            "/busy",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    record(State(Arc::clone(&seen)), headers).await;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    "done"
+                },
+            ),
+        )
+        .route(
+            "/token",
+            post(|State(seen): State<Arc<Seen>>, body: Bytes| async move {
+                let login: Value = serde_json::from_slice(&body).unwrap_or_default();
+                if login != json!({"username": "weir-user", "password": "weir-pass"}) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                let n = seen.token_fetches.fetch_add(1, Ordering::SeqCst) + 1;
+                let token = format!("t{n}");
+                seen.valid_tokens.lock().unwrap().push(token.clone());
+                (StatusCode::OK, token)
+            }),
+        )
+        .route(
+            "/api/analyze",
+            any(
+                |State(seen): State<Arc<Seen>>, headers: HeaderMap| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    record(State(Arc::clone(&seen)), headers).await;
+                    let ok = seen
+                        .valid_tokens
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .any(|t| auth == format!("Bearer {t}"));
+                    if ok {
+                        (StatusCode::OK, "analyzed").into_response()
+                    } else {
+                        StatusCode::UNAUTHORIZED.into_response()
+                    }
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Upstream { addr, seen }
+}
+
+// ------------------------------------------------------------------ module
+
+fn runtime() -> Arc<WasmRuntime> {
+    Arc::new(WasmRuntime::new(&RuntimeConfig::default()).expect("wasm runtime"))
+}
+
+async fn load(rt: &Arc<WasmRuntime>, policy: Arc<HttpPolicy>) -> LoadedModule {
+    let path = weir_testkit::tools::module_wasm("fixture-http")
+        .expect("run `cargo xtask modules fixture-http` first");
+    let bytes = std::fs::read(path).unwrap();
+    rt.load("test", "fixture-http", bytes, Vec::new(), policy)
+        .await
+        .expect("fixture-http loads")
+}
+
+fn wit_record(spec: &Value) -> WitRecord {
+    WitRecord {
+        topic: "t".into(),
+        partition: 0,
+        offset: 0,
+        timestamp_ms: None,
+        key: None,
+        headers: Vec::new(),
+        value: serde_json::to_vec(spec).unwrap(),
+    }
+}
+
+/// Runs one request through the module; returns what it emitted. A trap
+/// fails the test: every failure must reach the guest as a value.
+async fn call(rt: &WasmRuntime, module: &LoadedModule, spec: Value) -> Value {
+    let outcomes = module
+        .run_batch(rt, &[wit_record(&spec)])
+        .await
+        .expect("the module must not trap");
+    match &outcomes[..] {
+        [WitOutcome::Emit(docs)] if docs.len() == 1 => {
+            serde_json::from_slice(&docs[0].body).unwrap()
+        }
+        other => panic!("expected one emitted document, got {other:?}"),
+    }
+}
+
+fn error_of(out: &Value) -> &str {
+    out["error"].as_str().unwrap_or("")
+}
+
+fn policy(allow: &[String], config: HttpConfig) -> Arc<HttpPolicy> {
+    HttpPolicy::builder("test")
+        .allow(allow.iter().cloned())
+        .config(config)
+        .build()
+        .unwrap()
+}
+
+// ------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn an_allowed_host_gets_its_response() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let metrics = HttpMetrics::detached();
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .metrics(metrics.clone())
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    let out = call(
+        &rt,
+        &m,
+        json!({"url": up.url("/echo"), "method": "POST", "body": "{\"text\":\"hello\"}"}),
+    )
+    .await;
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(out["body"], "{\"text\":\"hello\"}");
+    assert_eq!(out["error"], Value::Null);
+    assert_eq!(up.hits(), 1);
+    let label = format!("{}:{}", up.addr.ip(), up.addr.port());
+    assert_eq!(metrics.count("test", &label, Outcome::Ok), 1);
+}
+
+#[tokio::test]
+async fn a_host_outside_the_allowlist_is_denied_as_a_value() {
+    let allowed = start_upstream().await;
+    let other = start_upstream().await;
+    let rt = runtime();
+    let metrics = HttpMetrics::detached();
+    let p = HttpPolicy::builder("test")
+        .allow([allowed.origin()])
+        .metrics(metrics.clone())
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    for url in [
+        other.url("/echo"),                       // same IP, other port
+        "http://example.com/".to_string(),        // another host
+        format!("https://{}/echo", allowed.addr), // other scheme
+    ] {
+        let out = call(&rt, &m, json!({"url": url})).await;
+        assert!(error_of(&out).contains("HttpRequestDenied"), "{url}: {out}");
+    }
+    assert_eq!(other.hits(), 0);
+    assert_eq!(allowed.hits(), 0);
+    assert_eq!(metrics.count("test", "-", Outcome::Denied), 3);
+
+    // The same instance still works for the allowed host afterwards.
+    let out = call(&rt, &m, json!({"url": allowed.url("/echo")})).await;
+    assert_eq!(out["status"], 200, "{out}");
+}
+
+#[tokio::test]
+async fn no_allowlist_means_no_http_but_the_module_still_loads() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let m = load(&rt, HttpPolicy::deny_all("test")).await;
+    let out = call(&rt, &m, json!({"url": up.url("/echo")})).await;
+    assert!(error_of(&out).contains("HttpRequestDenied"), "{out}");
+    assert_eq!(up.hits(), 0);
+
+    // A module that does not import wasi:http is unaffected.
+    let path = weir_testkit::tools::module_wasm("passthrough").unwrap();
+    let passthrough = rt
+        .load(
+            "test",
+            "passthrough",
+            std::fs::read(path).unwrap(),
+            Vec::new(),
+            HttpPolicy::deny_all("test"),
+        )
+        .await
+        .unwrap();
+    let out = passthrough
+        .run_batch(&rt, &[wit_record(&json!({"a": 1}))])
+        .await
+        .unwrap();
+    assert!(matches!(&out[..], [WitOutcome::Emit(d)] if d[0].body == br#"{"a":1}"#));
+}
+
+#[tokio::test]
+async fn loopback_by_ip_outside_the_allowlist_is_denied() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let m = load(
+        &rt,
+        policy(&["https://api.example.com".into()], HttpConfig::default()),
+    )
+    .await;
+    for url in [
+        up.url("/echo"),
+        format!("http://127.0.0.2:{}/echo", up.addr.port()),
+        format!("http://[::1]:{}/echo", up.addr.port()),
+        format!("http://[::ffff:127.0.0.1]:{}/echo", up.addr.port()),
+    ] {
+        let out = call(&rt, &m, json!({"url": url})).await;
+        assert!(error_of(&out).contains("HttpRequestDenied"), "{url}: {out}");
+    }
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test]
+async fn names_resolving_to_loopback_are_denied_unless_named() {
+    let up = start_upstream().await;
+    let port = up.addr.port();
+    let rt = runtime();
+
+    // `localhost` is not `127.0.0.1`: a pattern naming the IP does not
+    // admit the name.
+    let m = load(&rt, policy(&[up.origin()], HttpConfig::default())).await;
+    let out = call(
+        &rt,
+        &m,
+        json!({"url": format!("http://localhost:{port}/echo")}),
+    )
+    .await;
+    assert!(error_of(&out).contains("HttpRequestDenied"), "{out}");
+
+    // Names the allowlist admits (exactly or by wildcard) but that resolve
+    // to loopback are refused after resolution, allow_private or not.
+    let table: HashMap<String, Vec<IpAddr>> = [
+        (
+            "api.localhost".to_string(),
+            vec!["127.0.0.1".parse().unwrap()],
+        ),
+        (
+            "classifier.test".to_string(),
+            vec!["127.0.0.1".parse().unwrap()],
+        ),
+        (
+            "mixed.test".to_string(),
+            vec![
+                "93.184.216.34".parse().unwrap(),
+                "127.0.0.1".parse().unwrap(),
+            ],
+        ),
+    ]
+    .into();
+    let metrics = HttpMetrics::detached();
+    let p = HttpPolicy::builder("test")
+        .allow([
+            format!("http://*.localhost:{port}"),
+            format!("http://classifier.test:{port}"),
+            format!("http://mixed.test:{port}"),
+        ])
+        .config(HttpConfig {
+            allow_private: true,
+            ..HttpConfig::default()
+        })
+        .resolver(Arc::new(StaticResolver(table)))
+        .metrics(metrics.clone())
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    for host in ["api.localhost", "classifier.test", "mixed.test"] {
+        let out = call(
+            &rt,
+            &m,
+            json!({"url": format!("http://{host}:{port}/echo")}),
+        )
+        .await;
+        assert!(
+            error_of(&out).contains("HttpRequestDenied"),
+            "{host}: {out}"
+        );
+    }
+    assert_eq!(
+        metrics.count("test", &format!("*.localhost:{port}"), Outcome::Denied),
+        1
+    );
+    assert_eq!(up.hits(), 0);
+
+    // Naming localhost explicitly allows it (real resolution).
+    let m = load(
+        &rt,
+        policy(&[format!("http://localhost:{port}")], HttpConfig::default()),
+    )
+    .await;
+    let out = call(
+        &rt,
+        &m,
+        json!({"url": format!("http://localhost:{port}/echo"), "method": "POST", "body": "hi"}),
+    )
+    .await;
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_response_is_an_error_value() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let config = HttpConfig {
+        max_response_bytes: 1 << 20,
+        ..HttpConfig::default()
+    };
+    let m = load(&rt, policy(&[up.origin()], config)).await;
+    // Declared length: refused before reading.
+    let out = call(&rt, &m, json!({"url": up.url("/big")})).await;
+    assert!(
+        error_of(&out).contains("HttpResponseBodySize(Some(2097152))"),
+        "{out}"
+    );
+    // Chunked: refused once the limit is crossed.
+    let out = call(&rt, &m, json!({"url": up.url("/big-chunked")})).await;
+    assert!(
+        error_of(&out).contains("HttpResponseBodySize(None)"),
+        "{out}"
+    );
+    // An oversized request body, likewise.
+    let small = HttpConfig {
+        max_request_bytes: 1024,
+        ..HttpConfig::default()
+    };
+    let m = load(&rt, policy(&[up.origin()], small)).await;
+    let out = call(
+        &rt,
+        &m,
+        json!({"url": up.url("/echo"), "method": "POST", "body": "z".repeat(4000)}),
+    )
+    .await;
+    assert!(error_of(&out).contains("HttpRequestBodySize"), "{out}");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let config = HttpConfig {
+        first_byte_timeout: Duration::from_millis(300),
+        total_timeout: Duration::from_millis(1500),
+        ..HttpConfig::default()
+    };
+    let m = load(&rt, policy(&[up.origin()], config)).await;
+    let started = Instant::now();
+    let out = call(&rt, &m, json!({"url": up.url("/slow-head")})).await;
+    assert!(error_of(&out).contains("ConnectionReadTimeout"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The head comes at once, the body trickles past the total timeout.
+    let started = Instant::now();
+    let out = call(&rt, &m, json!({"url": up.url("/slow-body")})).await;
+    assert!(error_of(&out).contains("HttpResponseTimeout"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn connect_timeouts_and_refusals_are_values_too() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let rt = runtime();
+    let m = load(
+        &rt,
+        policy(&[format!("http://{closed}")], HttpConfig::default()),
+    )
+    .await;
+    let out = call(&rt, &m, json!({"url": format!("http://{closed}/")})).await;
+    assert!(error_of(&out).contains("ConnectionRefused"), "{out}");
+}
+
+#[tokio::test]
+async fn concurrency_is_limited_per_pipeline() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let config = HttpConfig {
+        max_concurrency: 2,
+        ..HttpConfig::default()
+    };
+    let m = Arc::new(load(&rt, policy(&[up.origin()], config)).await);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (rt, m, url) = (Arc::clone(&rt), Arc::clone(&m), up.url("/busy"));
+        tasks.push(tokio::spawn(async move {
+            call(&rt, &m, json!({"url": url})).await
+        }));
+    }
+    for t in tasks {
+        let out = t.await.unwrap();
+        assert_eq!(out["status"], 200, "{out}");
+    }
+    assert_eq!(up.hits(), 6);
+    assert!(up.seen.max_in_flight.load(Ordering::SeqCst) <= 2);
+}
+
+fn upstreams(entries: Vec<(&str, String, AuthConfig)>, env: &[(&str, &str)]) -> Arc<Upstreams> {
+    let config = entries
+        .into_iter()
+        .map(|(name, url, auth)| (name.to_string(), UpstreamConfig { url, auth }))
+        .collect();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Arc::new(Upstreams::from_config(&config, &|k| env.get(k).cloned()).unwrap())
+}
+
+#[tokio::test]
+async fn a_bearer_secret_reaches_the_upstream_and_never_the_module() {
+    const SECRET: &str = "s3cr3t-expertai-token";
+    let up = start_upstream().await;
+    let other = start_upstream().await;
+    let rt = runtime();
+    let ups = upstreams(
+        vec![(
+            "expertai",
+            up.origin(),
+            AuthConfig {
+                bearer_env: Some("EXPERTAI_TOKEN".into()),
+                ..AuthConfig::default()
+            },
+        )],
+        &[("EXPERTAI_TOKEN", SECRET)],
+    );
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin(), other.origin()])
+        .upstreams(ups)
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    let out = call(
+        &rt,
+        &m,
+        json!({"url": up.url("/echo"), "method": "POST", "body": "x",
+               "headers": {"authorization": "Bearer module-own", "x-trace": "1"}}),
+    )
+    .await;
+    assert_eq!(out["status"], 200, "{out}");
+
+    // The upstream saw the host's credential, once, replacing the module's.
+    let seen = up.seen.headers.lock().unwrap().pop().unwrap();
+    let auth: Vec<_> = seen
+        .get_all("authorization")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(auth, vec![format!("Bearer {SECRET}")]);
+    assert_eq!(seen.get("x-trace").unwrap(), "1");
+
+    // The module's view of its own request: its own header, no secret.
+    assert_eq!(
+        out["request_headers"]["authorization"], "Bearer module-own",
+        "{out}"
+    );
+    assert!(
+        !out.to_string().contains(SECRET),
+        "the module saw the secret: {out}"
+    );
+
+    // Another origin gets no credential.
+    let out = call(&rt, &m, json!({"url": other.url("/echo")})).await;
+    assert_eq!(out["status"], 200);
+    let seen = other.seen.headers.lock().unwrap().pop().unwrap();
+    assert!(seen.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn an_upstream_without_its_secret_is_denied_not_sent_bare() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let ups = upstreams(
+        vec![(
+            "newsapi",
+            up.url("/echo"),
+            AuthConfig {
+                header: Some("X-Api-Key".into()),
+                value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
+                ..AuthConfig::default()
+            },
+        )],
+        &[],
+    );
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .upstreams(ups)
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    let out = call(&rt, &m, json!({"url": up.url("/echo")})).await;
+    assert!(error_of(&out).contains("HttpRequestDenied"), "{out}");
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test]
+async fn a_token_upstream_logs_in_caches_and_refreshes_on_401() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let ups = upstreams(
+        vec![(
+            "expertai",
+            up.url("/api"),
+            AuthConfig {
+                token_url: Some(up.url("/token")),
+                username_env: Some("EAI_USER".into()),
+                password_env: Some("EAI_PASS".into()),
+                ..AuthConfig::default()
+            },
+        )],
+        &[("EAI_USER", "weir-user"), ("EAI_PASS", "weir-pass")],
+    );
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .upstreams(ups)
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+    let spec = json!({"url": up.url("/api/analyze"), "method": "POST", "body": "{}"});
+
+    for _ in 0..3 {
+        let out = call(&rt, &m, spec.clone()).await;
+        assert_eq!(out["status"], 200, "{out}");
+        assert_eq!(out["body"], "analyzed");
+        assert!(!out.to_string().contains("Bearer t"), "{out}");
+    }
+    assert_eq!(
+        up.seen.token_fetches.load(Ordering::SeqCst),
+        1,
+        "the token is cached"
+    );
+
+    // The upstream revokes t1: the next request gets a 401, the host logs
+    // in again and retries once, and the module only sees the success.
+    up.seen.valid_tokens.lock().unwrap().clear();
+    let out = call(&rt, &m, spec.clone()).await;
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(up.seen.token_fetches.load(Ordering::SeqCst), 2);
+    let last = up.seen.headers.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last.get("authorization").unwrap(), "Bearer t2");
+}
+
+/// Pooled vs unpooled client: many small POSTs from a module to a local
+/// server. Prints figures; run with
+/// `cargo test -p weir --release --test http_policy -- --ignored --nocapture pooled_vs_unpooled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures"]
+async fn pooled_vs_unpooled() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let n: u64 = std::env::var("WEIR_HTTP_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let spec = json!({"url": up.url("/echo"), "method": "POST", "body": "{\"text\":\"a short tweet to classify\"}", "repeat": n});
+    for (label, idle) in [
+        ("pooled (keep-alive)", 32usize),
+        ("unpooled (connection per request)", 0),
+    ] {
+        let config = HttpConfig {
+            pool_max_idle_per_host: idle,
+            ..HttpConfig::default()
+        };
+        let m = Arc::new(load(&rt, policy(&[up.origin()], config)).await);
+        // Warm-up (instantiation, first connection).
+        call(
+            &rt,
+            &m,
+            json!({"url": up.url("/echo"), "method": "POST", "body": "{}", "repeat": 10}),
+        )
+        .await;
+
+        let started = Instant::now();
+        let out = call(&rt, &m, spec.clone()).await;
+        let elapsed = started.elapsed();
+        assert_eq!(out["ok"], n, "{out}");
+        println!(
+            "{label:36} sequential: {n} POSTs in {:>7.1} ms  {:>8.0} req/s  {:>7.1} µs/request",
+            elapsed.as_secs_f64() * 1e3,
+            n as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() * 1e6 / n as f64
+        );
+
+        let instances = 4u64;
+        let per = n / instances;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..instances {
+            let (rt, m) = (Arc::clone(&rt), Arc::clone(&m));
+            let spec = json!({"url": up.url("/echo"), "method": "POST", "body": "{\"text\":\"a short tweet\"}", "repeat": per});
+            tasks.push(tokio::spawn(async move { call(&rt, &m, spec).await }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap()["ok"], per);
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{label:36} 4 instances: {} POSTs in {:>7.1} ms  {:>8.0} req/s",
+            per * instances,
+            elapsed.as_secs_f64() * 1e3,
+            (per * instances) as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
