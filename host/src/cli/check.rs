@@ -5,14 +5,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use weir::config::Config;
-use weir::runtime::WasmRuntime;
+use weir::runtime::{OutboundHttp, WasmRuntime};
 
 pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     let runtime = Arc::new(WasmRuntime::new(&config.runtime)?);
+    let http = OutboundHttp::new(&config, &mut Default::default())?;
+    for u in http.upstreams().iter() {
+        if let Some(problem) = u.problem() {
+            println!("upstream {}: WARN no credential ({problem}); module requests to it will be denied", u.name);
+        }
+    }
     let mut failed = false;
     for (name, p) in &config.pipelines {
         println!("pipeline {name}: {} -> {}", p.topics.join(", "), p.index);
+        let policy = http.policy_for(name, p)?;
+        if !p.allowed_outbound_hosts.is_empty() {
+            println!("  http {}", policy.allowed().join(", "));
+        }
         for m in &p.modules {
             let path = config.resolve(&m.path);
             let bytes = match std::fs::read(&path) {
@@ -23,7 +33,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            match runtime.load(name, &m.name(), bytes, m.settings()).await {
+            match runtime.load(name, &m.name(), bytes, m.settings(), Arc::clone(&policy)).await {
                 Ok(module) => println!(
                     "  ok   {} ({}@{}, sha256 {})",
                     module.name,

@@ -9,8 +9,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::wasi::logging::logging;
+use super::http::{HttpPolicy, ModuleHttp};
 use super::limits::InstanceLimits;
 
 /// Everything one module instance owns while it processes one batch.
@@ -27,6 +29,8 @@ pub struct ModuleCtx {
     /// Epoch ticks the current call may still run before it is interrupted.
     pub(crate) ticks_left: u64,
     max_memory_bytes: usize,
+    /// `wasi:http` state; every request goes through the pipeline's policy.
+    http: ModuleHttp,
 }
 
 /// Names attached to every log line and error a module produces.
@@ -37,7 +41,7 @@ pub struct LogContext {
 }
 
 impl ModuleCtx {
-    pub fn new(limits: &InstanceLimits, log_context: Arc<LogContext>) -> Self {
+    pub fn new(limits: &InstanceLimits, log_context: Arc<LogContext>, http: Arc<HttpPolicy>) -> Self {
         let stderr = StderrTail::new(4096);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         Self {
@@ -52,6 +56,7 @@ impl ModuleCtx {
                 .trap_on_grow_failure(true)
                 .build(),
             stderr,
+            http: ModuleHttp::new(http, Arc::clone(&log_context)),
             log_context,
             ticks_left: limits.cpu_ticks_per_call,
             max_memory_bytes: limits.max_memory_bytes,
@@ -74,6 +79,16 @@ impl WasiView for ModuleCtx {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ModuleCtx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
         }
     }
 }
