@@ -3,66 +3,31 @@
 //! at-least-once: source drained, sink flushed, dead letters written, then
 //! the final offset commit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, ComponentHealth};
-use crate::config::{Config, KafkaConfig, PipelineConfig};
+use crate::config::{Config, KafkaConfig};
 use crate::dlq::{DeadLetterQueue, writer};
-use crate::pipeline::{Pipeline, Routes};
-use crate::runtime::{LoadedModule, WasmRuntime};
+use crate::pipeline::Routes;
+use crate::reload::{ConfigStatus, Registry as ModuleRegistry, Reloader};
+use crate::runtime::{OutboundHttp, WasmRuntime};
 use crate::sinks::elasticsearch::ElasticsearchSink;
 use crate::source::kafka::KafkaSource;
 use crate::telemetry::Metrics;
 
-/// Compiles and initialises every module of a pipeline.
-pub async fn load_pipeline_modules(
-    runtime: &Arc<WasmRuntime>,
-    config: &Config,
-    name: &str,
-    pipeline: &PipelineConfig,
-) -> anyhow::Result<Vec<Arc<LoadedModule>>> {
-    let mut modules = Vec::with_capacity(pipeline.modules.len());
-    for m in &pipeline.modules {
-        let path = config.resolve(&m.path);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading module {}", path.display()))?;
-        let module = runtime.load(name, &m.name(), bytes, m.settings()).await?;
-        tracing::info!(
-            pipeline = name,
-            module = %module.name,
-            declared = %format!("{}@{}", module.info.name, module.info.version),
-            digest = module.short_digest(),
-            "module loaded"
-        );
-        modules.push(Arc::new(module));
-    }
-    Ok(modules)
-}
-
-/// Builds every pipeline and the topic routing table.
+/// Builds every pipeline (each with its outbound HTTP policy) and returns
+/// the topic routing table. For embedders and benchmarks that don't need
+/// hot reload; `run` keeps the [`Registry`] itself.
 pub async fn build_routes(runtime: &Arc<WasmRuntime>, config: &Config, metrics: &Metrics) -> anyhow::Result<Routes> {
-    let mut routes = HashMap::new();
-    for (name, p) in &config.pipelines {
-        let modules = load_pipeline_modules(runtime, config, name, p).await?;
-        let pipeline = Arc::new(Pipeline {
-            name: Arc::from(name.as_str()),
-            index: Arc::from(p.index.as_str()),
-            dead_letter_topic: Arc::from(p.dead_letter_topic(name)),
-            modules: ArcSwap::from_pointee(modules),
-            metrics: metrics.pipeline(name),
-        });
-        for t in &p.topics {
-            routes.insert(t.clone(), Arc::clone(&pipeline));
-        }
-    }
-    Ok(routes)
+    let http = OutboundHttp::new(config, &mut Registry::default())?;
+    let modules = ModuleRegistry::build(Arc::clone(runtime), http, metrics.clone(), 1, config).await?;
+    Ok(modules.routes().load_full().as_ref().clone())
 }
 
 fn dead_letter_producer(cfg: &KafkaConfig) -> anyhow::Result<FutureProducer> {
@@ -81,7 +46,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
-    let routes = build_routes(&runtime, &config, &metrics).await?;
+    let http = OutboundHttp::new(&config, &mut registry)?;
+    let modules = ModuleRegistry::build(
+        Arc::clone(&runtime),
+        http,
+        metrics.clone(),
+        config.reload.keep_versions,
+        &config,
+    )
+    .await?;
 
     let (dlq, dlq_rx) = DeadLetterQueue::channel(1024);
     let dlq_stop = CancellationToken::new();
@@ -96,6 +69,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .context("starting the Elasticsearch sink")?;
 
+    let config_status = Arc::new(std::sync::Mutex::new(ConfigStatus {
+        path: config.path.display().to_string(),
+        ..ConfigStatus::default()
+    }));
     let admin_stop = CancellationToken::new();
     let admin_task = match config.admin.address() {
         Some(addr) => {
@@ -103,6 +80,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let sink_health = sink.clone();
             let state = AdminState {
                 registry: Arc::new(registry),
+                modules: Some(Arc::clone(&modules)),
+                config_status: Arc::clone(&config_status),
                 health: Arc::new(move || {
                     let h = sink_health.health();
                     vec![ComponentHealth {
@@ -119,15 +98,41 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         None => None,
     };
 
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let source = KafkaSource::new(
         &config.kafka,
-        Arc::new(ArcSwap::from_pointee(routes)),
+        modules.routes(),
         Arc::clone(&runtime),
         sink.clone(),
         dlq.clone(),
         metrics.clone(),
-    )?;
+    )?
+    .with_control(control_rx);
+
+    let reload_stop = CancellationToken::new();
+    let reloader = config.reload.watch.then(|| {
+        let reloader = Reloader {
+            registry: Arc::clone(&modules),
+            config_path: config.path.clone(),
+            debounce: config.reload.debounce,
+            source: control_tx,
+            metrics: metrics.clone(),
+            config: config.clone(),
+            status: Arc::clone(&config_status),
+        };
+        let stop = reload_stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = reloader.run(stop).await {
+                tracing::error!(error = %e, "hot reload stopped: file watching unavailable");
+            }
+        })
+    });
+
     let drained = source.run(shutdown).await?;
+    reload_stop.cancel();
+    if let Some(r) = reloader {
+        let _ = r.await;
+    }
 
     // Flush the sink, then let the dead-letter writer finish, all within
     // the drain window; anything unacknowledged by then is redelivered.

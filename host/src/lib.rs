@@ -7,6 +7,7 @@ pub mod config;
 pub mod dlq;
 pub mod event;
 pub mod pipeline;
+pub mod reload;
 pub mod runtime;
 pub mod sinks;
 pub mod source;

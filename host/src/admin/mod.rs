@@ -1,4 +1,7 @@
-//! The admin endpoint: `/metrics` (Prometheus text) and `/healthz`.
+//! The admin endpoint: `/metrics` (Prometheus text), `/healthz`, and the
+//! module API (`/v1/modules`).
+
+mod modules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -28,12 +31,17 @@ pub type HealthCheck = Arc<dyn Fn() -> Vec<ComponentHealth> + Send + Sync>;
 pub struct AdminState {
     pub registry: Arc<Registry>,
     pub health: HealthCheck,
+    /// Module versions (absent when the host runs no pipelines).
+    pub modules: Option<Arc<crate::reload::Registry>>,
+    pub config_status: Arc<std::sync::Mutex<crate::reload::ConfigStatus>>,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/v1/modules", get(modules::list))
+        .route("/v1/modules/{pipeline}/{module}/rollback", post(modules::rollback))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 mod check;
+mod modules;
 mod process;
 mod produce;
 
@@ -37,6 +38,8 @@ enum Command {
     Process(process::Args),
     /// Produce records to Kafka from a source (JSON-lines replay, ...).
     Produce(produce::Args),
+    /// Module versions of a running host: status, rollback.
+    Modules(modules::Args),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -63,6 +66,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             process::run(args).await
         }
+        Command::Modules(args) => modules::run(args).await,
         Command::Produce(args) => {
             init_logging(&LogConfig {
                 filter: "warn".into(),

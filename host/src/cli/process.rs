@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use bytes::Bytes;
 
 use weir::event::{SourceRecord, default_doc_id};
-use weir::pipeline::run_chain;
-use weir::runtime::{RuntimeConfig, WasmRuntime};
+use weir::pipeline::{Chain, run_chain};
+use weir::runtime::{HttpPolicy, RuntimeConfig, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
 
 #[derive(clap::Args)]
@@ -32,6 +32,10 @@ pub struct Args {
     /// Topic name records appear to come from.
     #[arg(long, default_value = "stdin")]
     topic: String,
+    /// Let modules send HTTP to `scheme://host[:port]` (repeat; `*.` for
+    /// subdomains), as `allowed_outbound_hosts` does. Default: none.
+    #[arg(long = "allow-http", value_name = "PATTERN")]
+    allow_http: Vec<String>,
 }
 
 fn settings_for(module: &str, config: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -53,6 +57,10 @@ fn settings_for(module: &str, config: &[String]) -> anyhow::Result<Vec<(String, 
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(WasmRuntime::new(&RuntimeConfig::default())?);
+    let http = HttpPolicy::builder("process")
+        .allow(args.allow_http.iter().cloned())
+        .build()
+        .map_err(|e| anyhow::anyhow!("--allow-http: {}", e.error))?;
     let mut modules = Vec::new();
     for path in &args.modules {
         let name = path
@@ -61,8 +69,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "module".into());
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let settings = settings_for(&name, &args.config)?;
-        modules.push(Arc::new(runtime.load("process", &name, bytes, settings).await?));
+        modules.push(Arc::new(runtime.load("process", &name, bytes, settings, Arc::clone(&http)).await?));
     }
+    let chain = Chain::new(modules, None);
     let metrics = PipelineMetrics::detached("process");
     let topic: Arc<str> = Arc::from(args.topic.as_str());
     let stdin = std::io::stdin().lock();
@@ -93,7 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if batch.is_empty() {
             break;
         }
-        let out = run_chain(&runtime, &modules, &batch, &metrics).await;
+        let out = run_chain(&runtime, &chain, &batch, &metrics).await;
         for f in &out.failures {
             failed += 1;
             let stage = f.module.as_deref().unwrap_or("validation");

@@ -1,6 +1,7 @@
 //! `weir.toml`: one file, strict (`deny_unknown_fields` everywhere), with
 //! errors that name the file, the key and the reason.
 
+mod http;
 mod kafka;
 mod pipeline;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use http::{AuthConfig, HttpConfig, UpstreamConfig};
 pub use kafka::{KafkaConfig, SourceBatchConfig};
 pub use pipeline::{ModuleConfig, PipelineConfig};
 
@@ -55,9 +57,15 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub reload: crate::reload::ReloadConfig,
     /// Pipelines by name: `[pipelines.tweets]`.
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// Services whose credentials the host adds to module requests:
+    /// `[upstreams.expertai]` (see `config/http.rs`).
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Folder of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -189,6 +197,9 @@ impl Config {
         }
         if let Some(Err(e)) = self.admin.address() {
             return Err(("admin.listen".into(), e));
+        }
+        for (name, u) in &self.upstreams {
+            http::validate_upstream(name, u)?;
         }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         let mut dead_letter_topics = BTreeSet::new();

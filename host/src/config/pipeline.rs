@@ -17,9 +17,20 @@ pub struct PipelineConfig {
     /// Topic dead letters go to; default `<pipeline>-dlq`.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
+    /// Top-level document field listing the module versions that produced
+    /// the document (`name@version#sha256-prefix`); `""` turns it off.
+    #[serde(default = "default_provenance")]
+    pub provenance_field: Option<String>,
     /// Modules, run in order. Empty: records are indexed as they are.
     #[serde(default)]
     pub modules: Vec<ModuleConfig>,
+    /// Where the pipeline's modules may send HTTP requests:
+    /// `scheme://host[:port]` patterns, `*.` for subdomains. Empty: none.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// `[pipelines.NAME.http]`: timeouts and limits of those requests.
+    #[serde(default)]
+    pub http: super::HttpConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -33,6 +44,10 @@ pub struct ModuleConfig {
     /// Settings passed to the module's `init`.
     #[serde(default)]
     pub config: BTreeMap<String, Scalar>,
+}
+
+fn default_provenance() -> Option<String> {
+    Some("weir_modules".into())
 }
 
 impl ModuleConfig {
@@ -75,6 +90,7 @@ impl PipelineConfig {
                 format!("`{}` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)", self.index),
             ));
         }
+        super::http::validate_pipeline(name, &self.allowed_outbound_hosts, &self.http)?;
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.modules.iter().enumerate() {
             let path = config.resolve(&m.path);

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::provenance::{Chain, splice_member};
 use crate::event::SourceRecord;
 use crate::runtime::{LoadedModule, WasmRuntime, WitDocument, WitHeader, WitOutcome, WitRecord};
 use crate::telemetry::PipelineMetrics;
@@ -50,10 +51,11 @@ struct Item {
 /// Runs `records` through `modules` in order.
 pub async fn run_chain(
     rt: &WasmRuntime,
-    modules: &[Arc<LoadedModule>],
+    chain: &Chain,
     records: &[Arc<SourceRecord>],
     metrics: &PipelineMetrics,
 ) -> ChainOutput {
+    let modules = &chain.modules;
     let mut items: Vec<Item> = records
         .iter()
         .enumerate()
@@ -115,10 +117,14 @@ pub async fn run_chain(
         }
         let n = per_source[item.source];
         per_source[item.source] += 1;
+        let mut body = item.body;
+        if let Some(fragment) = chain.provenance() {
+            splice_member(&mut body, fragment);
+        }
         out.docs.push(OutputDoc {
             source: item.source,
             n,
-            body: item.body,
+            body,
             index: item.index,
             id: item.id,
         });

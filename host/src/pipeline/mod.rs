@@ -2,6 +2,7 @@
 
 pub mod chain;
 pub mod dispatch;
+pub mod provenance;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use arc_swap::ArcSwap;
 
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
 pub use dispatch::{DocumentSink, dispatch_outputs};
+pub use provenance::{Chain, version_label};
 
-use crate::runtime::LoadedModule;
 use crate::telemetry::PipelineMetrics;
 
 /// A running pipeline. Its module chain is swappable: a batch loads the
@@ -20,7 +21,7 @@ pub struct Pipeline {
     pub name: Arc<str>,
     pub index: Arc<str>,
     pub dead_letter_topic: Arc<str>,
-    pub modules: ArcSwap<Vec<Arc<LoadedModule>>>,
+    pub chain: ArcSwap<Chain>,
     pub metrics: PipelineMetrics,
 }
 
@@ -29,7 +30,7 @@ impl std::fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("name", &self.name)
             .field("index", &self.index)
-            .field("modules", &self.modules.load().iter().map(|m| m.name.as_str()).collect::<Vec<_>>())
+            .field("modules", &self.chain.load().modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }

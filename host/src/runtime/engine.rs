@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
 use super::limits::{InstanceLimits, PoolingMode, RuntimeConfig};
 use super::bindings;
@@ -21,6 +22,7 @@ pub struct WasmRuntime {
     pub(crate) limits: InstanceLimits,
     pub(crate) config: RuntimeConfig,
     pooling: bool,
+    pub(crate) cache: Option<Arc<CompileCache>>,
     _ticker: EpochTicker,
 }
 
@@ -49,10 +51,30 @@ impl WasmRuntime {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:http/outgoing-handler + types; requests go through the
+        // pipeline's HttpPolicy (runtime/http). Modules that don't import
+        // it are unaffected.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::wasi::logging::logging::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |ctx| ctx,
         )?;
+        let cache = if config.compile_cache {
+            let dir = config.cache_dir.clone().or_else(super::cache::default_dir);
+            match dir.map(|d| (CompileCache::open(&d, &engine), d)) {
+                Some((Ok(c), d)) => {
+                    tracing::debug!(dir = %d.display(), "compile cache");
+                    Some(Arc::new(c))
+                }
+                Some((Err(e), d)) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "compile cache unavailable; compiling every start");
+                    None
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {
             engine,
@@ -60,6 +82,7 @@ impl WasmRuntime {
             limits,
             config: config.clone(),
             pooling,
+            cache,
             _ticker: ticker,
         })
     }

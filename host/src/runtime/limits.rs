@@ -27,6 +27,11 @@ pub struct RuntimeConfig {
     pub pooling: PoolingMode,
     /// Instance slots reserved by the pooling allocator.
     pub pool_instances: u32,
+    /// Keep compiled modules on disk so restarts don't recompile.
+    pub compile_cache: bool,
+    /// Where; default `$XDG_CACHE_HOME/weir/compiled` (or `~/.cache/…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -39,6 +44,8 @@ impl Default for RuntimeConfig {
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             pooling: PoolingMode::Auto,
             pool_instances: 256,
+            compile_cache: true,
+            cache_dir: None,
         }
     }
 }

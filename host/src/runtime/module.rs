@@ -10,6 +10,7 @@ use wasmtime::component::Component;
 use super::bindings::{ModulePre, guest, types};
 use super::ctx::{LogContext, ModuleCtx};
 use super::engine::WasmRuntime;
+use super::http::HttpPolicy;
 use super::limits::LimitExceeded;
 
 /// Why a module file was not accepted. The old version (if any) keeps
@@ -42,6 +43,8 @@ pub struct LoadedModule {
     pub(crate) pre: ModulePre<ModuleCtx>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) log_context: Arc<LogContext>,
+    /// The pipeline's outbound HTTP policy, given to every instance.
+    pub(crate) http: Arc<HttpPolicy>,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -72,17 +75,30 @@ impl WasmRuntime {
     /// Compiles `bytes`, checks the world, runs `describe` and `init` with
     /// `config` once. CPU-heavy: call from a blocking-capable context (it
     /// compiles on the current thread; see [`WasmRuntime::load_blocking`]).
+    /// `http` is the pipeline's outbound HTTP policy
+    /// ([`HttpPolicy::deny_all`] for none); `init` already runs under it.
     pub async fn load(
         self: &Arc<Self>,
         pipeline: &str,
         name: &str,
         bytes: Vec<u8>,
         config: Vec<(String, String)>,
+        http: Arc<HttpPolicy>,
     ) -> Result<LoadedModule, ModuleError> {
         let digest = digest_of(&bytes);
         let rt = Arc::clone(self);
         let n = name.to_string();
-        let component = tokio::task::spawn_blocking(move || Component::new(&rt.engine, &bytes))
+        let key = digest.clone();
+        let component = tokio::task::spawn_blocking(move || {
+            if let Some(cached) = rt.cache.as_ref().and_then(|c| c.get(&rt.engine, &key)) {
+                return Ok(cached);
+            }
+            let compiled = Component::new(&rt.engine, &bytes)?;
+            if let Some(cache) = &rt.cache {
+                cache.put(&key, &compiled);
+            }
+            Ok::<_, wasmtime::Error>(compiled)
+        })
             .await
             .map_err(|e| ModuleError::Compile {
                 name: n.clone(),
@@ -107,6 +123,7 @@ impl WasmRuntime {
             },
             pre,
             config,
+            http,
             log_context: Arc::new(LogContext {
                 pipeline: pipeline.to_string(),
                 module: name.to_string(),
@@ -142,11 +159,17 @@ impl LoadedModule {
         &self.digest[..12.min(self.digest.len())]
     }
 
+    /// The outbound HTTP policy this module runs under (reuse it when
+    /// reloading the module into the same pipeline).
+    pub fn http_policy(&self) -> &Arc<HttpPolicy> {
+        &self.http
+    }
+
     async fn instantiate(
         &self,
         rt: &WasmRuntime,
     ) -> Result<(Store<ModuleCtx>, guest::Guest), Trapped> {
-        let mut store = Store::new(&rt.engine, ModuleCtx::new(&rt.limits, Arc::clone(&self.log_context)));
+        let mut store = Store::new(&rt.engine, ModuleCtx::new(&rt.limits, Arc::clone(&self.log_context), Arc::clone(&self.http)));
         store.limiter(|ctx| &mut ctx.limits);
         let budget = rt.config.max_batch_time;
         store.epoch_deadline_callback(move |mut cx| {

@@ -59,6 +59,15 @@ pub struct Metrics {
     pub commits: Family<ResultLabels, Counter>,
     pub paused_partitions: Gauge,
     pub assigned_partitions: Gauge,
+    module_reloads: Family<ReloadLabels, Counter>,
+    config_reloads: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub pipeline: String,
+    pub module: String,
+    pub result: String,
 }
 
 impl Metrics {
@@ -78,6 +87,8 @@ impl Metrics {
             commits: Family::default(),
             paused_partitions: Gauge::default(),
             assigned_partitions: Gauge::default(),
+            module_reloads: Family::default(),
+            config_reloads: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("weir");
         r.register("module_records_in", "Records given to a module", m.module_records_in.clone());
@@ -93,7 +104,23 @@ impl Metrics {
         r.register("offset_commits", "Offset commits by result", m.commits.clone());
         r.register("paused_partitions", "Partitions paused for backpressure", m.paused_partitions.clone());
         r.register("assigned_partitions", "Partitions assigned to this host", m.assigned_partitions.clone());
+        r.register("module_reloads", "Module loads after startup by result (ok, rejected, rollback)", m.module_reloads.clone());
+        r.register("config_reloads", "Config file reloads by result (ok, rejected)", m.config_reloads.clone());
         m
+    }
+
+    pub fn module_reload(&self, pipeline: &str, module: &str, result: &str) {
+        self.module_reloads
+            .get_or_create(&ReloadLabels {
+                pipeline: pipeline.into(),
+                module: module.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    pub fn config_reload(&self, result: &str) {
+        self.config_reloads.get_or_create(&ResultLabels { result: result.into() }).inc();
     }
 
     /// Handles for one pipeline.

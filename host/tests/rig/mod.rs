@@ -90,7 +90,7 @@ pub struct PipelineSpec {
     pub name: String,
     pub topic: String,
     pub index: String,
-    /// `(module file stem under dist/modules, [(key, value)])`
+    /// `(module file: a stem under dist/modules or a path, [(key, value)])`
     pub modules: Vec<(String, Vec<(String, String)>)>,
 }
 
@@ -142,7 +142,8 @@ impl HostConfig {
         self
     }
 
-    fn render(&self, rig: &Rig, admin_port: u16) -> Result<String> {
+    /// The config text for `rig`, with the admin endpoint on `admin_port`.
+    pub fn render(&self, rig: &Rig, admin_port: u16) -> Result<String> {
         let mut t = format!(
             r#"
 [kafka]
@@ -190,7 +191,7 @@ max_backoff = "1s"
                 p.name, p.topic, p.index
             ));
             for (stem, config) in &p.modules {
-                let path = module_wasm(stem)?;
+                let path = if stem.ends_with(".wasm") { PathBuf::from(stem) } else { module_wasm(stem)? };
                 t.push_str(&format!("[[pipelines.{}.modules]]\npath = \"{}\"\n", p.name, path.display()));
                 if !config.is_empty() {
                     t.push_str(&format!("[pipelines.{}.modules.config]\n", p.name));
@@ -209,6 +210,8 @@ max_backoff = "1s"
 pub struct Host {
     pub process: Process,
     pub admin: String,
+    pub admin_port: u16,
+    pub config_path: PathBuf,
 }
 
 impl Host {
@@ -224,6 +227,8 @@ impl Host {
         let host = Host {
             process,
             admin: format!("http://127.0.0.1:{port}"),
+            admin_port: port,
+            config_path: path,
         };
         let started = Instant::now();
         loop {
@@ -236,6 +241,16 @@ impl Host {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// `GET /v1/modules` of the running host.
+    pub async fn modules(&self) -> Result<serde_json::Value> {
+        Ok(reqwest::get(format!("{}/v1/modules", self.admin)).await?.json().await?)
+    }
+
+    /// Replaces the host's config file (write, then rename: atomic).
+    pub fn rewrite_config(&self, rig: &Rig, config: &HostConfig) -> Result<()> {
+        write_atomic(&self.config_path, config.render(rig, self.admin_port)?.as_bytes())
     }
 
     /// Prometheus text from the admin endpoint.
@@ -320,4 +335,55 @@ pub async fn assert_committed_to_end(rig: &Rig, group: &str, topic: &str, host: 
     })
     .await
     .context("committed offsets")
+}
+
+/// Writes `bytes` to a temporary name next to `path`, then renames it into
+/// place: the convention for dropping modules and configs into watched
+/// folders.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Every document of `index` as `(id, _source)`, via scroll.
+pub async fn scan(es_url: &str, index: &str) -> Result<Vec<(String, serde_json::Value)>> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut page: serde_json::Value = client
+        .post(format!("{es_url}/{index}/_search?scroll=1m"))
+        .json(&serde_json::json!({"size": 5000, "sort": ["_doc"]}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    loop {
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            return Ok(out);
+        }
+        for h in hits {
+            out.push((h["_id"].as_str().unwrap_or_default().to_string(), h["_source"].clone()));
+        }
+        let scroll_id = page["_scroll_id"].as_str().context("scroll id")?.to_string();
+        page = client
+            .post(format!("{es_url}/_search/scroll"))
+            .json(&serde_json::json!({"scroll": "1m", "scroll_id": scroll_id}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+    }
+}
+
+/// Parses a default document id `<topic>-<partition>-<offset>-<n>`.
+pub fn parse_id(id: &str) -> Option<(i32, i64)> {
+    let mut parts = id.rsplitn(4, '-');
+    let _n = parts.next()?;
+    let offset = parts.next()?.parse().ok()?;
+    let partition = parts.next()?.parse().ok()?;
+    Some((partition, offset))
 }

@@ -29,6 +29,7 @@ use crate::config::KafkaConfig;
 use crate::dlq::DeadLetterQueue;
 use crate::event::SourceRecord;
 use crate::pipeline::{DocumentSink, Routes};
+use crate::reload::SourceControl;
 use crate::runtime::WasmRuntime;
 use crate::telemetry::Metrics;
 
@@ -77,6 +78,7 @@ pub struct KafkaSource<S: DocumentSink> {
     cfg: KafkaConfig,
     metrics: Metrics,
     topics: HashMap<String, Arc<str>>,
+    control: Option<mpsc::UnboundedReceiver<SourceControl>>,
 }
 
 impl<S: DocumentSink> KafkaSource<S> {
@@ -125,7 +127,15 @@ impl<S: DocumentSink> KafkaSource<S> {
             cfg: cfg.clone(),
             metrics,
             topics: HashMap::new(),
+            control: None,
         })
+    }
+
+    /// Lets the config reloader tell the source to re-subscribe when the
+    /// set of routed topics changed.
+    pub fn with_control(mut self, control: mpsc::UnboundedReceiver<SourceControl>) -> Self {
+        self.control = Some(control);
+        self
     }
 
     /// Offsets that are stored and awaiting commit, per partition.
@@ -149,6 +159,7 @@ impl<S: DocumentSink> KafkaSource<S> {
         self.subscribe()?;
         let mut slots: HashMap<TopicPartition, Slot> = HashMap::new();
         let consumer = Arc::clone(&self.consumer);
+        let mut control = self.control.take();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -156,6 +167,11 @@ impl<S: DocumentSink> KafkaSource<S> {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(event) = self.events.recv() => self.on_rebalance(event, &mut slots),
+                Some(SourceControl::Resubscribe) = next_control(&mut control) => {
+                    if let Err(e) = self.subscribe() {
+                        tracing::error!(error = %e, "re-subscribing after a config change failed");
+                    }
+                }
                 msg = consumer.recv() => match msg {
                     Ok(m) => self.on_message(&m, &mut slots),
                     Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
@@ -344,6 +360,13 @@ impl<S: DocumentSink> KafkaSource<S> {
                 break;
             }
         }
+    }
+}
+
+async fn next_control(control: &mut Option<mpsc::UnboundedReceiver<SourceControl>>) -> Option<SourceControl> {
+    match control {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -37,11 +37,11 @@ pub async fn run_partition<S: DocumentSink>(shared: Arc<WorkerShared<S>>, mut rx
             ticket,
         } = batch;
         // Load the chain once: a swap during this batch applies to the next.
-        let modules = pipeline.modules.load_full();
+        let chain = pipeline.chain.load_full();
         let started = Instant::now();
         let out = {
             let _slot = shared.wasm_slots.acquire().await.expect("semaphore never closed");
-            run_chain(&shared.runtime, &modules, &records, &pipeline.metrics).await
+            run_chain(&shared.runtime, &chain, &records, &pipeline.metrics).await
         };
         pipeline.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
         pipeline.metrics.batches.inc();

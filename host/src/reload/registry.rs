@@ -1,0 +1,434 @@
+//! Every running pipeline's modules, the versions kept of each, and the
+//! swaps between them (file change, config change, rollback).
+//!
+//! A swap builds a new [`Chain`] and stores it in the pipeline's `ArcSwap`:
+//! the next batch uses it, batches in flight finish on the chain they
+//! loaded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::config::{Config, PipelineConfig};
+use crate::pipeline::{Chain, Pipeline, Routes, version_label};
+use crate::runtime::{HttpPolicy, LoadedModule, OutboundHttp, WasmRuntime, digest_of};
+use crate::telemetry::Metrics;
+
+/// One version of a module that passed compile, world check and `init`.
+#[derive(Clone)]
+struct Version {
+    module: Arc<LoadedModule>,
+    loaded_at: SystemTime,
+}
+
+/// A rejected load, kept for status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadError {
+    pub message: String,
+    /// sha256 of the rejected bytes (empty if the file couldn't be read).
+    pub digest: String,
+    pub at: String,
+}
+
+/// One module position in a pipeline's chain.
+struct Slot {
+    name: String,
+    /// Canonical path of the component file.
+    path: PathBuf,
+    settings: Vec<(String, String)>,
+    /// Oldest first; at most `keep` entries.
+    versions: Vec<Version>,
+    active: usize,
+    last_error: Option<LoadError>,
+    /// Digest of the file content last acted on (loaded or rejected): a
+    /// file event only matters when the content differs, so a rollback
+    /// stays in force until the file really changes.
+    file_digest: String,
+}
+
+impl Slot {
+    fn active(&self) -> &Version {
+        &self.versions[self.active]
+    }
+}
+
+/// A pipeline with the state needed to rebuild its chain.
+struct Entry {
+    pipeline: Arc<Pipeline>,
+    config: PipelineConfig,
+    http: Arc<HttpPolicy>,
+    slots: Vec<Slot>,
+}
+
+impl Entry {
+    fn publish(&self) {
+        let modules = self.slots.iter().map(|s| Arc::clone(&s.active().module)).collect();
+        self.pipeline
+            .chain
+            .store(Arc::new(Chain::new(modules, self.config.provenance_field.as_deref())));
+    }
+}
+
+/// What `weir modules status` shows for one module.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleStatus {
+    pub pipeline: String,
+    pub module: String,
+    pub path: String,
+    pub active: VersionStatus,
+    /// Kept versions, oldest first (rollback targets).
+    pub versions: Vec<VersionStatus>,
+    pub last_error: Option<LoadError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStatus {
+    pub digest: String,
+    pub label: String,
+    pub declared_name: String,
+    pub declared_version: String,
+    pub loaded_at: String,
+}
+
+/// Why a rollback did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no module `{module}` in pipeline `{pipeline}`")]
+    NotFound { pipeline: String, module: String },
+    #[error("module `{0}` has no earlier version to roll back to")]
+    NoEarlier(String),
+    #[error("module `{module}` has no kept version matching `{to}`")]
+    NoMatch { module: String, to: String },
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// The live set of pipelines and their module versions.
+pub struct Registry {
+    runtime: Arc<WasmRuntime>,
+    http: OutboundHttp,
+    metrics: Metrics,
+    keep: usize,
+    routes: Arc<ArcSwap<Routes>>,
+    entries: tokio::sync::Mutex<BTreeMap<String, Entry>>,
+    /// Snapshot for status readers (no async lock on the admin path).
+    status: Mutex<Vec<ModuleStatus>>,
+}
+
+impl Registry {
+    /// Loads every pipeline of `config`. Fails on the first bad module.
+    pub async fn build(
+        runtime: Arc<WasmRuntime>,
+        http: OutboundHttp,
+        metrics: Metrics,
+        keep: usize,
+        config: &Config,
+    ) -> anyhow::Result<Arc<Self>> {
+        let registry = Arc::new(Self {
+            runtime,
+            http,
+            metrics,
+            keep: keep.max(1),
+            routes: Arc::new(ArcSwap::from_pointee(HashMap::new())),
+            entries: tokio::sync::Mutex::new(BTreeMap::new()),
+            status: Mutex::new(Vec::new()),
+        });
+        let mut entries = BTreeMap::new();
+        for (name, p) in &config.pipelines {
+            let entry = registry.build_entry(config, name, p, None).await?;
+            entries.insert(name.clone(), entry);
+        }
+        registry.routes.store(Arc::new(routes_of(&entries)));
+        *registry.entries.lock().await = entries;
+        registry.refresh_status().await;
+        Ok(registry)
+    }
+
+    /// The topic → pipeline table the source reads.
+    pub fn routes(&self) -> Arc<ArcSwap<Routes>> {
+        Arc::clone(&self.routes)
+    }
+
+    pub fn runtime(&self) -> &Arc<WasmRuntime> {
+        &self.runtime
+    }
+
+    /// Builds a pipeline entry, reusing loaded versions from `old` where the
+    /// module (name, file, settings) is unchanged.
+    async fn build_entry(
+        &self,
+        config: &Config,
+        name: &str,
+        p: &PipelineConfig,
+        old: Option<&Entry>,
+    ) -> anyhow::Result<Entry> {
+        let http = self.http.policy_for(name, p)?;
+        let http_same = old.is_some_and(|o| o.config.allowed_outbound_hosts == p.allowed_outbound_hosts && o.config.http == p.http);
+        let mut slots = Vec::with_capacity(p.modules.len());
+        for m in &p.modules {
+            let path = canonical(&config.resolve(&m.path));
+            let settings = m.settings();
+            let reuse = old.filter(|_| http_same).and_then(|o| {
+                o.slots
+                    .iter()
+                    .find(|s| s.name == m.name() && s.path == path && s.settings == settings)
+            });
+            if let Some(s) = reuse {
+                slots.push(Slot {
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    settings: s.settings.clone(),
+                    versions: s.versions.clone(),
+                    active: s.active,
+                    last_error: s.last_error.clone(),
+                    file_digest: s.file_digest.clone(),
+                });
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading module {}: {e}", path.display()))?;
+            let module = self
+                .runtime
+                .load(name, &m.name(), bytes, settings.clone(), Arc::clone(&http))
+                .await?;
+            tracing::info!(pipeline = name, module = %module.name, version = %version_label(&module), "module loaded");
+            slots.push(Slot {
+                file_digest: module.digest.clone(),
+                name: m.name(),
+                path,
+                settings,
+                versions: vec![Version {
+                    module: Arc::new(module),
+                    loaded_at: SystemTime::now(),
+                }],
+                active: 0,
+                last_error: None,
+            });
+        }
+        let modules = slots.iter().map(|s| Arc::clone(&s.active().module)).collect();
+        let pipeline = Arc::new(Pipeline {
+            name: Arc::from(name),
+            index: Arc::from(p.index.as_str()),
+            dead_letter_topic: Arc::from(p.dead_letter_topic(name)),
+            chain: ArcSwap::from_pointee(Chain::new(modules, p.provenance_field.as_deref())),
+            metrics: self.metrics.pipeline(name),
+        });
+        Ok(Entry {
+            pipeline,
+            config: p.clone(),
+            http,
+            slots,
+        })
+    }
+
+    /// Applies a new configuration's pipelines: unchanged ones stay, changed
+    /// ones are rebuilt (reusing unchanged modules), added ones start,
+    /// removed ones stop. All or nothing: if any module fails, nothing
+    /// changes. Returns whether the set of consumed topics changed.
+    pub async fn apply_config(&self, config: &Config) -> anyhow::Result<bool> {
+        let mut entries = self.entries.lock().await;
+        let mut next = BTreeMap::new();
+        for (name, p) in &config.pipelines {
+            match entries.get(name) {
+                Some(old) if old.config == *p => {}
+                old => {
+                    let entry = self
+                        .build_entry(config, name, p, old)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("pipeline {name}: {e:#}"))?;
+                    next.insert(name.clone(), entry);
+                }
+            }
+        }
+        // Commit: keep unchanged entries, take the rebuilt ones.
+        let old_topics: Vec<String> = sorted_topics(&entries);
+        let mut merged = BTreeMap::new();
+        for name in config.pipelines.keys() {
+            let entry = match next.remove(name) {
+                Some(e) => e,
+                None => entries.remove(name).expect("unchanged entries exist"),
+            };
+            merged.insert(name.clone(), entry);
+        }
+        for removed in entries.keys() {
+            tracing::info!(pipeline = %removed, "pipeline removed");
+        }
+        *entries = merged;
+        self.routes.store(Arc::new(routes_of(&entries)));
+        let changed = sorted_topics(&entries) != old_topics;
+        drop(entries);
+        self.refresh_status().await;
+        Ok(changed)
+    }
+
+    /// Every module file in use (canonical paths).
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        let entries = self.entries.lock().await;
+        let mut files: Vec<PathBuf> = entries.values().flat_map(|e| e.slots.iter().map(|s| s.path.clone())).collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// A module file changed: load it for every slot that uses it and
+    /// activate it where it loads. Returns how many slots swapped.
+    pub async fn reload_file(&self, path: &Path) -> usize {
+        let path = canonical(path);
+        let mut entries = self.entries.lock().await;
+        let mut swapped = 0;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                let using = entries.values().any(|e| e.slots.iter().any(|s| s.path == path));
+                if using {
+                    tracing::warn!(path = %path.display(), error = %e, "module file unreadable or deleted; keeping the running version");
+                }
+                return 0;
+            }
+        };
+        let digest = digest_of(&bytes);
+        for entry in entries.values_mut() {
+            let mut changed = false;
+            for slot in entry.slots.iter_mut().filter(|s| s.path == path) {
+                if slot.file_digest == digest {
+                    continue;
+                }
+                slot.file_digest = digest.clone();
+                let result = self
+                    .runtime
+                    .load(&entry.pipeline.name, &slot.name, bytes.clone(), slot.settings.clone(), Arc::clone(&entry.http))
+                    .await;
+                let labels = [entry.pipeline.name.to_string(), slot.name.clone()];
+                match result {
+                    Ok(module) => {
+                        tracing::info!(pipeline = %entry.pipeline.name, module = %slot.name, version = %version_label(&module), "module swapped");
+                        self.metrics.module_reload(&labels[0], &labels[1], "ok");
+                        // An already-kept version becomes active again
+                        // rather than being stored twice.
+                        slot.versions.retain(|v| v.module.digest != digest);
+                        slot.versions.push(Version {
+                            module: Arc::new(module),
+                            loaded_at: SystemTime::now(),
+                        });
+                        if slot.versions.len() > self.keep {
+                            let excess = slot.versions.len() - self.keep;
+                            slot.versions.drain(..excess);
+                        }
+                        slot.active = slot.versions.len() - 1;
+                        slot.last_error = None;
+                        changed = true;
+                    }
+                    Err(e) => {
+                        tracing::error!(pipeline = %entry.pipeline.name, module = %slot.name, error = %e, "module rejected; the running version stays");
+                        self.metrics.module_reload(&labels[0], &labels[1], "rejected");
+                        slot.last_error = Some(LoadError {
+                            message: e.to_string(),
+                            digest: digest.clone(),
+                            at: rfc3339(SystemTime::now()),
+                        });
+                    }
+                }
+            }
+            if changed {
+                entry.publish();
+                swapped += 1;
+            }
+        }
+        drop(entries);
+        self.refresh_status().await;
+        swapped
+    }
+
+    /// Re-activates a kept version: the one whose digest starts with `to`,
+    /// or the one before the active version.
+    pub async fn rollback(&self, pipeline: &str, module: &str, to: Option<&str>) -> Result<ModuleStatus, RollbackError> {
+        let mut entries = self.entries.lock().await;
+        let not_found = || RollbackError::NotFound {
+            pipeline: pipeline.into(),
+            module: module.into(),
+        };
+        let entry = entries.get_mut(pipeline).ok_or_else(not_found)?;
+        let slot = entry.slots.iter_mut().find(|s| s.name == module).ok_or_else(not_found)?;
+        let target = match to {
+            Some(prefix) => slot
+                .versions
+                .iter()
+                .rposition(|v| v.module.digest.starts_with(prefix))
+                .ok_or_else(|| RollbackError::NoMatch {
+                    module: module.into(),
+                    to: prefix.into(),
+                })?,
+            None => slot.active.checked_sub(1).ok_or_else(|| RollbackError::NoEarlier(module.into()))?,
+        };
+        slot.active = target;
+        tracing::info!(pipeline, module, version = %version_label(&slot.active().module), "module rolled back");
+        self.metrics.module_reload(pipeline, module, "rollback");
+        entry.publish();
+        drop(entries);
+        self.refresh_status().await;
+        self.status()
+            .into_iter()
+            .find(|s| s.pipeline == pipeline && s.module == module)
+            .ok_or_else(not_found)
+    }
+
+    async fn refresh_status(&self) {
+        let entries = self.entries.lock().await;
+        let version = |v: &Version| VersionStatus {
+            digest: v.module.digest.clone(),
+            label: version_label(&v.module),
+            declared_name: v.module.info.name.clone(),
+            declared_version: v.module.info.version.clone(),
+            loaded_at: rfc3339(v.loaded_at),
+        };
+        let status = entries
+            .iter()
+            .flat_map(|(name, e)| {
+                e.slots.iter().map(move |s| ModuleStatus {
+                    pipeline: name.clone(),
+                    module: s.name.clone(),
+                    path: s.path.display().to_string(),
+                    active: version(s.active()),
+                    versions: s.versions.iter().map(version).collect(),
+                    last_error: s.last_error.clone(),
+                })
+            })
+            .collect();
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// Every module of every pipeline.
+    pub fn status(&self) -> Vec<ModuleStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn routes_of(entries: &BTreeMap<String, Entry>) -> Routes {
+    let mut routes = HashMap::new();
+    for e in entries.values() {
+        for t in &e.config.topics {
+            routes.insert(t.clone(), Arc::clone(&e.pipeline));
+        }
+    }
+    routes
+}
+
+fn sorted_topics(entries: &BTreeMap<String, Entry>) -> Vec<String> {
+    let mut t: Vec<String> = entries.values().flat_map(|e| e.config.topics.iter().cloned()).collect();
+    t.sort();
+    t
+}

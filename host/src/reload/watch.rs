@@ -1,0 +1,192 @@
+//! Watches the module files and the config file, debounced, and applies
+//! what changed: a module file is reloaded (and swapped if it loads), the
+//! config is re-read (and applied whole if valid).
+//!
+//! Half-written files: a file still being copied fails to compile and is
+//! rejected (the old version stays); the debounce lets most writes finish
+//! first, and writing to a temporary name then renaming into place — the
+//! convention documented for module authors — makes the swap atomic.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Registry;
+use crate::config::Config;
+use crate::telemetry::Metrics;
+
+/// Sent to the source when the set of consumed topics changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceControl {
+    Resubscribe,
+}
+
+/// The outcome of the latest config reload, for status.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ConfigStatus {
+    pub path: String,
+    pub last_applied: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub struct Reloader {
+    pub registry: Arc<Registry>,
+    pub config_path: PathBuf,
+    pub debounce: Duration,
+    pub source: mpsc::UnboundedSender<SourceControl>,
+    pub metrics: Metrics,
+    /// The running config; replaced only by a valid new one.
+    pub config: Config,
+    pub status: Arc<std::sync::Mutex<ConfigStatus>>,
+}
+
+fn canonical_dir(p: &Path) -> Option<PathBuf> {
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).ok()
+}
+
+impl Reloader {
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+        let mut watcher: RecommendedWatcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Only content and name changes: reading a file (as the reload
+            // itself does) raises access events that must not loop back.
+            if let Ok(event) = event
+                && matches!(
+                    event.kind,
+                    notify::EventKind::Create(_) | notify::EventKind::Modify(_) | notify::EventKind::Remove(_)
+                )
+                && !matches!(event.kind, notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_)))
+            {
+                for p in event.paths {
+                    let _ = tx.send(p);
+                }
+            }
+        })?;
+        let config_file = canonical_dir(&self.config_path)
+            .and_then(|d| self.config_path.file_name().map(|n| d.join(n)))
+            .unwrap_or_else(|| self.config_path.clone());
+        let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+        self.watch_dirs(&mut watcher, &mut watched, &config_file).await;
+        tracing::info!(dirs = watched.len(), "watching modules and config for changes");
+
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                p = rx.recv() => match p { Some(p) => p, None => return Ok(()) },
+            };
+            // Debounce: collect until quiet for `debounce`.
+            let mut changed = BTreeSet::from([first]);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    p = tokio::time::timeout(self.debounce, rx.recv()) => match p {
+                        Ok(Some(p)) => { changed.insert(p); }
+                        Ok(None) | Err(_) => break,
+                    },
+                }
+            }
+            if changed.contains(&config_file) {
+                self.reload_config().await;
+                self.watch_dirs(&mut watcher, &mut watched, &config_file).await;
+            }
+            let files = self.registry.watched_files().await;
+            for path in changed.iter().filter(|p| files.contains(p)) {
+                self.registry.reload_file(path).await;
+            }
+        }
+    }
+
+    async fn watch_dirs(&self, watcher: &mut RecommendedWatcher, watched: &mut BTreeSet<PathBuf>, config_file: &Path) {
+        let mut dirs: BTreeSet<PathBuf> = self
+            .registry
+            .watched_files()
+            .await
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        if let Some(d) = config_file.parent() {
+            dirs.insert(d.to_path_buf());
+        }
+        for d in dirs {
+            if watched.contains(&d) {
+                continue;
+            }
+            match watcher.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(d);
+                }
+                Err(e) => tracing::warn!(dir = %d.display(), error = %e, "cannot watch folder; changes there need a restart"),
+            }
+        }
+    }
+
+    async fn reload_config(&mut self) {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let result = match Config::load(&self.config_path) {
+            Err(e) => Err(e.to_string()),
+            Ok(new) => {
+                warn_on_restart_only_changes(&self.config, &new);
+                match self.registry.apply_config(&new).await {
+                    Ok(topics_changed) => {
+                        if topics_changed {
+                            let _ = self.source.send(SourceControl::Resubscribe);
+                        }
+                        self.config = new;
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("{e:#}")),
+                }
+            }
+        };
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => {
+                tracing::info!(path = %self.config_path.display(), "config reloaded");
+                self.metrics.config_reload("ok");
+                status.last_applied = Some(now);
+                status.last_error = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config rejected; the running config stays");
+                self.metrics.config_reload("rejected");
+                status.last_error = Some(format!("{now}: {e}"));
+            }
+        }
+    }
+}
+
+/// Sections that only take effect at startup.
+fn warn_on_restart_only_changes(old: &Config, new: &Config) {
+    let differs = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.value() != b.value();
+    for (name, a, b) in [
+        ("kafka", &old.kafka as &dyn erased::Ser, &new.kafka as &dyn erased::Ser),
+        ("elasticsearch", &old.elasticsearch, &new.elasticsearch),
+        ("runtime", &old.runtime, &new.runtime),
+        ("admin", &old.admin, &new.admin),
+        ("reload", &old.reload, &new.reload),
+        ("upstreams", &old.upstreams, &new.upstreams),
+    ] {
+        if differs(a, b) {
+            tracing::warn!(section = name, "changes to this section take effect at the next restart");
+        }
+    }
+}
+
+/// Compares config sections by their serialized form.
+mod erased {
+    pub trait Ser {
+        fn value(&self) -> Option<toml::Value>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> Option<toml::Value> {
+            toml::Value::try_from(self).ok()
+        }
+    }
+}
