@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: Weir's developer tasks.
 
+mod bench;
 mod cargo;
 mod demo;
 mod modules;
@@ -27,6 +28,9 @@ enum Task {
     /// Run Weir's main job on embedded defaults: broker, search server,
     /// samples, the default pipelines; prints what got indexed.
     Demo(demo::Args),
+    /// Run the benchmark suite (benches/README.md): scenarios on the rig,
+    /// a table and JSON under target/weir-bench/.
+    Bench(bench::Args),
 }
 
 fn main() -> Result<()> {
@@ -35,5 +39,6 @@ fn main() -> Result<()> {
         Task::Modules(args) => modules::build(&args),
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
+        Task::Bench(args) => bench::run(&args),
     }
 }
