@@ -98,6 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             health: Arc::new(Vec::new),
             modules: None,
             config_status: Arc::default(),
+            status: None,
         };
         admin::serve(addr, state, admin_stop.clone()).await?;
     }

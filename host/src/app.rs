@@ -82,6 +82,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 registry: Arc::new(registry),
                 modules: Some(Arc::clone(&modules)),
                 config_status: Arc::clone(&config_status),
+                status: Some(admin::status::StatusPage::new(&config.elasticsearch, &config.base_dir)?),
                 health: Arc::new(move || {
                     let h = sink_health.health();
                     vec![ComponentHealth {
@@ -92,7 +93,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }),
             };
             let (bound, task) = admin::serve(addr, state, admin_stop.clone()).await?;
-            tracing::info!(%bound, "admin endpoint listening (/metrics, /healthz)");
+            tracing::info!(%bound, "admin endpoint listening (/metrics, /healthz, status page at /)");
             Some(task)
         }
         None => None,

@@ -3,8 +3,9 @@
 //! Installs the rig's tools if missing, builds the host and the modules,
 //! starts a tansu broker and an osmem server on free loopback ports,
 //! replays the shipped samples onto `tweets` and `news`, runs `weir run`
-//! with `config/weir.toml`, shows progress, prints counts per index and a
-//! few documents, and stops everything.
+//! with `config/weir.toml`, shows progress and the live status page's URL,
+//! prints counts per index and a few documents, and stops everything
+//! (`--keep`: keeps it all, status page included, up until Ctrl-C).
 
 use std::path::Path;
 use std::process::Command;
@@ -72,6 +73,7 @@ async fn demo(args: &Args, weir: &Path) -> Result<()> {
         .env("WEIR_KAFKA_GROUP_ID", "weir-demo");
     let host = Process::spawn("weir", cmd)?;
     eprintln!("demo: weir running (log: {}); metrics at http://{admin}/metrics", host.log_path().display());
+    eprintln!("demo: live status page at http://{admin}/ (open it in a browser; --keep leaves it up)");
 
     let mut expected = Vec::new();
     for (topic, file, index) in STREAMS {
@@ -94,7 +96,7 @@ async fn demo(args: &Args, weir: &Path) -> Result<()> {
     wait_indexed(&es, &expected, &host).await?;
     print_summary(&es, &expected).await?;
     if args.keep {
-        eprintln!("demo: running; metrics at http://{admin}/metrics — Ctrl-C to stop");
+        eprintln!("demo: running; status page at http://{admin}/, metrics at http://{admin}/metrics — Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
     }
     eprintln!("demo: stopping weir (SIGTERM)");

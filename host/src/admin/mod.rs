@@ -1,7 +1,8 @@
-//! The admin endpoint: `/metrics` (Prometheus text), `/healthz`, and the
-//! module API (`/v1/modules`).
+//! The admin endpoint: `/metrics` (Prometheus text), `/healthz`, the
+//! module API (`/v1/modules`) and the live status page (`/`, `/v1/status`).
 
 mod modules;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct AdminState {
     /// Module versions (absent when the host runs no pipelines).
     pub modules: Option<Arc<crate::reload::Registry>>,
     pub config_status: Arc<std::sync::Mutex<crate::reload::ConfigStatus>>,
+    /// The status page's sampler and index queries (absent: the page shows
+    /// counters and modules only).
+    pub status: Option<Arc<status::StatusPage>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -42,6 +46,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/modules", get(modules::list))
         .route("/v1/modules/{pipeline}/{module}/rollback", post(modules::rollback))
+        .merge(status::routes())
         .with_state(state)
 }
 
@@ -85,6 +90,9 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("admin.listen: cannot bind {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    if let Some(page) = &state.status {
+        page.spawn_sampler(Arc::clone(&state.registry), shutdown.clone());
+    }
     let app = router(state);
     let handle = tokio::spawn(async move {
         let result = axum::serve(listener, app)
