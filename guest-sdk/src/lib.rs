@@ -32,6 +32,7 @@ extern crate self as weir_guest;
 pub mod __private;
 mod config;
 mod error;
+pub mod http;
 pub mod json;
 pub mod log;
 mod outcome;

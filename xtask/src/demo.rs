@@ -7,6 +7,8 @@
 //! prints counts per index and a few documents, and stops everything
 //! (`--keep`: keeps it all, status page included, up until Ctrl-C).
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,6 +28,9 @@ pub struct Args {
     pub repeat: u32,
 }
 
+/// Where `config/weir.toml` expects the classifier service.
+const CLASSIFIER: &str = "127.0.0.1:8090";
+
 const STREAMS: [(&str, &str, &str); 2] = [
     ("tweets", "samples/tweets.jsonl", "weir-tweets"),
     ("news", "samples/news.jsonl", "weir-news"),
@@ -38,13 +43,52 @@ pub fn run(args: &Args) -> Result<()> {
         out: None,
     })?;
     let mut build = cargo::cargo();
-    build.args(["build", "-p", "weir"]);
+    build.args(["build", "-p", "weir", "-p", "weir-classifier"]);
     cargo::run(build)?;
-    let weir = cargo::target_dir().join("debug").join("weir");
+    let bin = cargo::target_dir().join("debug");
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(demo(args, &weir))
+        .block_on(demo(args, &bin.join("weir"), &bin.join("weir-classifier")))
+}
+
+/// `GET /healthz` of whatever listens on `addr`: whether it is a classifier.
+fn classifier_healthy(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.1 200")
+        && response.contains(r#"{"status":"ok"}"#)
+}
+
+/// Starts the classifier on [`CLASSIFIER`], or reuses one already there.
+async fn start_classifier(bin: &Path) -> Result<Option<Process>> {
+    if TcpListener::bind(CLASSIFIER).is_err() {
+        if classifier_healthy(CLASSIFIER) {
+            eprintln!("demo: using the classifier already listening on {CLASSIFIER}");
+            return Ok(None);
+        }
+        bail!(
+            "port {CLASSIFIER} is taken by something that is not weir-classifier; config/weir.toml sends \
+             classification requests there (allowed_outbound_hosts and the modules' `url`): free the port and retry"
+        );
+    }
+    let mut cmd = Command::new(bin);
+    cmd.args(["--listen", CLASSIFIER]).env("RUST_LOG", "warn");
+    let process = Process::spawn("weir-classifier", cmd)?;
+    let started = Instant::now();
+    while !classifier_healthy(CLASSIFIER) {
+        process.ensure_running()?;
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("weir-classifier did not answer /healthz on {CLASSIFIER} in 30 s\n{}", process.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("demo: classifier on http://{CLASSIFIER} (log: {})", process.log_path().display());
+    Ok(Some(process))
 }
 
 fn lines(path: &Path) -> Result<u64> {
@@ -52,8 +96,9 @@ fn lines(path: &Path) -> Result<u64> {
     Ok(text.lines().filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
-async fn demo(args: &Args, weir: &Path) -> Result<()> {
+async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
     let root = cargo::workspace_root();
+    let classifier = start_classifier(classifier_bin).await?;
     eprintln!("demo: starting tansu (Kafka) and osmem (Elasticsearch stand-in)");
     let kafka = Kafka::start().await?;
     let osmem = Osmem::start().await?;
@@ -93,8 +138,8 @@ async fn demo(args: &Args, weir: &Path) -> Result<()> {
         }
     }
 
-    wait_indexed(&es, &expected, &host).await?;
-    print_summary(&es, &expected).await?;
+    wait_indexed(&es, &kafka, &expected, &host).await?;
+    print_summary(&es, &kafka, &expected).await?;
     if args.keep {
         eprintln!("demo: running; status page at http://{admin}/, metrics at http://{admin}/metrics — Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
@@ -105,11 +150,18 @@ async fn demo(args: &Args, weir: &Path) -> Result<()> {
         Some(s) if s.success() => {}
         other => bail!("weir did not stop cleanly: {other:?}\n{}", host.log_tail()),
     }
+    drop(classifier);
     eprintln!("demo: done");
     Ok(())
 }
 
-async fn wait_indexed(es: &EsClient, expected: &[(&str, u64)], host: &Process) -> Result<()> {
+/// Records dead-lettered from `index`'s pipeline so far.
+async fn dead_lettered(kafka: &Kafka, index: &str) -> u64 {
+    let topic = format!("{}-dlq", index.trim_start_matches("weir-"));
+    kafka.end_offsets(&topic).await.map_or(0, |o| o.iter().sum::<i64>() as u64)
+}
+
+async fn wait_indexed(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)], host: &Process) -> Result<()> {
     let started = Instant::now();
     loop {
         let mut done = true;
@@ -117,8 +169,13 @@ async fn wait_indexed(es: &EsClient, expected: &[(&str, u64)], host: &Process) -
         for (index, want) in expected {
             es.refresh(index).await.ok();
             let got = es.count(index).await.unwrap_or(0);
-            done &= got >= *want;
-            line.push_str(&format!("{index}: {got}/{want}   "));
+            let dlq = dead_lettered(kafka, index).await;
+            done &= got + dlq >= *want;
+            line.push_str(&format!("{index}: {got}/{want}"));
+            if dlq > 0 {
+                line.push_str(&format!(" ({dlq} dead-lettered)"));
+            }
+            line.push_str("   ");
         }
         eprint!("\rdemo: indexed {line}");
         if done {
@@ -133,19 +190,57 @@ async fn wait_indexed(es: &EsClient, expected: &[(&str, u64)], host: &Process) -
     }
 }
 
-async fn print_summary(es: &EsClient, expected: &[(&str, u64)]) -> Result<()> {
-    println!("\n{:<14} {:>8}", "index", "docs");
+async fn print_summary(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)]) -> Result<()> {
+    println!("\n{:<14} {:>8} {:>14}", "index", "docs", "dead-lettered");
     for (index, _) in expected {
-        println!("{:<14} {:>8}", index, es.count(index).await?);
+        println!("{:<14} {:>8} {:>14}", index, es.count(index).await?, dead_lettered(kafka, index).await);
     }
-    for (index, _) in expected {
-        let hits = es
-            .search(index, &serde_json::json!({"size": 3, "sort": [{"_id": "asc"}]}))
+
+    println!("\n--- weir-tweets: a few classified tweets ---");
+    let hits = es
+        .search("weir-tweets", &serde_json::json!({"size": 4, "query": {"terms": {"hate.label": ["offensive", "hate"]}}, "sort": [{"_id": "asc"}]}))
+        .await?;
+    for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
+        let d = &hit["_source"];
+        println!(
+            "[{} {:.2}] {}  terms={} hashtags={} mentions={} language={}",
+            d["hate"]["label"].as_str().unwrap_or("?"),
+            d["hate"]["score"].as_f64().unwrap_or(0.0),
+            d["text"].as_str().unwrap_or(""),
+            d["hate"]["terms"],
+            d["hashtags"],
+            d["mentions"],
+            d["language"].as_str().unwrap_or("?"),
+        );
+    }
+    println!("\n--- weir-news: a few classified articles ---");
+    let hits = es.search("weir-news", &serde_json::json!({"size": 4, "sort": [{"_id": "asc"}]})).await?;
+    for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
+        let d = &hit["_source"];
+        println!(
+            "[{} {:+.3}] {}",
+            d["sentiment"]["label"].as_str().unwrap_or("?"),
+            d["sentiment"]["score"].as_f64().unwrap_or(0.0),
+            d["title"].as_str().unwrap_or(""),
+        );
+    }
+    let one = es.search("weir-tweets", &serde_json::json!({"size": 1, "sort": [{"_id": "asc"}]})).await?;
+    if let Some(doc) = one["hits"]["hits"][0].get("_source") {
+        println!("\n--- one whole document (weir-tweets) ---\n{}", serde_json::to_string_pretty(doc)?);
+    }
+
+    println!("\n--- label distributions (terms aggregations) ---");
+    for (index, field) in [("weir-tweets", "hate.label"), ("weir-news", "sentiment.label")] {
+        let agg = es
+            .search(index, &serde_json::json!({"size": 0, "aggs": {"labels": {"terms": {"field": field, "size": 10}}}}))
             .await?;
-        println!("\n--- {index}: a few documents ---");
-        for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
-            println!("{}", serde_json::to_string(&hit["_source"])?);
-        }
+        let buckets: Vec<String> = agg["aggregations"]["labels"]["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| format!("{} {}", b["key"].as_str().unwrap_or("?"), b["doc_count"]))
+            .collect();
+        println!("{index:<12} {field:<16} {}", buckets.join(", "));
     }
     Ok(())
 }

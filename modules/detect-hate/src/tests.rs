@@ -1,0 +1,419 @@
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use weir_guest::http::{HttpError, Request, Response, mock};
+use weir_guest::serde_json::{self, Value, json};
+use weir_guest::{Config, Outcome, Processor, Record};
+
+use super::DetectHate;
+
+type Handler = Box<dyn FnMut(&Request) -> Result<Response, HttpError>>;
+
+/// Runs `records` through a module built from `config`, answering its
+/// requests with `handler`; returns the outcomes and the requests sent.
+fn run(
+    config: &[(&str, &str)],
+    records: &[&str],
+    handler: Handler,
+) -> (Vec<Outcome>, Vec<Request>) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = Rc::clone(&seen);
+    let mut handler = handler;
+    let _guard = mock::set(move |req| {
+        log.borrow_mut().push(req.clone());
+        handler(req)
+    });
+    let mut pairs = vec![("backoff_ms", "0")];
+    pairs.extend_from_slice(config);
+    let mut module = DetectHate::init(&Config::from_pairs(pairs)).expect("init");
+    let out = module.process_batch(records.iter().map(|r| Record::from_value(*r)).collect());
+    assert_eq!(out.len(), records.len());
+    let requests = seen.borrow().clone();
+    (out, requests)
+}
+
+fn body(outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Emit(docs) if docs.len() == 1 => serde_json::from_slice(&docs[0].body).unwrap(),
+        other => panic!("expected one document, got {other:?}"),
+    }
+}
+
+fn reason(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Fail(r) => r,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// The built-in service's answer: "bitch" is offensive, "vermin" hate.
+fn weir_service(req: &Request) -> Result<Response, HttpError> {
+    let texts: Value = req.body_json::<Value>()?["texts"].clone();
+    let results: Vec<Value> = texts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let t = t.as_str().unwrap();
+            if t.contains("bitch") {
+                json!({"label": "offensive", "scores": {"hate": 0.02, "offensive": 0.97, "neither": 0.01},
+                       "top_features": [{"term": "bitch", "contribution": 4.49, "positions": [{"start": 0, "end": 5}]}]})
+            } else if t.contains("vermin") {
+                json!({"label": "hate", "scores": {"hate": 0.7, "offensive": 0.2, "neither": 0.1},
+                       "top_features": [{"term": "vermin", "contribution": 2.0, "positions": []}]})
+            } else {
+                json!({"label": "neither", "scores": {"hate": 0.05, "offensive": 0.28, "neither": 0.67}, "top_features": []})
+            }
+        })
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({"model": "hatesonar-0.1.0", "results": results}),
+    ))
+}
+
+const TWEETS: [&str; 3] = [
+    r#"{"id":"1","text":"you stupid bitch","text_original":"@x you stupid bitch"}"#,
+    r#"{"id":"2","text":"what a beautiful sunset"}"#,
+    r#"{"id":"3","text":"they are vermin"}"#,
+];
+
+#[test]
+fn one_request_for_the_batch_and_the_schema_fields() {
+    let (out, requests) = run(&[], &TWEETS, Box::new(weir_service));
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url, "http://127.0.0.1:8090/v1/hate");
+    assert_eq!(
+        requests[0].body_json::<Value>().unwrap(),
+        json!({"texts": ["you stupid bitch", "what a beautiful sunset", "they are vermin"]})
+    );
+    assert_eq!(
+        body(&out[0])["hate"],
+        json!({"label": "offensive", "score": 0.97, "scores": {"hate": 0.02, "offensive": 0.97, "neither": 0.01},
+               "categories": ["Personal Insult"], "terms": ["bitch"], "model": "hatesonar-0.1.0"})
+    );
+    assert_eq!(
+        body(&out[1])["hate"],
+        json!({"label": "neither", "score": 0.67, "scores": {"hate": 0.05, "offensive": 0.28, "neither": 0.67},
+               "categories": [], "terms": [], "model": "hatesonar-0.1.0"})
+    );
+    assert_eq!(
+        body(&out[2])["hate"]["categories"],
+        json!(["Discrimination and Harassment"])
+    );
+    let Outcome::Emit(docs) = &out[0] else {
+        unreachable!()
+    };
+    let text = String::from_utf8(docs[0].body.clone()).unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"id":"1","text":"you stupid bitch","text_original":"@x you stupid bitch","hate":{"#
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn batches_are_chunked_at_max_batch_in_order() {
+    let records: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"text":"{} {i}"}}"#,
+                if i % 2 == 0 { "bitch" } else { "sunset" }
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    let (out, requests) = run(&[("max_batch", "2")], &refs, Box::new(weir_service));
+    let sizes: Vec<usize> = requests
+        .iter()
+        .map(|r| {
+            r.body_json::<Value>().unwrap()["texts"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    let labels: Vec<Value> = out
+        .iter()
+        .map(|o| body(o)["hate"]["label"].clone())
+        .collect();
+    assert_eq!(
+        labels,
+        ["offensive", "neither", "offensive", "neither", "offensive"]
+    );
+}
+
+#[test]
+fn bad_records_fail_alone_and_an_existing_field_is_replaced() {
+    let (out, requests) = run(
+        &[],
+        &[
+            r#"{"text":"sunset","hate":"old"}"#,
+            "{oops",
+            r#"{"body":"x"}"#,
+        ],
+        Box::new(weir_service),
+    );
+    assert_eq!(requests.len(), 1);
+    assert_eq!(body(&out[0])["hate"]["label"], "neither");
+    assert!(
+        reason(&out[1]).starts_with("invalid JSON at byte 1"),
+        "{}",
+        reason(&out[1])
+    );
+    assert_eq!(
+        reason(&out[2]),
+        "no text to classify: none of the fields text is a string"
+    );
+}
+
+#[test]
+fn retries_then_dead_letter_or_unclassified() {
+    let mut calls = 0;
+    let (out, requests) = run(
+        &[],
+        &TWEETS[..1],
+        Box::new(move |req| {
+            calls += 1;
+            if calls == 1 {
+                Ok(Response::new(503, ""))
+            } else {
+                weir_service(req)
+            }
+        }),
+    );
+    assert_eq!(requests.len(), 2);
+    assert_eq!(body(&out[0])["hate"]["label"], "offensive");
+
+    let (out, requests) = run(
+        &[],
+        &TWEETS[..2],
+        Box::new(|_| Err(HttpError::Timeout("HttpResponseTimeout".into()))),
+    );
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        reason(&out[1]),
+        "classifier unavailable after 3 attempts: POST http://127.0.0.1:8090/v1/hate: timed out (HttpResponseTimeout)"
+    );
+
+    let (out, _) = run(
+        &[("on_error", "unclassified"), ("retries", "0")],
+        &TWEETS[..1],
+        Box::new(|_| Ok(Response::new(502, ""))),
+    );
+    assert_eq!(
+        body(&out[0])["hate"],
+        json!({"label": "unclassified", "score": null, "scores": null, "categories": [], "terms": [], "model": "weir-classifier"})
+    );
+}
+
+#[test]
+fn client_errors_are_not_retried_and_say_why() {
+    let (out, requests) = run(
+        &[],
+        &TWEETS[..1],
+        Box::new(|_| Ok(Response::new(400, "bad"))),
+    );
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        reason(&out[0]),
+        "POST http://127.0.0.1:8090/v1/hate: HTTP 400: bad"
+    );
+    let (out, _) = run(
+        &[],
+        &TWEETS[..1],
+        Box::new(|_| Err(HttpError::TooLarge("HttpResponseBodySize(None)".into()))),
+    );
+    assert_eq!(
+        reason(&out[0]),
+        "POST http://127.0.0.1:8090/v1/hate: body too large (HttpResponseBodySize(None))"
+    );
+    let (out, _) = run(
+        &[],
+        &TWEETS[..1],
+        Box::new(|_| Ok(Response::new(200, "<html>"))),
+    );
+    assert!(
+        reason(&out[0]).contains(
+            "unexpected response: expected value at line 1 column 1; body starts \"<html>\""
+        ),
+        "{}",
+        reason(&out[0])
+    );
+}
+
+fn expertai_answer(categories: Value) -> Response {
+    Response::json(
+        200,
+        &json!({"success": true, "data": {"content": "x", "language": "en", "version": "sensei 2",
+        "categories": categories, "extractions": []}}),
+    )
+}
+
+#[test]
+fn expertai_categories_become_the_label_scores_and_terms() {
+    let config = [("backend", "expertai"), ("url", "https://nlapi.example")];
+    let insult = json!([{"id": "1000", "label": "Personal Insult", "hierarchy": ["Personal Insult"], "namespace": "hate_speech",
+        "score": 97, "frequency": 100.0, "winner": true, "positions": [{"start": 11, "end": 16}]}]);
+    let racism = json!([
+        {"id": "2000", "label": "Discrimination and Harassment", "hierarchy": ["Discrimination and Harassment"], "namespace": "hate_speech",
+         "score": 80, "frequency": 50.0, "winner": true, "positions": [{"start": 9, "end": 15}]},
+        {"id": "2100", "label": "Racism", "hierarchy": ["Discrimination and Harassment", "Racism"], "namespace": "hate_speech",
+         "score": 80, "frequency": 50.0, "winner": true, "positions": [{"start": 9, "end": 15}]}]);
+    let mut answers = vec![
+        expertai_answer(insult),
+        expertai_answer(json!([])),
+        expertai_answer(racism),
+    ]
+    .into_iter();
+    let (out, requests) = run(
+        &config,
+        &TWEETS,
+        Box::new(move |_| Ok(answers.next().unwrap())),
+    );
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        requests[0].url,
+        "https://nlapi.example/v2/detect/hate-speech/en"
+    );
+    assert_eq!(
+        requests[0].body_json::<Value>().unwrap(),
+        json!({"document": {"text": "you stupid bitch"}})
+    );
+    assert_eq!(
+        body(&out[0])["hate"],
+        json!({"label": "offensive", "score": 0.97, "scores": {"hate": 0.0, "offensive": 0.97, "neither": 0.03},
+               "categories": ["Personal Insult"], "terms": ["bitch"], "model": "expert.ai sensei 2"})
+    );
+    assert_eq!(body(&out[1])["hate"]["label"], "neither");
+    assert_eq!(body(&out[1])["hate"]["score"], 1.0);
+    let third = body(&out[2])["hate"].clone();
+    assert_eq!(third["label"], "hate");
+    assert_eq!(
+        third["categories"],
+        json!(["Discrimination and Harassment", "Racism"])
+    );
+    assert_eq!(third["terms"], json!(["vermin"]));
+}
+
+#[test]
+fn expertai_outage_stops_the_batch() {
+    let config = [("backend", "expertai"), ("retries", "0")];
+    let (out, requests) = run(
+        &config,
+        &TWEETS,
+        Box::new(|_| Err(HttpError::Transport("ConnectionRefused".into()))),
+    );
+    assert_eq!(requests.len(), 1);
+    assert!(
+        out.iter()
+            .all(|o| reason(o).starts_with("classifier unavailable after 1 attempt:"))
+    );
+    let (out, _) = run(
+        &config,
+        &TWEETS[..1],
+        Box::new(|_| {
+            Ok(Response::json(
+                401,
+                &json!({"success": false, "errors": [{"code": "UNAUTHORIZED"}]}),
+            ))
+        }),
+    );
+    assert!(reason(&out[0]).contains("HTTP 401"), "{}", reason(&out[0]));
+}
+
+#[test]
+fn hf_and_tei_map_labels() {
+    let config = [
+        ("backend", "hf"),
+        ("url", "https://hf.example/models/org/hate"),
+        ("label_map", "LABEL_0:neither,LABEL_1:hate"),
+    ];
+    let answer = json!([[{"label": "LABEL_1", "score": 0.8}, {"label": "LABEL_0", "score": 0.2}],
+                        [{"label": "LABEL_0", "score": 0.9}, {"label": "LABEL_1", "score": 0.1}]]);
+    let (out, requests) = run(
+        &config,
+        &TWEETS[..2],
+        Box::new(move |_| Ok(Response::json(200, &answer))),
+    );
+    assert_eq!(
+        requests[0].body_json::<Value>().unwrap(),
+        json!({"inputs": ["you stupid bitch", "what a beautiful sunset"]})
+    );
+    assert_eq!(
+        body(&out[0])["hate"],
+        json!({"label": "hate", "score": 0.8, "scores": {"hate": 0.8, "offensive": 0.0, "neither": 0.2},
+               "categories": ["Discrimination and Harassment"], "terms": [], "model": "org/hate"})
+    );
+    assert_eq!(body(&out[1])["hate"]["label"], "neither");
+
+    // Default map, a flat single-text answer, after the model loads.
+    let config = [("backend", "tei"), ("url", "http://127.0.0.1:9")];
+    let mut calls = 0;
+    let (out, requests) = run(
+        &config,
+        &TWEETS[..1],
+        Box::new(move |_| {
+            calls += 1;
+            if calls == 1 {
+                return Ok(Response::json(
+                    503,
+                    &json!({"error": "loading", "error_type": "Unhealthy"}),
+                ));
+            }
+            Ok(Response::json(
+                200,
+                &json!([{"label": "toxic", "score": 0.9}, {"label": "non-toxic", "score": 0.1}]),
+            ))
+        }),
+    );
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].body_json::<Value>().unwrap(),
+        json!({"inputs": [["you stupid bitch"]], "truncate": true})
+    );
+    assert_eq!(body(&out[0])["hate"]["label"], "offensive");
+    assert_eq!(body(&out[0])["hate"]["model"], "tei");
+
+    let (out, _) = run(
+        &config,
+        &TWEETS[..2],
+        Box::new(|_| Ok(Response::json(200, &json!([[{"label": "x", "score": 1}]])))),
+    );
+    assert!(
+        reason(&out[0]).ends_with("unexpected response: 1 label lists for 2 texts"),
+        "{}",
+        reason(&out[0])
+    );
+}
+
+#[test]
+fn config_errors_reject_the_module() {
+    let err = |pairs: &[(&str, &str)]| {
+        DetectHate::init(&Config::from_pairs(pairs.to_vec()))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err(&[("backend", "perspective")]),
+        "config key \"backend\": \"perspective\" is not one of weir, expertai, hf, tei"
+    );
+    assert_eq!(
+        err(&[("backend", "tei")]),
+        "config key \"url\" is required for this backend"
+    );
+    assert_eq!(
+        err(&[("retries", "-1")]),
+        "config key \"retries\": cannot parse \"-1\": invalid digit found in string"
+    );
+    assert!(
+        err(&[("label_map", "LABEL_0:bad")])
+            .contains("must map a label to hate, offensive or neither")
+    );
+    assert_eq!(
+        err(&[("fields", " , ")]),
+        "config key \"fields\" names no field"
+    );
+}
