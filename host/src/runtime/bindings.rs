@@ -8,4 +8,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::weir::pipeline::processor as guest;
-pub use weir::pipeline::types;
+pub use self::weir::pipeline::types;
