@@ -70,6 +70,10 @@ pub struct Args {
     /// Don't run `cargo build --release -p weir` first.
     #[arg(long)]
     no_build: bool,
+    /// Use passthrough as wasm-3's middle module even when an `enrich`
+    /// module is built (isolates the host's per-module overhead).
+    #[arg(long)]
+    no_enrich: bool,
     /// Record a `perf record` profile of these scenarios' host process over
     /// the steady-state window (files next to the JSON results).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -219,14 +223,14 @@ pub async fn run(args: Args) -> Result<()> {
         (produce_rate, avg_bytes) = (rate, avg);
     }
 
-    let chain = wasm3_chain();
+    let chain = wasm3_chain(a.no_enrich);
     let mut rows: Vec<Row> = Vec::new();
     for scenario in a.scenarios.clone() {
         let result = match scenario {
             Scenario::Raw => {
                 let mut both = Vec::new();
                 both.push(
-                    host_row(&env, &kafka, &bulk, "raw", "weir, 0 modules: consume, copy, JSON validation, bulk encode+gzip+HTTP", &[], None)
+                    host_row(&env, &kafka, &bulk, "raw", "weir, 0 modules: consume, copy, JSON validation, bulk encode+gzip+HTTP", &[], None, &[])
                         .await,
                 );
                 both.push(kafka_ceiling(&env, &kafka).await.unwrap_or_else(|e| failed("raw-kafka", e)));
@@ -234,15 +238,15 @@ pub async fn run(args: Args) -> Result<()> {
                 continue;
             }
             Scenario::Native => {
-                host_row(&env, &kafka, &bulk, "native", "host pieces, text-clean + enrich in native Rust", &[], Some(Transform::CleanEnrich)).await
+                host_row(&env, &kafka, &bulk, "native", "host pieces, text-clean + enrich in native Rust", &[], Some(Transform::CleanEnrich), &[]).await
             }
             Scenario::NativeClean => {
-                host_row(&env, &kafka, &bulk, "native-clean", "host pieces, text-clean + 2 validations in native Rust", &[], Some(Transform::CleanValidate))
+                host_row(&env, &kafka, &bulk, "native-clean", "host pieces, text-clean + 2 validations in native Rust", &[], Some(Transform::CleanValidate), &[])
                     .await
             }
             Scenario::Wasm3 => {
                 let what = format!("weir run, Wasm: {}", chain.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" -> "));
-                host_row(&env, &kafka, &bulk, "wasm-3", &what, &chain, None).await
+                host_row(&env, &kafka, &bulk, "wasm-3", &what, &chain, None, &[]).await
             }
             Scenario::Classify => classify(&env, &kafka, &bulk).await,
             Scenario::Osmem => osmem(&env, &kafka).await.unwrap_or_else(|e| failed("osmem", e)),
@@ -326,6 +330,14 @@ fn target_dir() -> PathBuf {
 fn cargo_build(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(args).current_dir(tools::workspace_root());
+    // Build next to this binary (`<target>/release/weir-bench`), whatever
+    // the caller's environment says, so `weir` and `weir-classifier` are
+    // found beside it.
+    if std::env::var_os("CARGO_TARGET_DIR").is_none()
+        && let Some(target) = std::env::current_exe()?.parent().and_then(Path::parent)
+    {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
     eprintln!("weir-bench: cargo {}", args.join(" "));
     let status = cmd.status().context("run cargo")?;
     anyhow::ensure!(status.success(), "cargo {} failed ({status})", args.join(" "));
@@ -356,14 +368,14 @@ async fn produce(kafka: &Kafka, topic: &str, n: u64) -> Result<(f64, f64)> {
 /// The wasm-3 chain: (module name, path, config).
 type ChainModule = (String, PathBuf, Vec<(&'static str, &'static str)>);
 
-fn wasm3_chain() -> Vec<ChainModule> {
+fn wasm3_chain(no_enrich: bool) -> Vec<ChainModule> {
     let mut chain = Vec::new();
     if let Ok(p) = module_wasm("text-clean") {
         chain.push(("text-clean".into(), p, vec![("fields", "text")]));
     }
-    match module_wasm("enrich") {
-        Ok(p) => chain.push(("enrich".into(), p, vec![])),
-        Err(_) => {
+    match module_wasm("enrich").ok().filter(|_| !no_enrich) {
+        Some(p) => chain.push(("enrich".into(), p, vec![])),
+        None => {
             if let Ok(p) = module_wasm("passthrough") {
                 chain.push(("passthrough-1".into(), p, vec![]));
             }
@@ -376,7 +388,15 @@ fn wasm3_chain() -> Vec<ChainModule> {
 }
 
 /// A weir.toml for one bench pipeline on the corpus topic.
-fn bench_config(env: &Env, es_url: &str, kafka: &Kafka, group: &str, admin_port: u16, modules: &[ChainModule]) -> String {
+fn bench_config(
+    env: &Env,
+    es_url: &str,
+    kafka: &Kafka,
+    group: &str,
+    admin_port: u16,
+    modules: &[ChainModule],
+    allowed_hosts: &[String],
+) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "[kafka]\nbrokers = {:?}\ngroup_id = {group:?}", kafka.bootstrap());
     let _ = writeln!(t, "[kafka.consumer_properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 1000");
@@ -387,6 +407,9 @@ fn bench_config(env: &Env, es_url: &str, kafka: &Kafka, group: &str, admin_port:
     let _ = writeln!(t, "[admin]\nlisten = \"127.0.0.1:{admin_port}\"");
     let _ = writeln!(t, "[log]\nfilter = \"warn\"");
     let _ = writeln!(t, "[pipelines.bench]\ntopics = [{TOPIC:?}]\nindex = {INDEX:?}\ndead_letter_topic = \"bench-dlq\"");
+    if !allowed_hosts.is_empty() {
+        let _ = writeln!(t, "allowed_outbound_hosts = {allowed_hosts:?}");
+    }
     for (name, path, config) in modules {
         let _ = writeln!(t, "[[pipelines.bench.modules]]\nname = {name:?}\npath = {:?}", path.display().to_string());
         if !config.is_empty() {
@@ -437,11 +460,12 @@ async fn host_row(
     what: &str,
     modules: &[ChainModule],
     transform: Option<Transform>,
+    allowed_hosts: &[String],
 ) -> Row {
     let attempt = async {
         let admin_port = free_port();
         let group = format!("bench-{scenario}-{}", env.stamp);
-        let config = bench_config(env, &bulk.url(), kafka, &group, admin_port, modules);
+        let config = bench_config(env, &bulk.url(), kafka, &group, admin_port, modules, allowed_hosts);
         let path = env.work.path().join(format!("{scenario}.toml"));
         std::fs::write(&path, config)?;
         let cmd = match transform {
@@ -697,7 +721,9 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
             "weir run: {} (classifier over HTTP)",
             modules.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" -> ")
         );
-        let row = host_row(env, kafka, bulk, "classify", &what, &modules, None).await;
+        // The pipeline may call the classifier, and nothing else.
+        let allowed = [url.to_string()];
+        let row = host_row(env, kafka, bulk, "classify", &what, &modules, None, &allowed).await;
         drop(classifier);
         Ok::<_, anyhow::Error>(row)
     };
