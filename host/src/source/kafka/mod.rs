@@ -172,11 +172,14 @@ impl<S: DocumentSink> KafkaSource<S> {
                         tracing::error!(error = %e, "re-subscribing after a config change failed");
                     }
                 }
+                // The tick comes before messages: under load the message
+                // branch is always ready, and a tick that never ran would
+                // leave paused partitions paused and partial batches unsealed.
+                _ = tick.tick() => self.on_tick(&mut slots),
                 msg = consumer.recv() => match msg {
                     Ok(m) => self.on_message(&m, &mut slots),
                     Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
                 },
-                _ = tick.tick() => self.on_tick(&mut slots),
             }
         }
         tracing::info!("shutdown: draining in-flight batches");
