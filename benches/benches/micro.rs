@@ -35,15 +35,30 @@ use weir_benches::corpus;
 use weir_benches::native::{Native, Transform};
 
 fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
-fn load(rt: &Arc<WasmRuntime>, tokio: &tokio::runtime::Runtime, name: &str, config: &[(&str, &str)]) -> Arc<LoadedModule> {
+fn load(
+    rt: &Arc<WasmRuntime>,
+    tokio: &tokio::runtime::Runtime,
+    name: &str,
+    config: &[(&str, &str)],
+) -> Arc<LoadedModule> {
     let path = weir_testkit::module_wasm(name).unwrap_or_else(|e| panic!("{e}"));
     let bytes = std::fs::read(path).expect("read module");
-    let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let http = HttpPolicy::deny_all("bench");
-    Arc::new(tokio.block_on(rt.load("bench", name, bytes, config, http)).unwrap_or_else(|e| panic!("{e}")))
+    Arc::new(
+        tokio
+            .block_on(rt.load("bench", name, bytes, config, http))
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
 }
 
 fn source_records(n: usize) -> Vec<Arc<SourceRecord>> {
@@ -94,14 +109,17 @@ fn instantiation(c: &mut Criterion) {
         };
         let module = load(&rt, &tokio, "passthrough", &[]);
         g.bench_function(BenchmarkId::new(label, "empty"), |b| {
-            b.to_async(&tokio).iter(|| async { black_box(module.run_batch(&rt, &[]).await.expect("runs")) })
+            b.to_async(&tokio)
+                .iter(|| async { black_box(module.run_batch(&rt, &[]).await.expect("runs")) })
         });
         g.bench_function(BenchmarkId::new(label, "1 record"), |b| {
-            b.to_async(&tokio).iter(|| async { black_box(module.run_batch(&rt, &one).await.expect("runs")) })
+            b.to_async(&tokio)
+                .iter(|| async { black_box(module.run_batch(&rt, &one).await.expect("runs")) })
         });
         let clean = load(&rt, &tokio, "text-clean", &[("fields", "text")]);
         g.bench_function(BenchmarkId::new(label, "text-clean empty"), |b| {
-            b.to_async(&tokio).iter(|| async { black_box(clean.run_batch(&rt, &[]).await.expect("runs")) })
+            b.to_async(&tokio)
+                .iter(|| async { black_box(clean.run_batch(&rt, &[]).await.expect("runs")) })
         });
     }
     g.finish();
@@ -118,29 +136,41 @@ fn per_record(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         let chain = Chain::new(vec![Arc::clone(&passthrough)], None);
         g.bench_with_input(BenchmarkId::from_parameter(n), &records[..n], |b, batch| {
-            b.to_async(&tokio).iter(|| async { black_box(run_chain(&rt, &chain, batch, &metrics).await) })
+            b.to_async(&tokio)
+                .iter(|| async { black_box(run_chain(&rt, &chain, batch, &metrics).await) })
         });
     }
     g.finish();
 
     let clean = load(&rt, &tokio, "text-clean", &[("fields", "text")]);
-    let wasm3 = Chain::new(vec![clean, Arc::clone(&passthrough), Arc::clone(&passthrough)], None);
+    let wasm3 = Chain::new(
+        vec![clean, Arc::clone(&passthrough), Arc::clone(&passthrough)],
+        None,
+    );
     let batch = &records[..500];
     let mut g = c.benchmark_group("chain-wasm3");
     g.throughput(Throughput::Elements(500));
     g.bench_function("500", |b| {
-        b.to_async(&tokio).iter(|| async { black_box(run_chain(&rt, &wasm3, batch, &metrics).await) })
+        b.to_async(&tokio)
+            .iter(|| async { black_box(run_chain(&rt, &wasm3, batch, &metrics).await) })
     });
     g.finish();
 
     let mut g = c.benchmark_group("native");
     g.throughput(Throughput::Elements(500));
-    for (label, t) in [("clean-validate", Transform::CleanValidate), ("clean-enrich", Transform::CleanEnrich)] {
+    for (label, t) in [
+        ("clean-validate", Transform::CleanValidate),
+        ("clean-enrich", Transform::CleanEnrich),
+    ] {
         let native = Native::new(t);
         g.bench_function(BenchmarkId::new(label, 500), |b| {
             b.iter(|| {
                 for r in batch {
-                    black_box(native.apply(&r.value, &r.topic, r.partition, r.offset).expect("transforms"));
+                    black_box(
+                        native
+                            .apply(&r.value, &r.topic, r.partition, r.offset)
+                            .expect("transforms"),
+                    );
                 }
             })
         });
@@ -154,8 +184,13 @@ fn host_side(c: &mut Criterion) {
     let docs: Vec<(String, Vec<u8>)> = records
         .iter()
         .map(|r| {
-            let body = native.apply(&r.value, &r.topic, r.partition, r.offset).expect("transforms");
-            (weir::event::default_doc_id(&r.topic, r.partition, r.offset, 0), body)
+            let body = native
+                .apply(&r.value, &r.topic, r.partition, r.offset)
+                .expect("transforms");
+            (
+                weir::event::default_doc_id(&r.topic, r.partition, r.offset, 0),
+                body,
+            )
         })
         .collect();
 
@@ -183,7 +218,9 @@ fn host_side(c: &mut Criterion) {
         })
     });
     let ndjson = buf.split().freeze();
-    g.bench_function("gzip-1", |b| b.iter(|| black_box(encoder::gzip(&ndjson, encoder::GZIP_LEVEL))));
+    g.bench_function("gzip-1", |b| {
+        b.iter(|| black_box(encoder::gzip(&ndjson, encoder::GZIP_LEVEL)))
+    });
     g.finish();
     let gz = encoder::gzip(&ndjson, encoder::GZIP_LEVEL);
     eprintln!(

@@ -25,8 +25,8 @@ use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ProfilingStrategy, Store};
 
-use ::weir::runtime::ctx::{LogContext, ModuleCtx};
 use ::weir::runtime::HttpPolicy;
+use ::weir::runtime::ctx::{LogContext, ModuleCtx};
 use ::weir::runtime::limits::InstanceLimits;
 
 mod bindings {
@@ -50,7 +50,9 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let batches: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(200);
     let mut config = Config::new();
-    config.wasm_component_model(true).profiler(ProfilingStrategy::PerfMap);
+    config
+        .wasm_component_model(true)
+        .profiler(ProfilingStrategy::PerfMap);
     let engine = Engine::new(&config)?;
     let mut linker: Linker<ModuleCtx> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -94,16 +96,24 @@ fn main() -> anyhow::Result<()> {
         module: "m".into(),
     });
     let http = HttpPolicy::deny_all("bench");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     rt.block_on(async {
         for _ in 0..batches {
             let mut records = batch.clone();
             for (pre, settings) in &modules {
-                let mut store = Store::new(&engine, ModuleCtx::new(&limits, Arc::clone(&log), Arc::clone(&http)));
+                let mut store = Store::new(
+                    &engine,
+                    ModuleCtx::new(&limits, Arc::clone(&log), Arc::clone(&http)),
+                );
                 let instance = pre.instantiate_async(&mut store).await?;
                 let guest = instance.weir_pipeline_processor();
-                guest.call_init(&mut store, settings).await?.map_err(anyhow::Error::msg)?;
+                guest
+                    .call_init(&mut store, settings)
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
                 let outcomes = guest.call_process(&mut store, &records).await?;
                 records = records
                     .into_iter()

@@ -66,7 +66,9 @@ pub fn run(args: &Args) -> Result<()> {
     let end = Instant::now();
     let cpu_end = procstat::cpu_seconds(pid)?;
     let (t0, cpu0) = first.expect("records were read");
-    consumer.commit_consumer_state(CommitMode::Sync).context("final commit")?;
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .context("final commit")?;
     let result = serde_json::json!({
         "records": n,
         "bytes": bytes,

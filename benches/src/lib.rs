@@ -8,6 +8,9 @@
 //! - [`prom`]: the batch-latency histogram scraped from `/metrics`.
 
 pub mod corpus;
+pub mod native;
+pub mod procstat;
+pub mod prom;
 /// text-clean's own source (`modules/text-clean/src`), compiled natively.
 /// Not a dependency: the module crate is `cdylib` only, and adding an
 /// `rlib` crate type costs the shipped component its LTO (measured: 159 ->
@@ -15,6 +18,3 @@ pub mod corpus;
 #[path = "../../modules/text-clean/src/lib.rs"]
 #[allow(dead_code, clippy::all)]
 pub mod text_clean;
-pub mod native;
-pub mod procstat;
-pub mod prom;

@@ -13,7 +13,11 @@ mod run;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "weir-bench", about = "Weir benchmark scenarios on the test rig", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "weir-bench",
+    about = "Weir benchmark scenarios on the test rig",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     child: Option<Child>,
@@ -31,7 +35,9 @@ enum Child {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.child {
         Some(Child::NativeHost(args)) => runtime.block_on(native_host::run(args)),
         Some(Child::KafkaCeiling(args)) => ceiling::run(&args),

@@ -12,8 +12,8 @@
 //! `enrich` module exists (text-clean -> passthrough -> passthrough): clean,
 //! then validate the JSON twice.
 
-use serde_json::{Map, Value};
 use crate::text_clean::TextClean;
+use serde_json::{Map, Value};
 use weir_guest::{Config, Processor};
 
 /// Which logic the native transform runs.
@@ -40,7 +40,13 @@ impl Native {
     }
 
     /// Transforms one record value into the document to index.
-    pub fn apply(&self, value: &[u8], topic: &str, partition: i32, offset: i64) -> Result<Vec<u8>, String> {
+    pub fn apply(
+        &self,
+        value: &[u8],
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Vec<u8>, String> {
         let cleaned = match self.clean.clean_object(value).map_err(|e| e.to_string())? {
             Some(body) => body,
             None => value.to_vec(),
@@ -61,7 +67,8 @@ impl Native {
 /// `weir.source` to a JSON object. Entities come from the original text
 /// (`text_original`, kept by text-clean) when there is one.
 pub fn enrich(body: &[u8], topic: &str, partition: i32, offset: i64) -> Result<Vec<u8>, String> {
-    let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let mut doc: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let source_text = doc
         .get("text_original")
         .or_else(|| doc.get("text"))
@@ -74,7 +81,10 @@ pub fn enrich(body: &[u8], topic: &str, partition: i32, offset: i64) -> Result<V
             push_unique(&mut hashtags, tag.to_lowercase());
         } else if let Some(user) = trimmed.strip_prefix('@').filter(|t| !t.is_empty()) {
             push_unique(&mut mentions, user.to_lowercase());
-        } else if let Some(rest) = token.strip_prefix("https://").or_else(|| token.strip_prefix("http://")) {
+        } else if let Some(rest) = token
+            .strip_prefix("https://")
+            .or_else(|| token.strip_prefix("http://"))
+        {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
             let host = host.strip_prefix("www.").unwrap_or(host);
             if !host.is_empty() {
@@ -82,7 +92,10 @@ pub fn enrich(body: &[u8], topic: &str, partition: i32, offset: i64) -> Result<V
             }
         }
     }
-    let words = doc.get("text").and_then(Value::as_str).map_or(0, |t| t.split_whitespace().count());
+    let words = doc
+        .get("text")
+        .and_then(Value::as_str)
+        .map_or(0, |t| t.split_whitespace().count());
     doc.insert("hashtags".into(), Value::from(hashtags));
     doc.insert("mentions".into(), Value::from(mentions));
     doc.insert("url_domains".into(), Value::from(domains));

@@ -55,7 +55,12 @@ struct NativeSink {
 impl DocumentSink for NativeSink {
     async fn send(&self, mut request: IndexRequest) {
         let origin = &request.origin;
-        match self.native.apply(&request.body, &origin.topic, origin.partition, origin.offset) {
+        match self.native.apply(
+            &request.body,
+            &origin.topic,
+            origin.partition,
+            origin.offset,
+        ) {
             Ok(body) => request.body = Bytes::from(body),
             // Never happens with the bench corpus; the document goes on as is.
             Err(e) => tracing::warn!(error = %e, "native transform failed"),
@@ -87,9 +92,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .create()
         .context("dead-letter producer")?;
     let dlq_stop = CancellationToken::new();
-    tokio::spawn(writer::run_writer(producer, dlq_rx, metrics.clone(), dlq_stop.clone()));
+    tokio::spawn(writer::run_writer(
+        producer,
+        dlq_rx,
+        metrics.clone(),
+        dlq_stop.clone(),
+    ));
 
-    let sink = ElasticsearchSink::start(&config.elasticsearch, &config.base_dir, dlq.clone(), &mut registry).await?;
+    let sink = ElasticsearchSink::start(
+        &config.elasticsearch,
+        &config.base_dir,
+        dlq.clone(),
+        &mut registry,
+    )
+    .await?;
     let admin_stop = CancellationToken::new();
     if let Some(addr) = config.admin.address() {
         let addr = addr.map_err(anyhow::Error::msg)?;
@@ -118,7 +134,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

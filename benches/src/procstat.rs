@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 /// Seconds of CPU the process has used so far: `utime + stime` from
 /// `/proc/<pid>/stat` (clock ticks, usually 10 ms).
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
     parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / clock_ticks_per_second())
 }
 
@@ -38,11 +39,16 @@ pub fn cpu_by_thread(pid: u32) -> Result<std::collections::BTreeMap<String, f64>
     let tick = clock_ticks_per_second();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let dir = entry?.path();
-        let (Ok(comm), Ok(stat)) = (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
-        else {
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
             continue;
         };
-        let name: String = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '#' || c == '/' || c == '-').to_string();
+        let name: String = comm
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '#' || c == '/' || c == '-')
+            .to_string();
         if let Ok(ticks) = parse_cpu_ticks(&stat) {
             *out.entry(name).or_insert(0.0) += ticks as f64 / tick;
         }
@@ -55,7 +61,11 @@ pub fn cpu_by_thread(pid: u32) -> Result<std::collections::BTreeMap<String, f64>
 pub fn machine_busy_seconds() -> Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat.lines().next().context("empty /proc/stat")?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     anyhow::ensure!(v.len() >= 5, "short cpu line in /proc/stat");
     // user nice system idle iowait irq softirq steal (guest counted in user).
     let busy: u64 = v.iter().take(8).sum::<u64>() - v[3] - v[4];
@@ -69,7 +79,11 @@ pub fn runqueue_wait_seconds(pid: u32) -> Result<f64> {
     let mut ns = 0u64;
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         if let Ok(s) = std::fs::read_to_string(entry?.path().join("schedstat")) {
-            ns += s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+            ns += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+                .unwrap_or(0);
         }
     }
     Ok(ns as f64 / 1e9)
@@ -77,13 +91,16 @@ pub fn runqueue_wait_seconds(pid: u32) -> Result<f64> {
 
 /// Peak resident set size in bytes (`VmHWM` of `/proc/<pid>/status`).
 pub fn peak_rss_bytes(pid: u32) -> Result<u64> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("read /proc/{pid}/status"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
     status_kib(&status, "VmHWM:").map(|kib| kib * 1024)
 }
 
 fn status_kib(status: &str, key: &str) -> Result<u64> {
-    let line = status.lines().find(|l| l.starts_with(key)).with_context(|| format!("no {key} line"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .with_context(|| format!("no {key} line"))?;
     let kib = line[key.len()..].trim().trim_end_matches("kB").trim();
     Ok(kib.parse()?)
 }

@@ -25,11 +25,19 @@ impl Histogram {
                 Some((m, v)) => (m.trim(), v.trim()),
                 None => continue,
             };
-            let Ok(value) = value.parse::<f64>() else { continue };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
             let base = metric.split('{').next().unwrap_or(metric);
             if base == bucket {
-                let Some(le) = label(metric, "le") else { continue };
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+                let Some(le) = label(metric, "le") else {
+                    continue;
+                };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap_or(f64::NAN)
+                };
                 match h.buckets.iter_mut().find(|(b, _)| *b == le) {
                     Some((_, c)) => *c += value,
                     None => h.buckets.push((le, value)),
@@ -50,7 +58,11 @@ impl Histogram {
             .buckets
             .iter()
             .map(|&(le, c)| {
-                let before = earlier.buckets.iter().find(|(b, _)| *b == le).map_or(0.0, |b| b.1);
+                let before = earlier
+                    .buckets
+                    .iter()
+                    .find(|(b, _)| *b == le)
+                    .map_or(0.0, |b| b.1);
                 (le, c - before)
             })
             .collect();
@@ -77,7 +89,11 @@ impl Histogram {
                     return Some(prev.0);
                 }
                 let in_bucket = c - prev.1;
-                let frac = if in_bucket > 0.0 { (rank - prev.1) / in_bucket } else { 1.0 };
+                let frac = if in_bucket > 0.0 {
+                    (rank - prev.1) / in_bucket
+                } else {
+                    1.0
+                };
                 return Some(prev.0 + (le - prev.0) * frac);
             }
             prev = (le, c);

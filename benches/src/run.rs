@@ -56,7 +56,12 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     osmem_records: u64,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "raw,native,native-clean,wasm-3,classify,osmem")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "raw,native,native-clean,wasm-3,classify,osmem"
+    )]
     scenarios: Vec<Scenario>,
     /// Partitions of the corpus topic.
     #[arg(long, default_value_t = 4)]
@@ -192,11 +197,21 @@ pub async fn run(args: Args) -> Result<()> {
             if !args.no_build {
                 cargo_build(&["build", "--release", "-p", "weir"])?;
             }
-            std::env::current_exe()?.parent().context("exe has a folder")?.join("weir")
+            std::env::current_exe()?
+                .parent()
+                .context("exe has a folder")?
+                .join("weir")
         }
     };
-    anyhow::ensure!(weir.is_file(), "weir binary not found at {}", weir.display());
-    let out_dir = args.out.clone().unwrap_or_else(|| target_dir().join("weir-bench"));
+    anyhow::ensure!(
+        weir.is_file(),
+        "weir binary not found at {}",
+        weir.display()
+    );
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| target_dir().join("weir-bench"));
     std::fs::create_dir_all(&out_dir)?;
     let env = Env {
         weir,
@@ -230,26 +245,67 @@ pub async fn run(args: Args) -> Result<()> {
             Scenario::Raw => {
                 let mut both = Vec::new();
                 both.push(
-                    host_row(&env, &kafka, &bulk, "raw", "weir, 0 modules: consume, copy, JSON validation, bulk encode+gzip+HTTP", &[], None, &[])
-                        .await,
+                    host_row(
+                        &env,
+                        &kafka,
+                        &bulk,
+                        "raw",
+                        "weir, 0 modules: consume, copy, JSON validation, bulk encode+gzip+HTTP",
+                        &[],
+                        None,
+                        &[],
+                    )
+                    .await,
                 );
-                both.push(kafka_ceiling(&env, &kafka).await.unwrap_or_else(|e| failed("raw-kafka", e)));
+                both.push(
+                    kafka_ceiling(&env, &kafka)
+                        .await
+                        .unwrap_or_else(|e| failed("raw-kafka", e)),
+                );
                 rows.extend(both);
                 continue;
             }
             Scenario::Native => {
-                host_row(&env, &kafka, &bulk, "native", "host pieces, text-clean + enrich in native Rust", &[], Some(Transform::CleanEnrich), &[]).await
+                host_row(
+                    &env,
+                    &kafka,
+                    &bulk,
+                    "native",
+                    "host pieces, text-clean + enrich in native Rust",
+                    &[],
+                    Some(Transform::CleanEnrich),
+                    &[],
+                )
+                .await
             }
             Scenario::NativeClean => {
-                host_row(&env, &kafka, &bulk, "native-clean", "host pieces, text-clean + 2 validations in native Rust", &[], Some(Transform::CleanValidate), &[])
-                    .await
+                host_row(
+                    &env,
+                    &kafka,
+                    &bulk,
+                    "native-clean",
+                    "host pieces, text-clean + 2 validations in native Rust",
+                    &[],
+                    Some(Transform::CleanValidate),
+                    &[],
+                )
+                .await
             }
             Scenario::Wasm3 => {
-                let what = format!("weir run, Wasm: {}", chain.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" -> "));
+                let what = format!(
+                    "weir run, Wasm: {}",
+                    chain
+                        .iter()
+                        .map(|m| m.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
+                );
                 host_row(&env, &kafka, &bulk, "wasm-3", &what, &chain, None, &[]).await
             }
             Scenario::Classify => classify(&env, &kafka, &bulk).await,
-            Scenario::Osmem => osmem(&env, &kafka).await.unwrap_or_else(|e| failed("osmem", e)),
+            Scenario::Osmem => osmem(&env, &kafka)
+                .await
+                .unwrap_or_else(|e| failed("osmem", e)),
         };
         rows.push(result);
         eprintln!("{}", table(&rows[rows.len() - 1..], false));
@@ -277,19 +333,36 @@ pub async fn run(args: Args) -> Result<()> {
         println!("  {name}: {value:.2}");
     }
     println!("notes:");
-    println!("  records/s and CPU are steady state: from the first indexed document (after the consumer-group join) to the last.");
-    println!("  CPU = utime+stime of the measured process (/proc/<pid>/stat); RSS = VmHWM. broker/sink = CPU s/M of tansu and of the bulk endpoint's process (weir-bench itself for the no-op endpoint; osmem-server for osmem).");
-    println!("  raw includes the host's JSON validation and bulk encoding (the host has no consume-only mode); raw-kafka is a bare rdkafka consumer (consume, store offsets, commit).");
-    println!("  native/native-clean batch latency covers the chain (copy + validation) only: the native transform runs as documents are handed to the sink.");
-    println!("  batch latency = weir_batch_duration_seconds (run_chain per source batch) from /metrics, interpolated in exponential buckets (factor 2).");
-    println!("  others = CPUs' worth of work by other processes on the machine during the window; runq = host threads' run-queue wait per second: both near 0 on an idle machine.");
-    println!("  2 cores are shared by tansu, the host and the bulk endpoint: figures are for this machine, not a host in isolation.");
+    println!(
+        "  records/s and CPU are steady state: from the first indexed document (after the consumer-group join) to the last."
+    );
+    println!(
+        "  CPU = utime+stime of the measured process (/proc/<pid>/stat); RSS = VmHWM. broker/sink = CPU s/M of tansu and of the bulk endpoint's process (weir-bench itself for the no-op endpoint; osmem-server for osmem)."
+    );
+    println!(
+        "  raw includes the host's JSON validation and bulk encoding (the host has no consume-only mode); raw-kafka is a bare rdkafka consumer (consume, store offsets, commit)."
+    );
+    println!(
+        "  native/native-clean batch latency covers the chain (copy + validation) only: the native transform runs as documents are handed to the sink."
+    );
+    println!(
+        "  batch latency = weir_batch_duration_seconds (run_chain per source batch) from /metrics, interpolated in exponential buckets (factor 2)."
+    );
+    println!(
+        "  others = CPUs' worth of work by other processes on the machine during the window; runq = host threads' run-queue wait per second: both near 0 on an idle machine."
+    );
+    println!(
+        "  2 cores are shared by tansu, the host and the bulk endpoint: figures are for this machine, not a host in isolation."
+    );
 
     let report = Report {
         started_at,
         host: HostInfo {
             cpus: cpus(),
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
         },
         records: a.records,
         corpus_avg_bytes: avg_bytes,
@@ -340,7 +413,11 @@ fn cargo_build(args: &[&str]) -> Result<()> {
     }
     eprintln!("weir-bench: cargo {}", args.join(" "));
     let status = cmd.status().context("run cargo")?;
-    anyhow::ensure!(status.success(), "cargo {} failed ({status})", args.join(" "));
+    anyhow::ensure!(
+        status.success(),
+        "cargo {} failed ({status})",
+        args.join(" ")
+    );
     Ok(())
 }
 
@@ -398,20 +475,34 @@ fn bench_config(
     allowed_hosts: &[String],
 ) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "[kafka]\nbrokers = {:?}\ngroup_id = {group:?}", kafka.bootstrap());
-    let _ = writeln!(t, "[kafka.consumer_properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 1000");
+    let _ = writeln!(
+        t,
+        "[kafka]\nbrokers = {:?}\ngroup_id = {group:?}",
+        kafka.bootstrap()
+    );
+    let _ = writeln!(
+        t,
+        "[kafka.consumer_properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 1000"
+    );
     if let Some(n) = env.args.source_batch {
         let _ = writeln!(t, "[kafka.batch]\nmax_records = {n}");
     }
     let _ = writeln!(t, "[elasticsearch]\nurl = {es_url:?}");
     let _ = writeln!(t, "[admin]\nlisten = \"127.0.0.1:{admin_port}\"");
     let _ = writeln!(t, "[log]\nfilter = \"warn\"");
-    let _ = writeln!(t, "[pipelines.bench]\ntopics = [{TOPIC:?}]\nindex = {INDEX:?}\ndead_letter_topic = \"bench-dlq\"");
+    let _ = writeln!(
+        t,
+        "[pipelines.bench]\ntopics = [{TOPIC:?}]\nindex = {INDEX:?}\ndead_letter_topic = \"bench-dlq\""
+    );
     if !allowed_hosts.is_empty() {
         let _ = writeln!(t, "allowed_outbound_hosts = {allowed_hosts:?}");
     }
     for (name, path, config) in modules {
-        let _ = writeln!(t, "[[pipelines.bench.modules]]\nname = {name:?}\npath = {:?}", path.display().to_string());
+        let _ = writeln!(
+            t,
+            "[[pipelines.bench.modules]]\nname = {name:?}\npath = {:?}",
+            path.display().to_string()
+        );
         if !config.is_empty() {
             let _ = writeln!(t, "[pipelines.bench.modules.config]");
             for (k, v) in config {
@@ -465,7 +556,15 @@ async fn host_row(
     let attempt = async {
         let admin_port = free_port();
         let group = format!("bench-{scenario}-{}", env.stamp);
-        let config = bench_config(env, &bulk.url(), kafka, &group, admin_port, modules, allowed_hosts);
+        let config = bench_config(
+            env,
+            &bulk.url(),
+            kafka,
+            &group,
+            admin_port,
+            modules,
+            allowed_hosts,
+        );
         let path = env.work.path().join(format!("{scenario}.toml"));
         std::fs::write(&path, config)?;
         let cmd = match transform {
@@ -476,7 +575,10 @@ async fn host_row(
             }
             Some(t) => {
                 let mut c = Command::new(std::env::current_exe()?);
-                c.arg("__native-host").arg("--config").arg(&path).arg("--transform");
+                c.arg("__native-host")
+                    .arg("--config")
+                    .arg(&path)
+                    .arg("--transform");
                 c.arg(match t {
                     Transform::CleanEnrich => "clean-enrich",
                     Transform::CleanValidate => "clean-validate",
@@ -493,7 +595,19 @@ async fn host_row(
         };
         let perf = scenario_enum.is_some_and(|s| env.args.perf.contains(&s));
         let me = std::process::id();
-        measure(env, kafka, scenario, what, cmd, &Counter::Noop(bulk), env.args.records, Some(admin_port), perf, me).await
+        measure(
+            env,
+            kafka,
+            scenario,
+            what,
+            cmd,
+            &Counter::Noop(bulk),
+            env.args.records,
+            Some(admin_port),
+            perf,
+            me,
+        )
+        .await
     };
     attempt.await.unwrap_or_else(|e| failed(scenario, e))
 }
@@ -519,14 +633,22 @@ async fn measure(
     let host = Process::spawn(scenario, cmd)?;
     let pid = host.pid();
     let stall = Duration::from_secs(env.args.stall_timeout);
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let scrape = |port: Option<u16>| {
         let http = http.clone();
         async move {
             match port {
                 None => Ok::<_, anyhow::Error>(None),
                 Some(p) => {
-                    let text = http.get(format!("http://127.0.0.1:{p}/metrics")).send().await?.text().await?;
+                    let text = http
+                        .get(format!("http://127.0.0.1:{p}/metrics"))
+                        .send()
+                        .await?
+                        .text()
+                        .await?;
                     Ok(Some((Histogram::parse(&text, BATCH_HISTOGRAM), text)))
                 }
             }
@@ -553,12 +675,21 @@ async fn measure(
     let machine0 = procstat::machine_busy_seconds()?;
     let runq0 = procstat::runqueue_wait_seconds(pid)?;
     let h0 = scrape(admin_port).await?;
-    let perf_file = env.out_dir.join(format!("perf-{scenario}-{}.data", env.stamp));
-    let recorder = if perf { Some(start_perf(&env.args.perf_args, pid, &perf_file).await?) } else { None };
+    let perf_file = env
+        .out_dir
+        .join(format!("perf-{scenario}-{}.data", env.stamp));
+    let recorder = if perf {
+        Some(start_perf(&env.args.perf_args, pid, &perf_file).await?)
+    } else {
+        None
+    };
 
     // Steady state until every record is indexed.
     let (mut last, mut last_change) = (docs0, Instant::now());
-    let mut gauges: Vec<(String, f64)> = SAMPLED_GAUGES.iter().map(|g| (g.to_string(), 0.0)).collect();
+    let mut gauges: Vec<(String, f64)> = SAMPLED_GAUGES
+        .iter()
+        .map(|g| (g.to_string(), 0.0))
+        .collect();
     let (mut samples, mut last_sample) = (0u32, Instant::now());
     let (t1, docs1) = loop {
         tokio::time::sleep(counter.poll_interval()).await;
@@ -566,7 +697,10 @@ async fn measure(
             && last_sample.elapsed() >= Duration::from_millis(50)
         {
             last_sample = Instant::now();
-            if let Ok(resp) = http.get(format!("http://127.0.0.1:{p}/metrics")).send().await
+            if let Ok(resp) = http
+                .get(format!("http://127.0.0.1:{p}/metrics"))
+                .send()
+                .await
                 && let Ok(text) = resp.text().await
             {
                 samples += 1;
@@ -583,7 +717,10 @@ async fn measure(
             (last, last_change) = (c, Instant::now());
         } else if last_change.elapsed() > stall {
             host.ensure_running()?;
-            bail!("stalled at {c} of {expected} documents{}", host.log_excerpt());
+            bail!(
+                "stalled at {c} of {expected} documents{}",
+                host.log_excerpt()
+            );
         }
     };
     let cpu1 = procstat::cpu_seconds(pid)?;
@@ -617,16 +754,26 @@ async fn measure(
     let ours = (cpu1 - cpu0) + (broker1 - broker0) + (self1 - self0);
     row.others_cores = Some(((machine1 - machine0 - ours) / secs).max(0.0));
     row.host_runq_wait = Some((runq1 - runq0) / secs);
-    row.gauges_mean = gauges.into_iter().map(|(n, s)| (n, s / f64::from(samples.max(1)))).collect();
+    row.gauges_mean = gauges
+        .into_iter()
+        .map(|(n, s)| (n, s / f64::from(samples.max(1))))
+        .collect();
     let mut threads: Vec<(String, f64)> = threads1
         .iter()
-        .map(|(name, c)| (name.clone(), (c - threads0.get(name).copied().unwrap_or(0.0)) / docs * 1e6))
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                (c - threads0.get(name).copied().unwrap_or(0.0)) / docs * 1e6,
+            )
+        })
         .filter(|(_, c)| *c > 0.0)
         .collect();
     threads.sort_by(|a, b| b.1.total_cmp(&a.1));
     row.threads_cpu_s_per_million = threads;
     if let (Some((h0, _)), Some((h1, text))) = (h0, h1) {
-        let file = env.out_dir.join(format!("metrics-{scenario}-{}.txt", env.stamp));
+        let file = env
+            .out_dir
+            .join(format!("metrics-{scenario}-{}.txt", env.stamp));
         std::fs::write(&file, &text)?;
         row.metrics_file = Some(file.display().to_string());
         let h = h1.since(&h0);
@@ -643,7 +790,12 @@ async fn measure(
 
 async fn start_perf(perf_args: &str, pid: u32, file: &Path) -> Result<Process> {
     let mut cmd = Command::new("perf");
-    cmd.arg("record").args(perf_args.split_whitespace()).arg("-p").arg(pid.to_string()).arg("-o").arg(file);
+    cmd.arg("record")
+        .args(perf_args.split_whitespace())
+        .arg("-p")
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(file);
     let p = Process::spawn("perf", cmd)?;
     // perf needs a moment to attach to every thread.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -671,12 +823,18 @@ async fn kafka_ceiling(env: &Env, kafka: &Kafka) -> Result<Row> {
     let broker_pid = kafka.process().pid();
     let broker0 = procstat::cpu_seconds(broker_pid)?;
     let Some(status) = child.wait_exit(Duration::from_secs(600)).await else {
-        bail!("the ceiling consumer did not finish within 600 s{}", child.log_excerpt());
+        bail!(
+            "the ceiling consumer did not finish within 600 s{}",
+            child.log_excerpt()
+        );
     };
     let broker1 = procstat::cpu_seconds(broker_pid)?;
     let log = std::fs::read_to_string(child.log_path())?;
     let Some(line) = log.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-        bail!("the ceiling consumer exited ({status}) without a result{}", child.log_excerpt());
+        bail!(
+            "the ceiling consumer exited ({status}) without a result{}",
+            child.log_excerpt()
+        );
     };
     let r: serde_json::Value = serde_json::from_str(line)?;
     let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
@@ -713,17 +871,28 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
         if let Ok(p) = module_wasm("text-clean") {
             modules.push(("text-clean".into(), p, vec![("fields", "text")]));
         }
-        modules.push(("detect-hate".into(), detect, vec![("backend", "weir"), ("url", url)]));
+        modules.push((
+            "detect-hate".into(),
+            detect,
+            vec![("backend", "weir"), ("url", url)],
+        ));
         if let Ok(p) = module_wasm("enrich") {
             modules.push(("enrich".into(), p, vec![]));
         }
         let what = format!(
             "weir run: {} (classifier over HTTP)",
-            modules.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" -> ")
+            modules
+                .iter()
+                .map(|m| m.0.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ")
         );
         // The pipeline may call the classifier, and nothing else.
         let allowed = [url.to_string()];
-        let row = host_row(env, kafka, bulk, "classify", &what, &modules, None, &allowed).await;
+        let row = host_row(
+            env, kafka, bulk, "classify", &what, &modules, None, &allowed,
+        )
+        .await;
         drop(classifier);
         Ok::<_, anyhow::Error>(row)
     };
@@ -787,9 +956,22 @@ fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
 }
 
 fn threads_line(r: &Row) -> String {
-    let parts: Vec<String> = r.threads_cpu_s_per_million.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
-    let gauges: Vec<String> = r.gauges_mean.iter().map(|(n, v)| format!("{n} {v:.2}")).collect();
-    format!("  {:<13} {} | mean {}", r.scenario, parts.join(", "), gauges.join(", "))
+    let parts: Vec<String> = r
+        .threads_cpu_s_per_million
+        .iter()
+        .map(|(n, c)| format!("{n} {c:.2}"))
+        .collect();
+    let gauges: Vec<String> = r
+        .gauges_mean
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.2}"))
+        .collect();
+    format!(
+        "  {:<13} {} | mean {}",
+        r.scenario,
+        parts.join(", "),
+        gauges.join(", ")
+    )
 }
 
 fn table(rows: &[Row], header: bool) -> String {
@@ -798,12 +980,28 @@ fn table(rows: &[Row], header: bool) -> String {
         let _ = writeln!(
             t,
             "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
-            "scenario", "records/s", "CPU s/M", "RSS MiB", "p50 ms", "p99 ms", "join s", "broker", "sink", "others", "runq", "N", "what / status"
+            "scenario",
+            "records/s",
+            "CPU s/M",
+            "RSS MiB",
+            "p50 ms",
+            "p99 ms",
+            "join s",
+            "broker",
+            "sink",
+            "others",
+            "runq",
+            "N",
+            "what / status"
         );
     }
     let num = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
     for r in rows {
-        let detail = if r.status == "ok" { r.what.clone() } else { r.status.clone() };
+        let detail = if r.status == "ok" {
+            r.what.clone()
+        } else {
+            r.status.clone()
+        };
         let _ = writeln!(
             t,
             "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",

@@ -34,8 +34,11 @@ mod native {
 
     #[test]
     fn cleans_and_enriches() {
-        let value = br#"{"id":"1","text":"RT @Ann: Go #Hawks! see https://www.news.example/x &amp; more"}"#;
-        let out = Native::new(Transform::CleanEnrich).apply(value, "t", 2, 7).unwrap();
+        let value =
+            br#"{"id":"1","text":"RT @Ann: Go #Hawks! see https://www.news.example/x &amp; more"}"#;
+        let out = Native::new(Transform::CleanEnrich)
+            .apply(value, "t", 2, 7)
+            .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["text"], "Go #Hawks! see & more");
         assert_eq!(v["hashtags"], serde_json::json!(["hawks"]));
@@ -48,7 +51,9 @@ mod native {
     #[test]
     fn clean_validate_keeps_the_cleaned_object() {
         let value = br#"{"text":"hi @bob"}"#;
-        let out = Native::new(Transform::CleanValidate).apply(value, "t", 0, 0).unwrap();
+        let out = Native::new(Transform::CleanValidate)
+            .apply(value, "t", 0, 0)
+            .unwrap();
         assert_eq!(out, br#"{"text":"hi","text_original":"hi @bob"}"#);
     }
 }

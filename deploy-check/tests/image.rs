@@ -37,14 +37,29 @@ fn weir_config_is_accepted_by_weirs_own_parser() {
     let config = config();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut files = Vec::new();
-    for p in config.get("pipelines").and_then(Value::as_table).into_iter().flat_map(|t| t.values()) {
-        for m in p.get("modules").and_then(Value::as_array).into_iter().flatten() {
+    for p in config
+        .get("pipelines")
+        .and_then(Value::as_table)
+        .into_iter()
+        .flat_map(|t| t.values())
+    {
+        for m in p
+            .get("modules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(path) = m.get("path").and_then(Value::as_str) {
                 files.push(path.to_owned());
             }
         }
     }
-    for t in config["elasticsearch"].get("templates").and_then(Value::as_array).into_iter().flatten() {
+    for t in config["elasticsearch"]
+        .get("templates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(path) = t.get("path").and_then(Value::as_str) {
             files.push(path.to_owned());
         }
@@ -57,7 +72,10 @@ fn weir_config_is_accepted_by_weirs_own_parser() {
     let parsed = weir::config::Config::from_toml(&text, Path::new(CONFIG), dir.path())
         .unwrap_or_else(|e| panic!("Weir refuses {CONFIG}: {e}"));
     for name in ["tweets", "news"] {
-        assert!(parsed.pipelines.contains_key(name), "{CONFIG}: needs pipeline {name}");
+        assert!(
+            parsed.pipelines.contains_key(name),
+            "{CONFIG}: needs pipeline {name}"
+        );
     }
 }
 

@@ -24,9 +24,14 @@ use crate::telemetry::Metrics;
 /// Builds every pipeline (each with its outbound HTTP policy) and returns
 /// the topic routing table. For embedders and benchmarks that don't need
 /// hot reload; `run` keeps the [`Registry`] itself.
-pub async fn build_routes(runtime: &Arc<WasmRuntime>, config: &Config, metrics: &Metrics) -> anyhow::Result<Routes> {
+pub async fn build_routes(
+    runtime: &Arc<WasmRuntime>,
+    config: &Config,
+    metrics: &Metrics,
+) -> anyhow::Result<Routes> {
     let http = OutboundHttp::new(config, &mut Registry::default())?;
-    let modules = ModuleRegistry::build(Arc::clone(runtime), http, metrics.clone(), 1, config).await?;
+    let modules =
+        ModuleRegistry::build(Arc::clone(runtime), http, metrics.clone(), 1, config).await?;
     Ok(modules.routes().load_full().as_ref().clone())
 }
 
@@ -65,9 +70,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         dlq_stop.clone(),
     ));
 
-    let sink = ElasticsearchSink::start(&config.elasticsearch, &config.base_dir, dlq.clone(), &mut registry)
-        .await
-        .context("starting the Elasticsearch sink")?;
+    let sink = ElasticsearchSink::start(
+        &config.elasticsearch,
+        &config.base_dir,
+        dlq.clone(),
+        &mut registry,
+    )
+    .await
+    .context("starting the Elasticsearch sink")?;
 
     let config_status = Arc::new(std::sync::Mutex::new(ConfigStatus {
         path: config.path.display().to_string(),
@@ -82,7 +92,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 registry: Arc::new(registry),
                 modules: Some(Arc::clone(&modules)),
                 config_status: Arc::clone(&config_status),
-                status: Some(admin::status::StatusPage::new(&config.elasticsearch, &config.base_dir)?),
+                status: Some(admin::status::StatusPage::new(
+                    &config.elasticsearch,
+                    &config.base_dir,
+                )?),
                 health: Arc::new(move || {
                     let h = sink_health.health();
                     vec![ComponentHealth {
@@ -137,23 +150,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     // Flush the sink, then let the dead-letter writer finish, all within
     // the drain window; anything unacknowledged by then is redelivered.
-    let window = drained.deadline.saturating_duration_since(std::time::Instant::now());
+    let window = drained
+        .deadline
+        .saturating_duration_since(std::time::Instant::now());
     match sink.shutdown(window).await {
         Ok(report) => tracing::info!(?report, "sink flushed"),
         Err(e) => tracing::warn!(error = %e, "sink shutdown"),
     }
     drop(dlq);
-    let remaining = drained.deadline.saturating_duration_since(std::time::Instant::now());
+    let remaining = drained
+        .deadline
+        .saturating_duration_since(std::time::Instant::now());
     let dlq_stop_guard = dlq_stop.clone();
     let mut dlq_writer = dlq_writer;
-    if tokio::time::timeout(remaining, &mut dlq_writer).await.is_err() {
+    if tokio::time::timeout(remaining, &mut dlq_writer)
+        .await
+        .is_err()
+    {
         dlq_stop_guard.cancel();
         let _ = dlq_writer.await;
     }
     drained.commit()?;
     let left = drained.in_flight();
     if left > 0 {
-        tracing::warn!(batches = left, "stopped with unacknowledged batches; they will be redelivered");
+        tracing::warn!(
+            batches = left,
+            "stopped with unacknowledged batches; they will be redelivered"
+        );
     }
     tracing::info!("offsets committed; bye");
     admin_stop.cancel();

@@ -197,6 +197,9 @@ mod tests {
     #[test]
     fn ids_are_deterministic_and_distinct() {
         assert_eq!(default_doc_id("tweets", 3, 42, 0), "tweets-3-42-0");
-        assert_ne!(default_doc_id("tweets", 3, 42, 0), default_doc_id("tweets", 3, 42, 1));
+        assert_ne!(
+            default_doc_id("tweets", 3, 42, 0),
+            default_doc_id("tweets", 3, 42, 1)
+        );
     }
 }

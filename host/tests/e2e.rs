@@ -24,33 +24,74 @@ async fn tweets_and_news_are_cleaned_and_indexed_exactly_once() -> Result<()> {
     let config = HostConfig::new(
         &rig.osmem.url(),
         vec![
-            PipelineSpec::new("tweets", "tweets", "weir-tweets").module("text-clean", &[("fields", "text")]),
-            PipelineSpec::new("news", "news", "weir-news").module("text-clean", &[("fields", "title,description")]),
+            PipelineSpec::new("tweets", "tweets", "weir-tweets")
+                .module("text-clean", &[("fields", "text")]),
+            PipelineSpec::new("news", "news", "weir-news")
+                .module("text-clean", &[("fields", "title,description")]),
         ],
     );
     let host = Host::start(&rig, &config).await?;
-    assert_indexed_exactly(&rig, "weir-tweets", &expected_ids("tweets", &tweets), Some(&host), Duration::from_secs(180)).await?;
-    assert_indexed_exactly(&rig, "weir-news", &expected_ids("news", &news_placed), Some(&host), Duration::from_secs(180)).await?;
+    assert_indexed_exactly(
+        &rig,
+        "weir-tweets",
+        &expected_ids("tweets", &tweets),
+        Some(&host),
+        Duration::from_secs(180),
+    )
+    .await?;
+    assert_indexed_exactly(
+        &rig,
+        "weir-news",
+        &expected_ids("news", &news_placed),
+        Some(&host),
+        Duration::from_secs(180),
+    )
+    .await?;
 
     // Spot checks: the record at partition/offset of tweet 7 is cleaned and
     // keeps its original.
     let (p, o) = tweets[7];
-    let doc = rig.es().get("weir-tweets", &format!("tweets-{p}-{o}-0")).await?.expect("tweet 7 indexed");
+    let doc = rig
+        .es()
+        .get("weir-tweets", &format!("tweets-{p}-{o}-0"))
+        .await?
+        .expect("tweet 7 indexed");
     assert_eq!(doc["id"], "t7");
     let text = doc["text"].as_str().unwrap();
     assert!(!text.contains("https://"), "URL left in {text:?}");
     assert!(!text.contains("@user7"), "mention left in {text:?}");
-    assert!(!text.contains("<b>") && !text.contains("&amp;"), "markup left in {text:?}");
+    assert!(
+        !text.contains("<b>") && !text.contains("&amp;"),
+        "markup left in {text:?}"
+    );
     assert!(text.contains("item 7"), "content lost: {text:?}");
-    assert!(doc["text_original"].as_str().unwrap().contains("https://example.com/a/7"));
+    assert!(
+        doc["text_original"]
+            .as_str()
+            .unwrap()
+            .contains("https://example.com/a/7")
+    );
     let (p, o) = news_placed[3];
-    let doc = rig.es().get("weir-news", &format!("news-{p}-{o}-0")).await?.expect("news 3 indexed");
+    let doc = rig
+        .es()
+        .get("weir-news", &format!("news-{p}-{o}-0"))
+        .await?
+        .expect("news 3 indexed");
     assert!(!doc["title"].as_str().unwrap().contains("<i>"));
-    assert!(doc["title_original"].as_str().unwrap().contains("<i>science</i>"));
+    assert!(
+        doc["title_original"]
+            .as_str()
+            .unwrap()
+            .contains("<i>science</i>")
+    );
 
     assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
     assert_committed_to_end(&rig, &config.group, "news", Some(&host)).await?;
-    assert_eq!(host.metric("weir_records_consumed", &["pipeline=\"tweets\""]).await?, 10_000.0);
+    assert_eq!(
+        host.metric("weir_records_consumed", &["pipeline=\"tweets\""])
+            .await?,
+        10_000.0
+    );
     Ok(())
 }
 
@@ -66,7 +107,10 @@ async fn bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> Result<()>
     for i in 0..2_000 {
         let (v, kind) = match i % 100 {
             13 => (format!("not json {i}"), "garbage"),
-            57 => (tweet(i).replace("\"retweet_count\":", "\"retweet_count\":\"lots\",\"was\":"), "mapping"),
+            57 => (
+                tweet(i).replace("\"retweet_count\":", "\"retweet_count\":\"lots\",\"was\":"),
+                "mapping",
+            ),
             _ => (tweet(i), "ok"),
         };
         values.push(v);
@@ -91,9 +135,19 @@ async fn bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> Result<()>
         .filter(|(_, k)| **k == "ok")
         .map(|((p, o), _)| format!("tweets-{p}-{o}-0"))
         .collect();
-    assert_indexed_exactly(&rig, "weir-tweets", &good, Some(&host), Duration::from_secs(120)).await?;
+    assert_indexed_exactly(
+        &rig,
+        "weir-tweets",
+        &good,
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await?;
 
-    let dead = rig.kafka.consume_all("tweets-dlq", 40, Duration::from_secs(60)).await?;
+    let dead = rig
+        .kafka
+        .consume_all("tweets-dlq", 40, Duration::from_secs(60))
+        .await?;
     assert_eq!(dead.len(), 40);
     let header = |r: &weir_testkit::ConsumedRecord, k: &str| {
         r.headers
@@ -108,17 +162,27 @@ async fn bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> Result<()>
         let reason = header(r, headers::REASON);
         let offset: i64 = header(r, headers::SOURCE_OFFSET).parse()?;
         let partition: i32 = header(r, headers::SOURCE_PARTITION).parse()?;
-        let i = placed.iter().position(|&x| x == (partition, offset)).expect("dead letter names a produced record");
+        let i = placed
+            .iter()
+            .position(|&x| x == (partition, offset))
+            .expect("dead letter names a produced record");
         match kinds[i] {
             "garbage" => {
                 garbage += 1;
                 assert!(reason.contains("invalid JSON at byte 1"), "{reason}");
                 assert_eq!(header(r, headers::STAGE), "module:text-clean");
-                assert_eq!(r.value, format!("not json {i}").into_bytes(), "original record preserved");
+                assert_eq!(
+                    r.value,
+                    format!("not json {i}").into_bytes(),
+                    "original record preserved"
+                );
             }
             "mapping" => {
                 mapping += 1;
-                assert!(reason.starts_with("ES rejected: mapper_parsing_exception"), "{reason}");
+                assert!(
+                    reason.starts_with("ES rejected: mapper_parsing_exception"),
+                    "{reason}"
+                );
                 assert_eq!(header(r, headers::STAGE), "sink");
             }
             other => panic!("record {i} ({other}) was dead-lettered: {reason}"),
@@ -138,16 +202,24 @@ async fn a_trapping_module_fails_only_its_poison_records() -> Result<()> {
     let _serial = SERIAL.lock().await;
     let rig = Rig::start().await?;
     let values: Vec<String> = (0..3_000)
-        .map(|i| if i % 250 == 0 { tweet(i).replace("thinking", "TRAP") } else { tweet(i) })
+        .map(|i| {
+            if i % 250 == 0 {
+                tweet(i).replace("thinking", "TRAP")
+            } else {
+                tweet(i)
+            }
+        })
         .collect();
     let poison: Vec<bool> = (0..3_000).map(|i| i % 250 == 0).collect();
     let placed = rig.load("tweets", values).await?;
     rig.kafka.create_topic("tweets-dlq", 1).await?;
     let config = HostConfig::new(
         &rig.osmem.url(),
-        vec![PipelineSpec::new("tweets", "tweets", "weir-tweets")
-            .module("text-clean", &[])
-            .module("fixture-trap", &[])],
+        vec![
+            PipelineSpec::new("tweets", "tweets", "weir-tweets")
+                .module("text-clean", &[])
+                .module("fixture-trap", &[]),
+        ],
     );
     let host = Host::start(&rig, &config).await?;
     let good: HashSet<String> = placed
@@ -156,8 +228,18 @@ async fn a_trapping_module_fails_only_its_poison_records() -> Result<()> {
         .filter(|(_, bad)| !**bad)
         .map(|((p, o), _)| format!("tweets-{p}-{o}-0"))
         .collect();
-    assert_indexed_exactly(&rig, "weir-tweets", &good, Some(&host), Duration::from_secs(120)).await?;
-    let dead = rig.kafka.consume_all("tweets-dlq", 12, Duration::from_secs(60)).await?;
+    assert_indexed_exactly(
+        &rig,
+        "weir-tweets",
+        &good,
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await?;
+    let dead = rig
+        .kafka
+        .consume_all("tweets-dlq", 12, Duration::from_secs(60))
+        .await?;
     for r in &dead {
         let reason = r
             .headers
@@ -169,6 +251,10 @@ async fn a_trapping_module_fails_only_its_poison_records() -> Result<()> {
         assert!(reason.contains("wasm trap"), "{reason}");
     }
     assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
-    assert!(host.metric("weir_module_records_failed", &["module=\"fixture-trap\""]).await? >= 12.0);
+    assert!(
+        host.metric("weir_module_records_failed", &["module=\"fixture-trap\""])
+            .await?
+            >= 12.0
+    );
     Ok(())
 }

@@ -35,7 +35,8 @@ const OFFENSIVE_TWEETS: [&str; 2] = [
     "That referee is a clown, absolutely useless, get him off the pitch",
     "Shut up already, nobody asked for your idiotic opinion",
 ];
-const HATE_TWEETS: [&str; 1] = ["[test fixture: a post attacking a group of people, wording withheld]"];
+const HATE_TWEETS: [&str; 1] =
+    ["[test fixture: a post attacking a group of people, wording withheld]"];
 /// News titles by the sentiment label the fixture gives them.
 const POSITIVE_TITLES: [&str; 3] = [
     "Local startup wins national award for water filtration design",
@@ -155,10 +156,16 @@ fn template() -> Value {
 
 /// Where the test keeps its screenshot.
 fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        // <target>/debug/weir
-        Path::new(env!("CARGO_BIN_EXE_weir")).ancestors().nth(2).expect("target dir").to_path_buf()
-    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // <target>/debug/weir
+            Path::new(env!("CARGO_BIN_EXE_weir"))
+                .ancestors()
+                .nth(2)
+                .expect("target dir")
+                .to_path_buf()
+        });
     target.join("weir-artifacts")
 }
 
@@ -187,12 +194,18 @@ async fn chromium(url: &str, extra: &[&str]) -> Result<String> {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
-    let child = cmd.spawn().with_context(|| format!("starting {CHROMIUM}"))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {CHROMIUM}"))?;
     let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
         .await
         .context("chromium did not finish in 90 s")??;
     if !out.status.success() {
-        bail!("chromium {extra:?} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "chromium {extra:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -207,13 +220,20 @@ struct Element {
 
 fn element(dom: &str, id: &str) -> Result<Element> {
     let needle = format!("id=\"{id}\"");
-    let at = dom.find(&needle).with_context(|| format!("no #{id} in the page"))?;
+    let at = dom
+        .find(&needle)
+        .with_context(|| format!("no #{id} in the page"))?;
     let open = dom[..at].rfind('<').context("tag start")?;
     let close = at + dom[at..].find('>').context("tag end")?;
     let tag = &dom[open..close];
-    let value = tag.split_once("data-value=\"").and_then(|(_, rest)| rest.split_once('"')).map(|(v, _)| v.to_string());
+    let value = tag
+        .split_once("data-value=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(v, _)| v.to_string());
     let rest = &dom[close + 1..];
-    let text = rest[..rest.find('<').unwrap_or(rest.len())].trim().to_string();
+    let text = rest[..rest.find('<').unwrap_or(rest.len())]
+        .trim()
+        .to_string();
     Ok(Element { value, text })
 }
 
@@ -221,8 +241,17 @@ fn element(dom: &str, id: &str) -> Result<Element> {
 /// its `data-value`.
 fn shown_count(dom: &str, id: &str) -> Result<u64> {
     let e = element(dom, id)?;
-    let shown: u64 = e.text.replace(',', "").parse().with_context(|| format!("#{id} shows {:?}", e.text))?;
-    let raw: u64 = e.value.as_deref().unwrap_or("").parse().with_context(|| format!("#{id} data-value {:?}", e.value))?;
+    let shown: u64 = e
+        .text
+        .replace(',', "")
+        .parse()
+        .with_context(|| format!("#{id} shows {:?}", e.text))?;
+    let raw: u64 = e
+        .value
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .with_context(|| format!("#{id} data-value {:?}", e.value))?;
     ensure!(shown == raw, "#{id} shows {shown} but holds {raw}");
     Ok(shown)
 }
@@ -241,14 +270,21 @@ async fn terms(es_url: &str, index: &str, field: &str) -> Result<BTreeMap<String
         .as_array()
         .into_iter()
         .flatten()
-        .map(|b| (b["key"].as_str().unwrap_or_default().to_string(), b["doc_count"].as_u64().unwrap_or(0)))
+        .map(|b| {
+            (
+                b["key"].as_str().unwrap_or_default().to_string(),
+                b["doc_count"].as_u64().unwrap_or(0),
+            )
+        })
         .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_what_the_indices_hold() -> Result<()> {
     if !Path::new(CHROMIUM).exists() {
-        bail!("{CHROMIUM} is missing: this test drives headless Chromium. Install it with `{INSTALL}` (CI's .ci/run does).");
+        bail!(
+            "{CHROMIUM} is missing: this test drives headless Chromium. Install it with `{INSTALL}` (CI's .ci/run does)."
+        );
     }
     let _serial = SERIAL.lock().await;
     let rig = Rig::start().await?;
@@ -281,7 +317,10 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
         for k in 0..tweets_per_wave + bad_per_wave {
             let i = w * tweets_per_wave + k;
             if k < tweets_per_wave {
-                tweets.push((Some(format!("t{i}")), classified_tweet(i, ingested_at(wave_at, k, tweets_per_wave, 0))));
+                tweets.push((
+                    Some(format!("t{i}")),
+                    classified_tweet(i, ingested_at(wave_at, k, tweets_per_wave, 0)),
+                ));
                 good.push(true);
             } else {
                 tweets.push((Some(format!("bad{w}")), unmappable_tweet(w)));
@@ -297,7 +336,10 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
         let news: Vec<_> = (0..news_per_wave)
             .map(|k| {
                 let i = w * news_per_wave + k;
-                (Some(format!("n{i}")), classified_news(i, ingested_at(wave_at, k, news_per_wave, 7)))
+                (
+                    Some(format!("n{i}")),
+                    classified_news(i, ingested_at(wave_at, k, news_per_wave, 7)),
+                )
             })
             .collect();
         let placed = rig.kafka.produce("news", news).await?;
@@ -307,8 +349,22 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
     let dead_expected = (waves * bad_per_wave) as u64;
-    assert_indexed_exactly(&rig, tweets_index, &good_ids, Some(&host), Duration::from_secs(120)).await?;
-    assert_indexed_exactly(&rig, news_index, &news_ids, Some(&host), Duration::from_secs(120)).await?;
+    assert_indexed_exactly(
+        &rig,
+        tweets_index,
+        &good_ids,
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await?;
+    assert_indexed_exactly(
+        &rig,
+        news_index,
+        &news_ids,
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await?;
 
     // What the indices hold, asked of the search server directly.
     let es = rig.es();
@@ -318,27 +374,64 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
     let sentiment = terms(&url, news_index, "sentiment.label").await?;
     let hate = terms(&url, tweets_index, "hate.label").await?;
     let flagged = hate.get("hate").unwrap_or(&0) + hate.get("offensive").unwrap_or(&0);
-    let classified: u64 = hate.iter().filter(|(k, _)| *k != "unclassified").map(|(_, n)| n).sum();
+    let classified: u64 = hate
+        .iter()
+        .filter(|(k, _)| *k != "unclassified")
+        .map(|(_, n)| n)
+        .sum();
     // And what we put there, so a broken query can't agree with itself.
     assert_eq!(tweet_docs, (waves * tweets_per_wave) as u64);
     assert_eq!(sentiment.values().sum::<u64>(), news_docs);
     assert_eq!(hate.values().sum::<u64>(), tweet_docs);
-    let expected_flagged = (0..waves * tweets_per_wave).filter(|i| matches!(hate_label(*i), "hate" | "offensive")).count() as u64;
+    let expected_flagged = (0..waves * tweets_per_wave)
+        .filter(|i| matches!(hate_label(*i), "hate" | "offensive"))
+        .count() as u64;
     assert_eq!(flagged, expected_flagged);
 
     // The JSON endpoint agrees once its cache and the dead letters settle.
-    let status = wait_for("/v1/status to show every document and dead letter", Duration::from_secs(30), Some(&host), || async {
-        let v: Value = reqwest::get(format!("{}/v1/status", host.admin)).await?.json().await?;
-        let docs: u64 = v["indices"]["per_index"].as_array().into_iter().flatten().filter_map(|i| i["documents"].as_u64()).sum();
-        let dead: u64 = v["pipelines"].as_array().into_iter().flatten().filter_map(|p| p["dead_letters"].as_u64()).sum();
-        let sampled = v["throughput"]["t"].as_array().is_some_and(|t| t.len() >= 3);
-        Ok((docs == tweet_docs + news_docs && dead == dead_expected && sampled).then_some(v))
-    })
+    let status = wait_for(
+        "/v1/status to show every document and dead letter",
+        Duration::from_secs(30),
+        Some(&host),
+        || async {
+            let v: Value = reqwest::get(format!("{}/v1/status", host.admin))
+                .await?
+                .json()
+                .await?;
+            let docs: u64 = v["indices"]["per_index"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["documents"].as_u64())
+                .sum();
+            let dead: u64 = v["pipelines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["dead_letters"].as_u64())
+                .sum();
+            let sampled = v["throughput"]["t"]
+                .as_array()
+                .is_some_and(|t| t.len() >= 3);
+            Ok((docs == tweet_docs + news_docs && dead == dead_expected && sampled).then_some(v))
+        },
+    )
     .await?;
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("status.json"), serde_json::to_string_pretty(&status)?)?;
-    let pipeline = |name: &str| status["pipelines"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap();
+    std::fs::write(
+        dir.join("status.json"),
+        serde_json::to_string_pretty(&status)?,
+    )?;
+    let pipeline = |name: &str| {
+        status["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(pipeline("tweets")["index"], tweets_index);
     assert_eq!(pipeline("news")["index"], news_index);
     assert_eq!(status["indices"]["hate"]["flagged"], flagged);
@@ -347,33 +440,79 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
     // The page, rendered by a real browser.
     let page = format!("{}/", host.admin);
     let dom = chromium(&page, &["--dump-dom"]).await?;
-    ensure!(dom.contains("data-loaded="), "the page never rendered a status:\n{dom}");
-    ensure!(element(&dom, "health")?.text == "healthy", "health pill: {:?}", element(&dom, "health")?.text);
+    ensure!(
+        dom.contains("data-loaded="),
+        "the page never rendered a status:\n{dom}"
+    );
+    ensure!(
+        element(&dom, "health")?.text == "healthy",
+        "health pill: {:?}",
+        element(&dom, "health")?.text
+    );
 
-    assert_eq!(shown_count(&dom, "records-tweets")?, produced.0, "records consumed, tweets");
-    assert_eq!(shown_count(&dom, "records-news")?, produced.1, "records consumed, news");
-    assert_eq!(shown_count(&dom, "indexed-tweets")?, tweet_docs, "documents indexed, tweets");
-    assert_eq!(shown_count(&dom, "indexed-news")?, news_docs, "documents indexed, news");
-    assert_eq!(shown_count(&dom, "dead-tweets")?, dead_expected, "dead letters, tweets");
+    assert_eq!(
+        shown_count(&dom, "records-tweets")?,
+        produced.0,
+        "records consumed, tweets"
+    );
+    assert_eq!(
+        shown_count(&dom, "records-news")?,
+        produced.1,
+        "records consumed, news"
+    );
+    assert_eq!(
+        shown_count(&dom, "indexed-tweets")?,
+        tweet_docs,
+        "documents indexed, tweets"
+    );
+    assert_eq!(
+        shown_count(&dom, "indexed-news")?,
+        news_docs,
+        "documents indexed, news"
+    );
+    assert_eq!(
+        shown_count(&dom, "dead-tweets")?,
+        dead_expected,
+        "dead letters, tweets"
+    );
     assert_eq!(shown_count(&dom, "dead-news")?, 0, "dead letters, news");
-    assert_eq!(shown_count(&dom, &format!("docs-{tweets_index}"))?, tweet_docs);
+    assert_eq!(
+        shown_count(&dom, &format!("docs-{tweets_index}"))?,
+        tweet_docs
+    );
     assert_eq!(shown_count(&dom, &format!("docs-{news_index}"))?, news_docs);
 
     for label in ["positive", "neutral", "negative", "unclassified"] {
         let want = sentiment.get(label).copied().unwrap_or(0);
-        assert_eq!(shown_count(&dom, &format!("sentiment-{label}"))?, want, "sentiment {label}");
+        assert_eq!(
+            shown_count(&dom, &format!("sentiment-{label}"))?,
+            want,
+            "sentiment {label}"
+        );
     }
     assert_eq!(shown_count(&dom, "sentiment-total")?, news_docs);
     for label in ["hate", "offensive", "neither", "unclassified"] {
         let want = hate.get(label).copied().unwrap_or(0);
-        assert_eq!(shown_count(&dom, &format!("hate-{label}"))?, want, "hate {label}");
+        assert_eq!(
+            shown_count(&dom, &format!("hate-{label}"))?,
+            want,
+            "hate {label}"
+        );
     }
     assert_eq!(shown_count(&dom, "hate-flagged")?, flagged);
     assert_eq!(shown_count(&dom, "hate-classified")?, classified);
     let rate = element(&dom, "hate-rate")?;
     let want_rate = flagged as f64 / classified as f64;
-    let held: f64 = rate.value.as_deref().unwrap_or("").parse().context("hate-rate data-value")?;
-    assert!((held - want_rate).abs() < 1e-9, "hate rate holds {held}, indices say {want_rate}");
+    let held: f64 = rate
+        .value
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .context("hate-rate data-value")?;
+    assert!(
+        (held - want_rate).abs() < 1e-9,
+        "hate rate holds {held}, indices say {want_rate}"
+    );
     assert_eq!(rate.text, format!("{:.1}%", want_rate * 100.0));
 
     // Latest classified: newest first, as the indices order them.
@@ -384,15 +523,25 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
         .await?
         .json()
         .await?;
-    let want_ids: Vec<&str> = newest["hits"]["hits"].as_array().unwrap().iter().filter_map(|h| h["_id"].as_str()).collect();
+    let want_ids: Vec<&str> = newest["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["_id"].as_str())
+        .collect();
     let latest = &dom[dom.find("id=\"latest\"").context("#latest")?..];
     let latest = &latest[..latest.find("</table>").unwrap_or(latest.len())];
-    let shown_ids: Vec<&str> = latest.split("data-id=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+    let shown_ids: Vec<&str> = latest
+        .split("data-id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
     assert_eq!(shown_ids, want_ids, "latest classified documents");
 
     // Module versions and the errors list.
     for p in ["tweets", "news"] {
-        element(&dom, &format!("module-{p}-passthrough")).with_context(|| format!("module row for {p}"))?;
+        element(&dom, &format!("module-{p}-passthrough"))
+            .with_context(|| format!("module row for {p}"))?;
     }
     let errors = &dom[dom.find("id=\"errors\"").context("#errors")?..];
     let errors = &errors[..errors.find("</ul>").unwrap_or(errors.len())];
@@ -406,8 +555,13 @@ async fn status_page_shows_what_the_indices_hold() -> Result<()> {
     let png = dir.join("status-page.png");
     let _ = std::fs::remove_file(&png);
     chromium(&page, &[&format!("--screenshot={}", png.display())]).await?;
-    let bytes = std::fs::read(&png).with_context(|| format!("no screenshot at {}", png.display()))?;
-    ensure!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "screenshot looks empty ({} bytes)", bytes.len());
+    let bytes =
+        std::fs::read(&png).with_context(|| format!("no screenshot at {}", png.display()))?;
+    ensure!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "screenshot looks empty ({} bytes)",
+        bytes.len()
+    );
     println!("status page screenshot: {}", png.display());
     Ok(())
 }

@@ -40,9 +40,17 @@ pub fn run(args: &Args) -> Result<()> {
         weir.args(["build", "--release", "-p", "weir"]);
         cargo::run(weir)?;
         let mut bench = cargo::cargo();
-        bench.args(["build", "--release", "-p", "weir-benches", "--bin", "weir-bench"]);
+        bench.args([
+            "build",
+            "--release",
+            "-p",
+            "weir-benches",
+            "--bin",
+            "weir-bench",
+        ]);
         cargo::run(bench)?;
-        let mut cmd = std::process::Command::new(cargo::target_dir().join("release").join("weir-bench"));
+        let mut cmd =
+            std::process::Command::new(cargo::target_dir().join("release").join("weir-bench"));
         cmd.current_dir(cargo::workspace_root()).arg("--no-build");
         if let Some(n) = args.records {
             cmd.args(["--records", &n.to_string()]);

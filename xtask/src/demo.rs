@@ -54,7 +54,9 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// `GET /healthz` of whatever listens on `addr`: whether it is a classifier.
 fn classifier_healthy(addr: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let mut response = String::new();
@@ -83,16 +85,23 @@ async fn start_classifier(bin: &Path) -> Result<Option<Process>> {
     while !classifier_healthy(CLASSIFIER) {
         process.ensure_running()?;
         if started.elapsed() > Duration::from_secs(30) {
-            bail!("weir-classifier did not answer /healthz on {CLASSIFIER} in 30 s\n{}", process.log_tail());
+            bail!(
+                "weir-classifier did not answer /healthz on {CLASSIFIER} in 30 s\n{}",
+                process.log_tail()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("demo: classifier on http://{CLASSIFIER} (log: {})", process.log_path().display());
+    eprintln!(
+        "demo: classifier on http://{CLASSIFIER} (log: {})",
+        process.log_path().display()
+    );
     Ok(Some(process))
 }
 
 fn lines(path: &Path) -> Result<u64> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text.lines().filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
@@ -117,8 +126,13 @@ async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
         .env("WEIR_ADMIN_LISTEN", &admin)
         .env("WEIR_KAFKA_GROUP_ID", "weir-demo");
     let host = Process::spawn("weir", cmd)?;
-    eprintln!("demo: weir running (log: {}); metrics at http://{admin}/metrics", host.log_path().display());
-    eprintln!("demo: live status page at http://{admin}/ (open it in a browser; --keep leaves it up)");
+    eprintln!(
+        "demo: weir running (log: {}); metrics at http://{admin}/metrics",
+        host.log_path().display()
+    );
+    eprintln!(
+        "demo: live status page at http://{admin}/ (open it in a browser; --keep leaves it up)"
+    );
 
     let mut expected = Vec::new();
     for (topic, file, index) in STREAMS {
@@ -141,7 +155,9 @@ async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
     wait_indexed(&es, &kafka, &expected, &host).await?;
     print_summary(&es, &kafka, &expected).await?;
     if args.keep {
-        eprintln!("demo: running; status page at http://{admin}/, metrics at http://{admin}/metrics — Ctrl-C to stop");
+        eprintln!(
+            "demo: running; status page at http://{admin}/, metrics at http://{admin}/metrics — Ctrl-C to stop"
+        );
         tokio::signal::ctrl_c().await?;
     }
     eprintln!("demo: stopping weir (SIGTERM)");
@@ -158,10 +174,18 @@ async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
 /// Records dead-lettered from `index`'s pipeline so far.
 async fn dead_lettered(kafka: &Kafka, index: &str) -> u64 {
     let topic = format!("{}-dlq", index.trim_start_matches("weir-"));
-    kafka.end_offsets(&topic).await.map_or(0, |o| o.iter().sum::<i64>() as u64)
+    kafka
+        .end_offsets(&topic)
+        .await
+        .map_or(0, |o| o.iter().sum::<i64>() as u64)
 }
 
-async fn wait_indexed(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)], host: &Process) -> Result<()> {
+async fn wait_indexed(
+    es: &EsClient,
+    kafka: &Kafka,
+    expected: &[(&str, u64)],
+    host: &Process,
+) -> Result<()> {
     let started = Instant::now();
     loop {
         let mut done = true;
@@ -193,7 +217,12 @@ async fn wait_indexed(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)], ho
 async fn print_summary(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)]) -> Result<()> {
     println!("\n{:<14} {:>8} {:>14}", "index", "docs", "dead-lettered");
     for (index, _) in expected {
-        println!("{:<14} {:>8} {:>14}", index, es.count(index).await?, dead_lettered(kafka, index).await);
+        println!(
+            "{:<14} {:>8} {:>14}",
+            index,
+            es.count(index).await?,
+            dead_lettered(kafka, index).await
+        );
     }
 
     println!("\n--- weir-tweets: a few classified tweets ---");
@@ -214,7 +243,12 @@ async fn print_summary(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)]) -
         );
     }
     println!("\n--- weir-news: a few classified articles ---");
-    let hits = es.search("weir-news", &serde_json::json!({"size": 4, "sort": [{"_id": "asc"}]})).await?;
+    let hits = es
+        .search(
+            "weir-news",
+            &serde_json::json!({"size": 4, "sort": [{"_id": "asc"}]}),
+        )
+        .await?;
     for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
         let d = &hit["_source"];
         println!(
@@ -224,13 +258,24 @@ async fn print_summary(es: &EsClient, kafka: &Kafka, expected: &[(&str, u64)]) -
             d["title"].as_str().unwrap_or(""),
         );
     }
-    let one = es.search("weir-tweets", &serde_json::json!({"size": 1, "sort": [{"_id": "asc"}]})).await?;
+    let one = es
+        .search(
+            "weir-tweets",
+            &serde_json::json!({"size": 1, "sort": [{"_id": "asc"}]}),
+        )
+        .await?;
     if let Some(doc) = one["hits"]["hits"][0].get("_source") {
-        println!("\n--- one whole document (weir-tweets) ---\n{}", serde_json::to_string_pretty(doc)?);
+        println!(
+            "\n--- one whole document (weir-tweets) ---\n{}",
+            serde_json::to_string_pretty(doc)?
+        );
     }
 
     println!("\n--- label distributions (terms aggregations) ---");
-    for (index, field) in [("weir-tweets", "hate.label"), ("weir-news", "sentiment.label")] {
+    for (index, field) in [
+        ("weir-tweets", "hate.label"),
+        ("weir-news", "sentiment.label"),
+    ] {
         let agg = es
             .search(index, &serde_json::json!({"size": 0, "aggs": {"labels": {"terms": {"field": field, "size": 10}}}}))
             .await?;

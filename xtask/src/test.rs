@@ -21,6 +21,7 @@ pub fn run(args: &Args) -> Result<()> {
         out: None,
     })?;
     let mut cmd = cargo::cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(&args.cargo_args);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(&args.cargo_args);
     cargo::run(cmd)
 }

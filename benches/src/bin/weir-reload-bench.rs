@@ -64,7 +64,10 @@ async fn main() -> Result<()> {
 
 async fn compile_times() -> Result<()> {
     println!("\n== compile + validate + init per module (ms, median of 5) ==");
-    println!("{:<14} {:>10} {:>10} {:>10}", "module", "size KiB", "cold", "cached");
+    println!(
+        "{:<14} {:>10} {:>10} {:>10}",
+        "module", "size KiB", "cold", "cached"
+    );
     let cache = tempfile::tempdir()?;
     for name in ["passthrough", "text-clean", "fixture-stamp"] {
         let bytes = std::fs::read(module_wasm(name)?)?;
@@ -76,15 +79,36 @@ async fn compile_times() -> Result<()> {
                 ..RuntimeConfig::default()
             })?);
             let t = Instant::now();
-            rt.load("bench", name, bytes.clone(), Vec::new(), HttpPolicy::deny_all("bench")).await?;
+            rt.load(
+                "bench",
+                name,
+                bytes.clone(),
+                Vec::new(),
+                HttpPolicy::deny_all("bench"),
+            )
+            .await?;
             cold.push(t.elapsed().as_secs_f64() * 1e3);
             let rt = Arc::new(WasmRuntime::new(&RuntimeConfig {
                 cache_dir: Some(cache.path().to_path_buf()),
                 ..RuntimeConfig::default()
             })?);
-            rt.load("bench", name, bytes.clone(), Vec::new(), HttpPolicy::deny_all("bench")).await?;
+            rt.load(
+                "bench",
+                name,
+                bytes.clone(),
+                Vec::new(),
+                HttpPolicy::deny_all("bench"),
+            )
+            .await?;
             let t = Instant::now();
-            rt.load("bench", name, bytes.clone(), Vec::new(), HttpPolicy::deny_all("bench")).await?;
+            rt.load(
+                "bench",
+                name,
+                bytes.clone(),
+                Vec::new(),
+                HttpPolicy::deny_all("bench"),
+            )
+            .await?;
             warm.push(t.elapsed().as_secs_f64() * 1e3);
         }
         println!(
@@ -125,7 +149,10 @@ async fn swap_latency(args: &Args) -> Result<()> {
     let b = std::fs::read(module_wasm("fixture-stamp-b")?)?;
     std::fs::write(&module_path, &a)?;
     let config_path = dir.path().join("weir.toml");
-    std::fs::write(&config_path, config_text(&module_path, &args.debounce.to_string()))?;
+    std::fs::write(
+        &config_path,
+        config_text(&module_path, &args.debounce.to_string()),
+    )?;
     let config = Config::load(&config_path)?;
 
     let runtime = Arc::new(WasmRuntime::new(&config.runtime)?);
@@ -192,7 +219,12 @@ async fn swap_latency(args: &Args) -> Result<()> {
         swap_times.push(t0);
         let deadline = t0 + Duration::from_secs(30);
         loop {
-            let seen = log.lock().unwrap().iter().find(|(t, d)| *t >= t0 && *d == digest).map(|(t, _)| *t);
+            let seen = log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, d)| *t >= t0 && *d == digest)
+                .map(|(t, _)| *t);
             if let Some(t) = seen {
                 latencies.push((t - t0).as_secs_f64() * 1e3);
                 break;
@@ -208,18 +240,32 @@ async fn swap_latency(args: &Args) -> Result<()> {
     let _ = watcher.await;
 
     let log = log.lock().unwrap();
-    let gaps: Vec<f64> = log.windows(2).map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1e3).collect();
+    let gaps: Vec<f64> = log
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1e3)
+        .collect();
     let mut sorted_gaps = gaps.clone();
     sorted_gaps.sort_by(f64::total_cmp);
     let typical_gap = percentile(&sorted_gaps, 0.5);
     let swap_gap = log
         .windows(2)
-        .filter(|w| swap_times.iter().any(|t| w[0].0 <= *t + Duration::from_secs(2) && w[1].0 >= *t))
+        .filter(|w| {
+            swap_times
+                .iter()
+                .any(|t| w[0].0 <= *t + Duration::from_secs(2) && w[1].0 >= *t)
+        })
         .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1e3)
         .fold(0.0, f64::max);
     let (p50, p99) = median_ms(latencies.clone());
-    println!("\n== swap: rename -> first batch on the new version ({} swaps, debounce {}) ==", latencies.len(), args.debounce);
-    println!("median {p50:.1} ms   p99 {p99:.1} ms   max {:.1} ms", latencies.iter().cloned().fold(0.0, f64::max));
+    println!(
+        "\n== swap: rename -> first batch on the new version ({} swaps, debounce {}) ==",
+        latencies.len(),
+        args.debounce
+    );
+    println!(
+        "median {p50:.1} ms   p99 {p99:.1} ms   max {:.1} ms",
+        latencies.iter().cloned().fold(0.0, f64::max)
+    );
     println!(
         "batches of {}: {} processed, typical gap {typical_gap:.2} ms, longest gap within 2 s of a swap {swap_gap:.2} ms",
         args.batch,
@@ -230,10 +276,17 @@ async fn swap_latency(args: &Args) -> Result<()> {
 
 async fn startup() -> Result<()> {
     println!("\n== weir run startup: spawn -> admin endpoint up (s) ==");
-    let weir = std::env::var("WEIR_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("release/weir")
-    });
-    anyhow::ensure!(weir.exists(), "{} missing: cargo build --release -p weir (or set WEIR_BIN)", weir.display());
+    let weir = std::env::var("WEIR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+                .join("release/weir")
+        });
+    anyhow::ensure!(
+        weir.exists(),
+        "{} missing: cargo build --release -p weir (or set WEIR_BIN)",
+        weir.display()
+    );
     let kafka = Kafka::start().await?;
     let bulk = NoopBulk::start().await?;
     let cache = tempfile::tempdir()?;
@@ -242,11 +295,21 @@ async fn startup() -> Result<()> {
         .iter()
         .map(|m| module_wasm(m))
         .collect::<Result<_, _>>()?;
-    let mut text = format!("[kafka]\nbrokers = \"{}\"\n[elasticsearch]\nurl = \"{}\"\n[runtime]\ncache_dir = \"{}\"\n", kafka.bootstrap(), bulk.url(), cache.path().display());
+    let mut text = format!(
+        "[kafka]\nbrokers = \"{}\"\n[elasticsearch]\nurl = \"{}\"\n[runtime]\ncache_dir = \"{}\"\n",
+        kafka.bootstrap(),
+        bulk.url(),
+        cache.path().display()
+    );
     for p in 0..3 {
-        text.push_str(&format!("[pipelines.p{p}]\ntopics = [\"t{p}\"]\nindex = \"i{p}\"\n"));
+        text.push_str(&format!(
+            "[pipelines.p{p}]\ntopics = [\"t{p}\"]\nindex = \"i{p}\"\n"
+        ));
         for m in &modules {
-            text.push_str(&format!("[[pipelines.p{p}.modules]]\npath = \"{}\"\n", m.display()));
+            text.push_str(&format!(
+                "[[pipelines.p{p}.modules]]\npath = \"{}\"\n",
+                m.display()
+            ));
         }
     }
     let config = dir.path().join("weir.toml");
@@ -254,17 +317,25 @@ async fn startup() -> Result<()> {
     for label in ["cold cache", "warm cache"] {
         let port = free_port();
         let mut cmd = std::process::Command::new(&weir);
-        cmd.args(["run", "-c"]).arg(&config).env("WEIR_ADMIN_LISTEN", format!("127.0.0.1:{port}"));
+        cmd.args(["run", "-c"])
+            .arg(&config)
+            .env("WEIR_ADMIN_LISTEN", format!("127.0.0.1:{port}"));
         let t = Instant::now();
         let p = Process::spawn("weir", cmd)?;
         loop {
-            if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok() {
+            if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+                .await
+                .is_ok()
+            {
                 break;
             }
             p.ensure_running()?;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        println!("{label}: {:.2} s (3 pipelines x 3 modules)", t.elapsed().as_secs_f64());
+        println!(
+            "{label}: {:.2} s (3 pipelines x 3 modules)",
+            t.elapsed().as_secs_f64()
+        );
         p.sigterm()?;
         p.wait_exit(Duration::from_secs(30)).await;
     }

@@ -45,7 +45,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/v1/modules", get(modules::list))
-        .route("/v1/modules/{pipeline}/{module}/rollback", post(modules::rollback))
+        .route(
+            "/v1/modules/{pipeline}/{module}/rollback",
+            post(modules::rollback),
+        )
         .merge(status::routes())
         .with_state(state)
 }
@@ -54,7 +57,10 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
         Ok(()) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         )
             .into_response(),
@@ -76,7 +82,14 @@ async fn healthz(State(state): State<AdminState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(HealthReport { healthy, components })).into_response()
+    (
+        status,
+        axum::Json(HealthReport {
+            healthy,
+            components,
+        }),
+    )
+        .into_response()
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address

@@ -19,14 +19,22 @@ struct ModulesReport {
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(serde_json::json!({"error": message.to_string()}))).into_response()
+    (
+        status,
+        Json(serde_json::json!({"error": message.to_string()})),
+    )
+        .into_response()
 }
 
 pub(super) async fn list(State(state): State<AdminState>) -> Response {
     let Some(registry) = &state.modules else {
         return error(StatusCode::NOT_FOUND, "this host runs no pipelines");
     };
-    let config = state.config_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let config = state
+        .config_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Json(ModulesReport {
         modules: registry.status(),
         config,
@@ -50,7 +58,10 @@ pub(super) async fn rollback(
         return error(StatusCode::NOT_FOUND, "this host runs no pipelines");
     };
     let to = body.and_then(|Json(b)| b.to);
-    match Arc::clone(registry).rollback(&pipeline, &module, to.as_deref()).await {
+    match Arc::clone(registry)
+        .rollback(&pipeline, &module, to.as_deref())
+        .await
+    {
         Ok(status) => Json(status).into_response(),
         Err(e @ RollbackError::NotFound { .. }) => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::CONFLICT, e),

@@ -13,7 +13,10 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let http = OutboundHttp::new(&config, &mut Default::default())?;
     for u in http.upstreams().iter() {
         if let Some(problem) = u.problem() {
-            println!("upstream {}: WARN no credential ({problem}); module requests to it will be denied", u.name);
+            println!(
+                "upstream {}: WARN no credential ({problem}); module requests to it will be denied",
+                u.name
+            );
         }
     }
     let mut failed = false;
@@ -33,7 +36,10 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            match runtime.load(name, &m.name(), bytes, m.settings(), Arc::clone(&policy)).await {
+            match runtime
+                .load(name, &m.name(), bytes, m.settings(), Arc::clone(&policy))
+                .await
+            {
                 Ok(module) => println!(
                     "  ok   {} ({}@{}, sha256 {})",
                     module.name,

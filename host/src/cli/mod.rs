@@ -15,7 +15,11 @@ use tracing_subscriber::EnvFilter;
 use weir::config::{Config, LogConfig, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "weir", version, about = "Kafka -> WebAssembly modules -> Elasticsearch")]
+#[command(
+    name = "weir",
+    version,
+    about = "Kafka -> WebAssembly modules -> Elasticsearch"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),

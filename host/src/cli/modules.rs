@@ -8,7 +8,12 @@ use serde_json::Value;
 #[derive(clap::Args)]
 pub struct Args {
     /// The running host's admin address.
-    #[arg(long, env = "WEIR_ADMIN", default_value = "http://127.0.0.1:9464", global = true)]
+    #[arg(
+        long,
+        env = "WEIR_ADMIN",
+        default_value = "http://127.0.0.1:9464",
+        global = true
+    )]
     admin: String,
     #[command(subcommand)]
     command: Command,
@@ -62,9 +67,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let ok = resp.status().is_success();
             let body: Value = resp.json().await?;
             if !ok {
-                bail!("rollback refused: {}", body["error"].as_str().unwrap_or("unknown error"));
+                bail!(
+                    "rollback refused: {}",
+                    body["error"].as_str().unwrap_or("unknown error")
+                );
             }
-            println!("{pipeline}/{module}: active {}", body["active"]["label"].as_str().unwrap_or("?"));
+            println!(
+                "{pipeline}/{module}: active {}",
+                body["active"]["label"].as_str().unwrap_or("?")
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -86,7 +97,10 @@ fn resolve(report: &Value, target: &str) -> anyhow::Result<(String, String)> {
     match matches.as_slice() {
         [one] => Ok((one.clone(), target.to_string())),
         [] => bail!("no module named `{target}` is running"),
-        many => bail!("`{target}` runs in several pipelines ({}); use PIPELINE/{target}", many.join(", ")),
+        many => bail!(
+            "`{target}` runs in several pipelines ({}); use PIPELINE/{target}",
+            many.join(", ")
+        ),
     }
 }
 
@@ -100,7 +114,11 @@ fn print_status(report: &Value) {
             m["versions"].as_array().map_or(0, Vec::len)
         );
         if let Some(e) = m["last_error"].as_object() {
-            println!("    last rejected: {} ({})", e["message"].as_str().unwrap_or(""), e["at"].as_str().unwrap_or(""));
+            println!(
+                "    last rejected: {} ({})",
+                e["message"].as_str().unwrap_or(""),
+                e["at"].as_str().unwrap_or("")
+            );
         }
     }
     if let Some(e) = report["config"]["last_error"].as_str() {
@@ -119,9 +137,20 @@ mod tests {
             {"pipeline": "news", "module": "text-clean"},
             {"pipeline": "news", "module": "sentiment"},
         ]});
-        assert_eq!(resolve(&report, "sentiment").unwrap(), ("news".into(), "sentiment".into()));
-        assert!(resolve(&report, "text-clean").unwrap_err().to_string().contains("several pipelines"));
-        assert_eq!(resolve(&report, "tweets/text-clean").unwrap(), ("tweets".into(), "text-clean".into()));
+        assert_eq!(
+            resolve(&report, "sentiment").unwrap(),
+            ("news".into(), "sentiment".into())
+        );
+        assert!(
+            resolve(&report, "text-clean")
+                .unwrap_err()
+                .to_string()
+                .contains("several pipelines")
+        );
+        assert_eq!(
+            resolve(&report, "tweets/text-clean").unwrap(),
+            ("tweets".into(), "text-clean".into())
+        );
         assert!(resolve(&report, "nope").is_err());
     }
 }

@@ -69,7 +69,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "module".into());
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let settings = settings_for(&name, &args.config)?;
-        modules.push(Arc::new(runtime.load("process", &name, bytes, settings, Arc::clone(&http)).await?));
+        modules.push(Arc::new(
+            runtime
+                .load("process", &name, bytes, settings, Arc::clone(&http))
+                .await?,
+        ));
     }
     let chain = Chain::new(modules, None);
     let metrics = PipelineMetrics::detached("process");
@@ -112,7 +116,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             emitted += 1;
             if args.envelope {
                 let r = &batch[doc.source];
-                let id = doc.id.unwrap_or_else(|| default_doc_id(&r.topic, r.partition, r.offset, doc.n));
+                let id = doc
+                    .id
+                    .unwrap_or_else(|| default_doc_id(&r.topic, r.partition, r.offset, doc.n));
                 let body: serde_json::Value = serde_json::from_slice(&doc.body)?;
                 let env = serde_json::json!({"_index": doc.index, "_id": id, "doc": body});
                 serde_json::to_writer(&mut stdout, &env)?;
@@ -133,10 +139,17 @@ mod tests {
 
     #[test]
     fn scoped_and_global_settings() {
-        let c = vec!["fields=text".to_string(), "text-clean:suffix=_raw".to_string(), "other:x=1".to_string()];
+        let c = vec![
+            "fields=text".to_string(),
+            "text-clean:suffix=_raw".to_string(),
+            "other:x=1".to_string(),
+        ];
         assert_eq!(
             settings_for("text-clean", &c).unwrap(),
-            vec![("fields".into(), "text".into()), ("suffix".into(), "_raw".into())]
+            vec![
+                ("fields".into(), "text".into()),
+                ("suffix".into(), "_raw".into())
+            ]
         );
         assert!(settings_for("m", &["novalue".to_string()]).is_err());
     }

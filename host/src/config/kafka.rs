@@ -92,7 +92,10 @@ fn default_revoke() -> Duration {
 impl KafkaConfig {
     pub(super) fn validate(&self) -> Result<(), (String, String)> {
         if self.brokers.trim().is_empty() {
-            return Err(("kafka.brokers".into(), "must name at least one broker".into()));
+            return Err((
+                "kafka.brokers".into(),
+                "must name at least one broker".into(),
+            ));
         }
         if self.group_id.trim().is_empty() {
             return Err(("kafka.group_id".into(), "must not be empty".into()));
@@ -106,19 +109,26 @@ impl KafkaConfig {
                 if RESERVED.contains(&key.as_str()) {
                     return Err((
                         format!("kafka.{table}.\"{key}\""),
-                        "is set by Weir (see kafka.brokers, kafka.group_id, kafka.commit_interval)".into(),
+                        "is set by Weir (see kafka.brokers, kafka.group_id, kafka.commit_interval)"
+                            .into(),
                     ));
                 }
             }
         }
         if self.batch.max_records == 0 {
-            return Err(("kafka.batch.max_records".into(), "must be at least 1".into()));
+            return Err((
+                "kafka.batch.max_records".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.batch.max_bytes == 0 {
             return Err(("kafka.batch.max_bytes".into(), "must be at least 1".into()));
         }
         if self.max_in_flight_batches == 0 {
-            return Err(("kafka.max_in_flight_batches".into(), "must be at least 1".into()));
+            return Err((
+                "kafka.max_in_flight_batches".into(),
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }

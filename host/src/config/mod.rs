@@ -171,11 +171,13 @@ impl Config {
             base_dir.to_path_buf()
         };
         config.path = path.to_path_buf();
-        config.validate().map_err(|(key, reason)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                reason,
+            })?;
         Ok(config)
     }
 
@@ -193,7 +195,10 @@ impl Config {
         self.runtime.validate().map_err(split_key)?;
         if let Err(errors) = self.elasticsearch.validate() {
             let first = &errors[0];
-            return Err((format!("elasticsearch.{}", first.key), first.message.clone()));
+            return Err((
+                format!("elasticsearch.{}", first.key),
+                first.message.clone(),
+            ));
         }
         if let Some(Err(e)) = self.admin.address() {
             return Err(("admin.listen".into(), e));

@@ -61,19 +61,31 @@ impl ModuleConfig {
     }
 
     pub fn settings(&self) -> Vec<(String, String)> {
-        self.config.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+        self.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect()
     }
 }
 
 impl PipelineConfig {
     pub fn dead_letter_topic(&self, name: &str) -> String {
-        self.dead_letter_topic.clone().unwrap_or_else(|| format!("{name}-dlq"))
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| format!("{name}-dlq"))
     }
 
     pub(super) fn validate(&self, name: &str, config: &Config) -> Result<(), (String, String)> {
         let key = |k: &str| format!("pipelines.{name}.{k}");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err((format!("pipelines.{name}"), "a pipeline name uses only letters, digits, '-' and '_'".into()));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                format!("pipelines.{name}"),
+                "a pipeline name uses only letters, digits, '-' and '_'".into(),
+            ));
         }
         if self.topics.is_empty() {
             return Err((key("topics"), "must list at least one topic".into()));
@@ -83,11 +95,17 @@ impl PipelineConfig {
         }
         if self.index.is_empty()
             || self.index.starts_with(['-', '_', '+'])
-            || self.index.chars().any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
+            || self
+                .index
+                .chars()
+                .any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
         {
             return Err((
                 key("index"),
-                format!("`{}` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)", self.index),
+                format!(
+                    "`{}` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)",
+                    self.index
+                ),
             ));
         }
         super::http::validate_pipeline(name, &self.allowed_outbound_hosts, &self.http)?;
@@ -97,13 +115,19 @@ impl PipelineConfig {
             if !path.is_file() {
                 return Err((
                     format!("pipelines.{name}.modules[{i}].path"),
-                    format!("{} does not exist (build modules with `cargo xtask modules`)", path.display()),
+                    format!(
+                        "{} does not exist (build modules with `cargo xtask modules`)",
+                        path.display()
+                    ),
                 ));
             }
             if !names.insert(m.name()) {
                 return Err((
                     format!("pipelines.{name}.modules[{i}].name"),
-                    format!("`{}` appears twice in this pipeline; give one a `name`", m.name()),
+                    format!(
+                        "`{}` appears twice in this pipeline; give one a `name`",
+                        m.name()
+                    ),
                 ));
             }
         }

@@ -15,7 +15,10 @@ url = "http://127.0.0.1:9200"
 
 #[test]
 fn minimal_config_parses_with_defaults() {
-    let c = parse(&format!("{BASE}\n[pipelines.tweets]\ntopics = [\"tweets\"]\nindex = \"weir-tweets\"\n")).unwrap();
+    let c = parse(&format!(
+        "{BASE}\n[pipelines.tweets]\ntopics = [\"tweets\"]\nindex = \"weir-tweets\"\n"
+    ))
+    .unwrap();
     assert_eq!(c.kafka.group_id, "weir");
     assert_eq!(c.kafka.batch.max_records, 500);
     let p = &c.pipelines["tweets"];
@@ -25,7 +28,10 @@ fn minimal_config_parses_with_defaults() {
 
 #[test]
 fn unknown_key_is_named_with_the_file() {
-    let err = parse(&format!("{BASE}\n[pipelines.tweets]\ntopics = [\"t\"]\nindex = \"i\"\nindx = \"x\"\n")).unwrap_err();
+    let err = parse(&format!(
+        "{BASE}\n[pipelines.tweets]\ntopics = [\"t\"]\nindex = \"i\"\nindx = \"x\"\n"
+    ))
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("weir.toml:"), "{msg}");
     assert!(msg.contains("unknown field `indx`"), "{msg}");
@@ -39,15 +45,23 @@ fn reserved_kafka_property_is_refused_by_key() {
     ))
     .unwrap_err();
     assert!(
-        err.to_string().contains("kafka.properties.\"enable.auto.offset.store\": is set by Weir"),
+        err.to_string()
+            .contains("kafka.properties.\"enable.auto.offset.store\": is set by Weir"),
         "{err}"
     );
 }
 
 #[test]
 fn numeric_properties_are_accepted_as_strings() {
-    let c = parse(&BASE.replace("[elasticsearch]", "[kafka.properties]\n\"session.timeout.ms\" = 6000\n[elasticsearch]")).unwrap();
-    assert_eq!(c.kafka.consumer_props().collect::<Vec<_>>(), vec![("session.timeout.ms", "6000")]);
+    let c = parse(&BASE.replace(
+        "[elasticsearch]",
+        "[kafka.properties]\n\"session.timeout.ms\" = 6000\n[elasticsearch]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.kafka.consumer_props().collect::<Vec<_>>(),
+        vec![("session.timeout.ms", "6000")]
+    );
 }
 
 #[test]
@@ -56,7 +70,11 @@ fn a_topic_belongs_to_one_pipeline() {
         "{BASE}\n[pipelines.a]\ntopics = [\"t\"]\nindex = \"a\"\n[pipelines.b]\ntopics = [\"t\"]\nindex = \"b\"\n"
     ))
     .unwrap_err();
-    assert!(err.to_string().contains("pipelines.b.topics: topic `t` is already consumed by pipeline `a`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("pipelines.b.topics: topic `t` is already consumed by pipeline `a`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,7 +90,10 @@ fn missing_module_file_is_named() {
 
 #[test]
 fn invalid_index_name_is_refused() {
-    let err = parse(&format!("{BASE}\n[pipelines.a]\ntopics = [\"t\"]\nindex = \"Tweets\"\n")).unwrap_err();
+    let err = parse(&format!(
+        "{BASE}\n[pipelines.a]\ntopics = [\"t\"]\nindex = \"Tweets\"\n"
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("pipelines.a.index"), "{err}");
 }
 
@@ -82,7 +103,10 @@ fn dead_letter_topic_cannot_be_consumed() {
         "{BASE}\n[pipelines.a]\ntopics = [\"t\"]\nindex = \"a\"\ndead_letter_topic = \"u\"\n[pipelines.b]\ntopics = [\"u\"]\nindex = \"b\"\n"
     ))
     .unwrap_err();
-    assert!(err.to_string().contains("pipelines.a.dead_letter_topic"), "{err}");
+    assert!(
+        err.to_string().contains("pipelines.a.dead_letter_topic"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -92,7 +116,8 @@ fn environment_overrides_addresses_before_validation() {
         "WEIR_ELASTICSEARCH_URL" => Some("not a url".to_string()),
         _ => None,
     };
-    let err = Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap_err();
+    let err =
+        Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap_err();
     assert!(err.to_string().contains("elasticsearch.url"), "{err}");
     let env = |k: &str| (k == "WEIR_KAFKA_BROKERS").then(|| "10.0.0.1:9092".to_string());
     let c = Config::from_toml_with(BASE, Path::new("weir.toml"), Path::new("."), env).unwrap();
@@ -104,8 +129,12 @@ fn environment_overrides_addresses_before_validation() {
 #[test]
 fn operators_guide_reference_config_parses() {
     let guide = include_str!("../../../docs/operators-guide.md");
-    let start = guide.find("<!-- reference-config:begin -->").expect("begin marker");
-    let end = guide.find("<!-- reference-config:end -->").expect("end marker");
+    let start = guide
+        .find("<!-- reference-config:begin -->")
+        .expect("begin marker");
+    let end = guide
+        .find("<!-- reference-config:end -->")
+        .expect("end marker");
     let block = &guide[start..end];
     let toml_text = block
         .split("```toml")
@@ -129,7 +158,10 @@ fn operators_guide_reference_config_parses() {
     let documented = key_paths(&toml::from_str::<toml::Value>(toml_text).unwrap());
     let actual = key_paths(&toml::Value::try_from(&c).unwrap());
     let undocumented: Vec<_> = actual.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "config keys missing from docs/operators-guide.md: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "config keys missing from docs/operators-guide.md: {undocumented:?}"
+    );
 }
 
 /// `a.b.c` paths of every leaf and table in a TOML value (array elements
@@ -139,7 +171,11 @@ fn key_paths(v: &toml::Value) -> std::collections::BTreeSet<String> {
         match v {
             toml::Value::Table(t) => {
                 for (k, v) in t {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     out.insert(p.clone());
                     walk(&p, v, out);
                 }

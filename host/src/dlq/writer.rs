@@ -37,7 +37,10 @@ pub async fn run_writer(
     let slots = Arc::new(Semaphore::new(256));
     let mut tasks = JoinSet::new();
     while let Some(dl) = rx.recv().await {
-        let permit = Arc::clone(&slots).acquire_owned().await.expect("never closed");
+        let permit = Arc::clone(&slots)
+            .acquire_owned()
+            .await
+            .expect("never closed");
         let producer = Arc::clone(&producer);
         let metrics = metrics.clone();
         let shutdown = shutdown.clone();
@@ -50,7 +53,12 @@ pub async fn run_writer(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn write_one(producer: &FutureProducer, dl: DeadLetter, metrics: &Metrics, shutdown: &CancellationToken) {
+async fn write_one(
+    producer: &FutureProducer,
+    dl: DeadLetter,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) {
     let r = &dl.record;
     let partition = r.partition.to_string();
     let offset = r.offset.to_string();
@@ -77,7 +85,9 @@ async fn write_one(producer: &FutureProducer, dl: DeadLetter, metrics: &Metrics,
                 value: Some(value.as_bytes()),
             });
         }
-        let mut record = FutureRecord::to(&dl.topic).payload(&r.value[..]).headers(hs);
+        let mut record = FutureRecord::to(&dl.topic)
+            .payload(&r.value[..])
+            .headers(hs);
         if let Some(key) = &r.key {
             record = record.key(&key[..]);
         }

@@ -73,7 +73,10 @@ pub async fn run_chain(
         if items.is_empty() {
             break;
         }
-        let batch: Vec<WitRecord> = items.iter().map(|it| to_wit(&records[it.source], &it.body)).collect();
+        let batch: Vec<WitRecord> = items
+            .iter()
+            .map(|it| to_wit(&records[it.source], &it.body))
+            .collect();
         let outcomes = run_isolating(rt, module, &batch).await;
         drop(batch);
         let m = metrics.module(&module.name);
@@ -134,10 +137,17 @@ pub async fn run_chain(
 
 /// Runs the batch; if the module traps, runs each record alone so only the
 /// records that trap by themselves fail (with the trap message).
-async fn run_isolating(rt: &WasmRuntime, module: &LoadedModule, batch: &[WitRecord]) -> Vec<WitOutcome> {
+async fn run_isolating(
+    rt: &WasmRuntime,
+    module: &LoadedModule,
+    batch: &[WitRecord],
+) -> Vec<WitOutcome> {
     match module.run_batch(rt, batch).await {
         Ok(outcomes) => outcomes,
-        Err(trap) if batch.len() == 1 => vec![WitOutcome::Fail(format!("module {} trapped: {trap}", module.name))],
+        Err(trap) if batch.len() == 1 => vec![WitOutcome::Fail(format!(
+            "module {} trapped: {trap}",
+            module.name
+        ))],
         Err(trap) => {
             tracing::warn!(module = %module.name, error = %trap, records = batch.len(), "module trapped on a batch; isolating records");
             let mut outcomes = Vec::with_capacity(batch.len());
@@ -145,7 +155,9 @@ async fn run_isolating(rt: &WasmRuntime, module: &LoadedModule, batch: &[WitReco
                 let one = std::slice::from_ref(record);
                 outcomes.push(match module.run_batch(rt, one).await {
                     Ok(mut o) => o.pop().expect("run_batch checks the outcome count"),
-                    Err(trap) => WitOutcome::Fail(format!("module {} trapped: {trap}", module.name)),
+                    Err(trap) => {
+                        WitOutcome::Fail(format!("module {} trapped: {trap}", module.name))
+                    }
                 });
             }
             outcomes
@@ -185,7 +197,10 @@ fn from_wit(parent: &Item, d: WitDocument) -> Item {
 /// and the bulk format cannot carry a raw newline.
 pub fn validate_document(body: &[u8]) -> Result<(), String> {
     match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        Err(e) => Err(format!("invalid JSON at byte {}: {e}", json_error_offset(body, &e))),
+        Err(e) => Err(format!(
+            "invalid JSON at byte {}: {e}",
+            json_error_offset(body, &e)
+        )),
         Ok(_) => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
             if first != Some(&b'{') {
@@ -220,12 +235,18 @@ mod tests {
     fn rejects_non_json_with_byte_offset() {
         let err = validate_document(b"{\"a\": nope}").unwrap_err();
         // serde_json stops at the first byte that cannot continue `n...`.
-        assert!(err.starts_with("invalid JSON at byte 7: expected ident"), "{err}");
+        assert!(
+            err.starts_with("invalid JSON at byte 7: expected ident"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_non_objects_and_accepts_objects() {
-        assert_eq!(validate_document(b"[1,2]").unwrap_err(), "document is not a JSON object");
+        assert_eq!(
+            validate_document(b"[1,2]").unwrap_err(),
+            "document is not a JSON object"
+        );
         assert!(validate_document(b" {\"a\":1}").is_ok());
     }
 

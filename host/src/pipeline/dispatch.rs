@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::{ChainOutput, Pipeline};
 use crate::dlq::DeadLetterQueue;
-use crate::event::{Ack, DeadLetter, FailureStage, IndexRequest, OnComplete, SourceRecord, default_doc_id};
+use crate::event::{
+    Ack, DeadLetter, FailureStage, IndexRequest, OnComplete, SourceRecord, default_doc_id,
+};
 
 /// Where indexed documents go: the Elasticsearch sink in production, other
 /// implementations in `weir process`, tests and benchmarks.
@@ -66,9 +68,9 @@ pub async fn dispatch_outputs<S: DocumentSink>(
             Some(i) => Arc::from(i),
             None => Arc::clone(&pipeline.index),
         };
-        let id = doc
-            .id
-            .unwrap_or_else(|| default_doc_id(&origin.topic, origin.partition, origin.offset, doc.n));
+        let id = doc.id.unwrap_or_else(|| {
+            default_doc_id(&origin.topic, origin.partition, origin.offset, doc.n)
+        });
         sink.send(IndexRequest {
             index,
             id,

@@ -30,7 +30,16 @@ impl std::fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("name", &self.name)
             .field("index", &self.index)
-            .field("modules", &self.chain.load().modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>())
+            .field(
+                "modules",
+                &self
+                    .chain
+                    .load()
+                    .modules
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

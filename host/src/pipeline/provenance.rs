@@ -23,7 +23,10 @@ impl Chain {
             out.extend(serde_json::to_vec(&versions).expect("strings serialize"));
             out
         });
-        Self { modules, provenance }
+        Self {
+            modules,
+            provenance,
+        }
     }
 
     pub fn provenance(&self) -> Option<&[u8]> {
@@ -39,7 +42,9 @@ pub fn version_label(m: &LoadedModule) -> String {
 /// Adds `fragment` (`"key":value`) as the last member of a JSON object.
 /// `body` must be a validated JSON object.
 pub fn splice_member(body: &mut Vec<u8>, fragment: &[u8]) {
-    let Some(close) = body.iter().rposition(|&b| b == b'}') else { return };
+    let Some(close) = body.iter().rposition(|&b| b == b'}') else {
+        return;
+    };
     let open = body.iter().position(|&b| b == b'{').unwrap_or(0);
     let empty = body[open + 1..close].iter().all(u8::is_ascii_whitespace);
     body.truncate(close);

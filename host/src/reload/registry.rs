@@ -66,10 +66,15 @@ struct Entry {
 
 impl Entry {
     fn publish(&self) {
-        let modules = self.slots.iter().map(|s| Arc::clone(&s.active().module)).collect();
-        self.pipeline
-            .chain
-            .store(Arc::new(Chain::new(modules, self.config.provenance_field.as_deref())));
+        let modules = self
+            .slots
+            .iter()
+            .map(|s| Arc::clone(&s.active().module))
+            .collect();
+        self.pipeline.chain.store(Arc::new(Chain::new(
+            modules,
+            self.config.provenance_field.as_deref(),
+        )));
     }
 }
 
@@ -111,9 +116,13 @@ fn rfc3339(t: SystemTime) -> String {
 
 fn canonical(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
-            .map(|d| d.join(name))
-            .unwrap_or_else(|_| path.to_path_buf()),
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .map(|d| d.join(name))
+        .unwrap_or_else(|_| path.to_path_buf()),
         _ => path.to_path_buf(),
     }
 }
@@ -178,7 +187,9 @@ impl Registry {
         old: Option<&Entry>,
     ) -> anyhow::Result<Entry> {
         let http = self.http.policy_for(name, p)?;
-        let http_same = old.is_some_and(|o| o.config.allowed_outbound_hosts == p.allowed_outbound_hosts && o.config.http == p.http);
+        let http_same = old.is_some_and(|o| {
+            o.config.allowed_outbound_hosts == p.allowed_outbound_hosts && o.config.http == p.http
+        });
         let mut slots = Vec::with_capacity(p.modules.len());
         for m in &p.modules {
             let path = canonical(&config.resolve(&m.path));
@@ -200,7 +211,8 @@ impl Registry {
                 });
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading module {}: {e}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| anyhow::anyhow!("reading module {}: {e}", path.display()))?;
             let module = self
                 .runtime
                 .load(name, &m.name(), bytes, settings.clone(), Arc::clone(&http))
@@ -219,7 +231,10 @@ impl Registry {
                 last_error: None,
             });
         }
-        let modules = slots.iter().map(|s| Arc::clone(&s.active().module)).collect();
+        let modules = slots
+            .iter()
+            .map(|s| Arc::clone(&s.active().module))
+            .collect();
         let pipeline = Arc::new(Pipeline {
             name: Arc::from(name),
             index: Arc::from(p.index.as_str()),
@@ -278,7 +293,10 @@ impl Registry {
     /// Every module file in use (canonical paths).
     pub async fn watched_files(&self) -> Vec<PathBuf> {
         let entries = self.entries.lock().await;
-        let mut files: Vec<PathBuf> = entries.values().flat_map(|e| e.slots.iter().map(|s| s.path.clone())).collect();
+        let mut files: Vec<PathBuf> = entries
+            .values()
+            .flat_map(|e| e.slots.iter().map(|s| s.path.clone()))
+            .collect();
         files.sort();
         files.dedup();
         files
@@ -293,7 +311,9 @@ impl Registry {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                let using = entries.values().any(|e| e.slots.iter().any(|s| s.path == path));
+                let using = entries
+                    .values()
+                    .any(|e| e.slots.iter().any(|s| s.path == path));
                 if using {
                     tracing::warn!(path = %path.display(), error = %e, "module file unreadable or deleted; keeping the running version");
                 }
@@ -310,7 +330,13 @@ impl Registry {
                 slot.file_digest = digest.clone();
                 let result = self
                     .runtime
-                    .load(&entry.pipeline.name, &slot.name, bytes.clone(), slot.settings.clone(), Arc::clone(&entry.http))
+                    .load(
+                        &entry.pipeline.name,
+                        &slot.name,
+                        bytes.clone(),
+                        slot.settings.clone(),
+                        Arc::clone(&entry.http),
+                    )
                     .await;
                 let labels = [entry.pipeline.name.to_string(), slot.name.clone()];
                 match result {
@@ -334,7 +360,8 @@ impl Registry {
                     }
                     Err(e) => {
                         tracing::error!(pipeline = %entry.pipeline.name, module = %slot.name, error = %e, "module rejected; the running version stays");
-                        self.metrics.module_reload(&labels[0], &labels[1], "rejected");
+                        self.metrics
+                            .module_reload(&labels[0], &labels[1], "rejected");
                         slot.last_error = Some(LoadError {
                             message: e.to_string(),
                             digest: digest.clone(),
@@ -355,14 +382,23 @@ impl Registry {
 
     /// Re-activates a kept version: the one whose digest starts with `to`,
     /// or the one before the active version.
-    pub async fn rollback(&self, pipeline: &str, module: &str, to: Option<&str>) -> Result<ModuleStatus, RollbackError> {
+    pub async fn rollback(
+        &self,
+        pipeline: &str,
+        module: &str,
+        to: Option<&str>,
+    ) -> Result<ModuleStatus, RollbackError> {
         let mut entries = self.entries.lock().await;
         let not_found = || RollbackError::NotFound {
             pipeline: pipeline.into(),
             module: module.into(),
         };
         let entry = entries.get_mut(pipeline).ok_or_else(not_found)?;
-        let slot = entry.slots.iter_mut().find(|s| s.name == module).ok_or_else(not_found)?;
+        let slot = entry
+            .slots
+            .iter_mut()
+            .find(|s| s.name == module)
+            .ok_or_else(not_found)?;
         let target = match to {
             Some(prefix) => slot
                 .versions
@@ -372,7 +408,10 @@ impl Registry {
                     module: module.into(),
                     to: prefix.into(),
                 })?,
-            None => slot.active.checked_sub(1).ok_or_else(|| RollbackError::NoEarlier(module.into()))?,
+            None => slot
+                .active
+                .checked_sub(1)
+                .ok_or_else(|| RollbackError::NoEarlier(module.into()))?,
         };
         slot.active = target;
         tracing::info!(pipeline, module, version = %version_label(&slot.active().module), "module rolled back");
@@ -413,7 +452,10 @@ impl Registry {
 
     /// Every module of every pipeline.
     pub fn status(&self) -> Vec<ModuleStatus> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -428,7 +470,10 @@ fn routes_of(entries: &BTreeMap<String, Entry>) -> Routes {
 }
 
 fn sorted_topics(entries: &BTreeMap<String, Entry>) -> Vec<String> {
-    let mut t: Vec<String> = entries.values().flat_map(|e| e.config.topics.iter().cloned()).collect();
+    let mut t: Vec<String> = entries
+        .values()
+        .flat_map(|e| e.config.topics.iter().cloned())
+        .collect();
     t.sort();
     t
 }

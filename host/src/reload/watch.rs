@@ -46,7 +46,10 @@ pub struct Reloader {
 }
 
 fn canonical_dir(p: &Path) -> Option<PathBuf> {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::canonicalize(dir).ok()
 }
 
@@ -54,27 +57,37 @@ impl Reloader {
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-        let mut watcher: RecommendedWatcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Only content and name changes: reading a file (as the reload
-            // itself does) raises access events that must not loop back.
-            if let Ok(event) = event
-                && matches!(
-                    event.kind,
-                    notify::EventKind::Create(_) | notify::EventKind::Modify(_) | notify::EventKind::Remove(_)
-                )
-                && !matches!(event.kind, notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_)))
-            {
-                for p in event.paths {
-                    let _ = tx.send(p);
+        let mut watcher: RecommendedWatcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Only content and name changes: reading a file (as the reload
+                // itself does) raises access events that must not loop back.
+                if let Ok(event) = event
+                    && matches!(
+                        event.kind,
+                        notify::EventKind::Create(_)
+                            | notify::EventKind::Modify(_)
+                            | notify::EventKind::Remove(_)
+                    )
+                    && !matches!(
+                        event.kind,
+                        notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+                    )
+                {
+                    for p in event.paths {
+                        let _ = tx.send(p);
+                    }
                 }
-            }
-        })?;
+            })?;
         let config_file = canonical_dir(&self.config_path)
             .and_then(|d| self.config_path.file_name().map(|n| d.join(n)))
             .unwrap_or_else(|| self.config_path.clone());
         let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
-        self.watch_dirs(&mut watcher, &mut watched, &config_file).await;
-        tracing::info!(dirs = watched.len(), "watching modules and config for changes");
+        self.watch_dirs(&mut watcher, &mut watched, &config_file)
+            .await;
+        tracing::info!(
+            dirs = watched.len(),
+            "watching modules and config for changes"
+        );
 
         loop {
             let first = tokio::select! {
@@ -94,7 +107,8 @@ impl Reloader {
             }
             if changed.contains(&config_file) {
                 self.reload_config().await;
-                self.watch_dirs(&mut watcher, &mut watched, &config_file).await;
+                self.watch_dirs(&mut watcher, &mut watched, &config_file)
+                    .await;
             }
             let files = self.registry.watched_files().await;
             for path in changed.iter().filter(|p| files.contains(p)) {
@@ -103,7 +117,12 @@ impl Reloader {
         }
     }
 
-    async fn watch_dirs(&self, watcher: &mut RecommendedWatcher, watched: &mut BTreeSet<PathBuf>, config_file: &Path) {
+    async fn watch_dirs(
+        &self,
+        watcher: &mut RecommendedWatcher,
+        watched: &mut BTreeSet<PathBuf>,
+        config_file: &Path,
+    ) {
         let mut dirs: BTreeSet<PathBuf> = self
             .registry
             .watched_files()
@@ -122,7 +141,9 @@ impl Reloader {
                 Ok(()) => {
                     watched.insert(d);
                 }
-                Err(e) => tracing::warn!(dir = %d.display(), error = %e, "cannot watch folder; changes there need a restart"),
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot watch folder; changes there need a restart")
+                }
             }
         }
     }
@@ -166,7 +187,11 @@ impl Reloader {
 fn warn_on_restart_only_changes(old: &Config, new: &Config) {
     let differs = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.value() != b.value();
     for (name, a, b) in [
-        ("kafka", &old.kafka as &dyn erased::Ser, &new.kafka as &dyn erased::Ser),
+        (
+            "kafka",
+            &old.kafka as &dyn erased::Ser,
+            &new.kafka as &dyn erased::Ser,
+        ),
         ("elasticsearch", &old.elasticsearch, &new.elasticsearch),
         ("runtime", &old.runtime, &new.runtime),
         ("admin", &old.admin, &new.admin),
@@ -174,7 +199,10 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
         ("upstreams", &old.upstreams, &new.upstreams),
     ] {
         if differs(a, b) {
-            tracing::warn!(section = name, "changes to this section take effect at the next restart");
+            tracing::warn!(
+                section = name,
+                "changes to this section take effect at the next restart"
+            );
         }
     }
 }

@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::weir::pipeline::processor as guest;
 pub use self::weir::pipeline::types;
+pub use exports::weir::pipeline::processor as guest;

@@ -45,7 +45,8 @@ impl CompileCache {
     }
 
     fn path_for(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}-{}.cwasm", self.engine_hash))
+        self.dir
+            .join(format!("{digest}-{}.cwasm", self.engine_hash))
     }
 
     fn tag(&self, bytes: &[u8]) -> [u8; TAG_LEN] {
@@ -86,7 +87,12 @@ impl CompileCache {
             let artifact = component.serialize().map_err(std::io::Error::other)?;
             let path = self.path_for(digest);
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&self.tag(&artifact))?;
             f.write_all(&artifact)?;
             f.sync_all()?;
@@ -109,7 +115,12 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     rand::fill(&mut key);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(&key)?;
     f.sync_all()?;
     // Another process may have won the race: keep whichever key is there.
@@ -121,9 +132,9 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
         Err(_) => {
             fs::remove_file(&tmp)?;
             let existing = fs::read(path)?;
-            existing
-                .try_into()
-                .map_err(|_| std::io::Error::other(format!("{}: not a 32-byte key", path.display())))
+            existing.try_into().map_err(|_| {
+                std::io::Error::other(format!("{}: not a 32-byte key", path.display()))
+            })
         }
     }
 }

@@ -41,7 +41,11 @@ pub struct LogContext {
 }
 
 impl ModuleCtx {
-    pub fn new(limits: &InstanceLimits, log_context: Arc<LogContext>, http: Arc<HttpPolicy>) -> Self {
+    pub fn new(
+        limits: &InstanceLimits,
+        log_context: Arc<LogContext>,
+        http: Arc<HttpPolicy>,
+    ) -> Self {
         let stderr = StderrTail::new(4096);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         Self {
@@ -97,10 +101,18 @@ impl logging::Host for ModuleCtx {
     async fn log(&mut self, level: logging::Level, context: String, message: String) {
         let c = &self.log_context;
         match level {
-            logging::Level::Trace => tracing::trace!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
-            logging::Level::Debug => tracing::debug!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
-            logging::Level::Info => tracing::info!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
-            logging::Level::Warn => tracing::warn!(pipeline = %c.pipeline, module = %c.module, context, "{message}"),
+            logging::Level::Trace => {
+                tracing::trace!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+            }
+            logging::Level::Debug => {
+                tracing::debug!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+            }
+            logging::Level::Info => {
+                tracing::info!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+            }
+            logging::Level::Warn => {
+                tracing::warn!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+            }
             logging::Level::Error | logging::Level::Critical => {
                 tracing::error!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
@@ -153,7 +165,11 @@ impl StdoutStream for StderrTail {
 }
 
 impl tokio::io::AsyncWrite for StderrTail {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -9,10 +9,10 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::bindings;
 use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
 use super::limits::{InstanceLimits, PoolingMode, RuntimeConfig};
-use super::bindings;
 
 /// A configured engine plus the linker that provides every import a module
 /// may use. One per process; cheap to share behind an `Arc`.

@@ -9,7 +9,9 @@ pub mod http;
 pub mod limits;
 pub mod module;
 
-pub use bindings::types::{Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord};
+pub use bindings::types::{
+    Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord,
+};
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, OutboundHttp};
 pub use limits::{LimitExceeded, PoolingMode, RuntimeConfig};

@@ -99,15 +99,15 @@ impl WasmRuntime {
             }
             Ok::<_, wasmtime::Error>(compiled)
         })
-            .await
-            .map_err(|e| ModuleError::Compile {
-                name: n.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| ModuleError::Compile {
-                name: n.clone(),
-                message: format!("{e:#}"),
-            })?;
+        .await
+        .map_err(|e| ModuleError::Compile {
+            name: n.clone(),
+            message: e.to_string(),
+        })?
+        .map_err(|e| ModuleError::Compile {
+            name: n.clone(),
+            message: format!("{e:#}"),
+        })?;
         let world_err = |e: wasmtime::Error| ModuleError::World {
             name: name.to_string(),
             message: format!("{e:#}"),
@@ -135,7 +135,10 @@ impl WasmRuntime {
             name: name.to_string(),
             message,
         };
-        let (mut store, instance) = module.instantiate(self).await.map_err(|t| init_err(t.message))?;
+        let (mut store, instance) = module
+            .instantiate(self)
+            .await
+            .map_err(|t| init_err(t.message))?;
         let info = instance
             .call_describe(&mut store)
             .await
@@ -169,7 +172,14 @@ impl LoadedModule {
         &self,
         rt: &WasmRuntime,
     ) -> Result<(Store<ModuleCtx>, guest::Guest), Trapped> {
-        let mut store = Store::new(&rt.engine, ModuleCtx::new(&rt.limits, Arc::clone(&self.log_context), Arc::clone(&self.http)));
+        let mut store = Store::new(
+            &rt.engine,
+            ModuleCtx::new(
+                &rt.limits,
+                Arc::clone(&self.log_context),
+                Arc::clone(&self.http),
+            ),
+        );
         store.limiter(|ctx| &mut ctx.limits);
         let budget = rt.config.max_batch_time;
         store.epoch_deadline_callback(move |mut cx| {
@@ -250,13 +260,20 @@ fn trap_message(store: &Store<ModuleCtx>, e: wasmtime::Error) -> Trapped {
         .map(|t| t.to_string())
         .unwrap_or_else(|| first_line(&text).to_string());
     let stderr = store.data().stderr_tail();
-    let panic = stderr.lines().rev().find(|l| l.contains("panicked")).unwrap_or("");
+    let panic = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("panicked"))
+        .unwrap_or("");
     let message = if panic.is_empty() {
         trap
     } else {
         format!("{} ({trap})", panic.trim())
     };
-    Trapped { message, limit: None }
+    Trapped {
+        message,
+        limit: None,
+    }
 }
 
 fn first_line(s: &str) -> &str {

@@ -91,21 +91,77 @@ impl Metrics {
             config_reloads: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("weir");
-        r.register("module_records_in", "Records given to a module", m.module_records_in.clone());
-        r.register("module_records_out", "Documents a module emitted", m.module_records_out.clone());
-        r.register("module_records_dropped", "Records a module dropped", m.module_records_dropped.clone());
-        r.register("module_records_failed", "Records a module failed or trapped on", m.module_records_failed.clone());
-        r.register("records_consumed", "Records consumed from Kafka", m.records_consumed.clone());
+        r.register(
+            "module_records_in",
+            "Records given to a module",
+            m.module_records_in.clone(),
+        );
+        r.register(
+            "module_records_out",
+            "Documents a module emitted",
+            m.module_records_out.clone(),
+        );
+        r.register(
+            "module_records_dropped",
+            "Records a module dropped",
+            m.module_records_dropped.clone(),
+        );
+        r.register(
+            "module_records_failed",
+            "Records a module failed or trapped on",
+            m.module_records_failed.clone(),
+        );
+        r.register(
+            "records_consumed",
+            "Records consumed from Kafka",
+            m.records_consumed.clone(),
+        );
         r.register("batches", "Batches processed", m.batches.clone());
-        r.register("batch_duration_seconds", "Time to run a batch through a pipeline's modules", m.batch_seconds.clone());
-        r.register("dead_letters", "Records written to a dead-letter topic, by failure stage", m.dead_letters.clone());
-        r.register("dead_letter_write_errors", "Failed attempts to write a dead letter (retried)", m.dead_letter_errors.clone());
-        r.register("committed_offset", "Last offset committed per partition", m.committed_offset.clone());
-        r.register("offset_commits", "Offset commits by result", m.commits.clone());
-        r.register("paused_partitions", "Partitions paused for backpressure", m.paused_partitions.clone());
-        r.register("assigned_partitions", "Partitions assigned to this host", m.assigned_partitions.clone());
-        r.register("module_reloads", "Module loads after startup by result (ok, rejected, rollback)", m.module_reloads.clone());
-        r.register("config_reloads", "Config file reloads by result (ok, rejected)", m.config_reloads.clone());
+        r.register(
+            "batch_duration_seconds",
+            "Time to run a batch through a pipeline's modules",
+            m.batch_seconds.clone(),
+        );
+        r.register(
+            "dead_letters",
+            "Records written to a dead-letter topic, by failure stage",
+            m.dead_letters.clone(),
+        );
+        r.register(
+            "dead_letter_write_errors",
+            "Failed attempts to write a dead letter (retried)",
+            m.dead_letter_errors.clone(),
+        );
+        r.register(
+            "committed_offset",
+            "Last offset committed per partition",
+            m.committed_offset.clone(),
+        );
+        r.register(
+            "offset_commits",
+            "Offset commits by result",
+            m.commits.clone(),
+        );
+        r.register(
+            "paused_partitions",
+            "Partitions paused for backpressure",
+            m.paused_partitions.clone(),
+        );
+        r.register(
+            "assigned_partitions",
+            "Partitions assigned to this host",
+            m.assigned_partitions.clone(),
+        );
+        r.register(
+            "module_reloads",
+            "Module loads after startup by result (ok, rejected, rollback)",
+            m.module_reloads.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Config file reloads by result (ok, rejected)",
+            m.config_reloads.clone(),
+        );
         m
     }
 
@@ -120,7 +176,11 @@ impl Metrics {
     }
 
     pub fn config_reload(&self, result: &str) {
-        self.config_reloads.get_or_create(&ResultLabels { result: result.into() }).inc();
+        self.config_reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// Handles for one pipeline.

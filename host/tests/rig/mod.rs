@@ -46,14 +46,23 @@ impl Rig {
     pub async fn load(&self, topic: &str, values: Vec<String>) -> Result<Vec<(i32, i64)>> {
         self.kafka.create_topic(topic, PARTITIONS).await?;
         self.kafka
-            .produce(topic, values.into_iter().enumerate().map(|(i, v)| (Some(format!("k{i}")), v)))
+            .produce(
+                topic,
+                values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (Some(format!("k{i}")), v)),
+            )
             .await
     }
 }
 
 /// Deterministic document ids the host derives for one-document records.
 pub fn expected_ids(topic: &str, placed: &[(i32, i64)]) -> HashSet<String> {
-    placed.iter().map(|(p, o)| format!("{topic}-{p}-{o}-0")).collect()
+    placed
+        .iter()
+        .map(|(p, o)| format!("{topic}-{p}-{o}-0"))
+        .collect()
 }
 
 /// A tweet-shaped record (~400 bytes) that text-clean has work to do on.
@@ -107,7 +116,10 @@ impl PipelineSpec {
     pub fn module(mut self, stem: &str, config: &[(&str, &str)]) -> Self {
         self.modules.push((
             stem.into(),
-            config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         ));
         self
     }
@@ -128,7 +140,11 @@ pub struct HostConfig {
 impl HostConfig {
     pub fn new(es_url: &str, pipelines: Vec<PipelineSpec>) -> Self {
         Self {
-            group: format!("weir-test-{}-{}", std::process::id(), GROUPS.fetch_add(1, Ordering::Relaxed)),
+            group: format!(
+                "weir-test-{}-{}",
+                std::process::id(),
+                GROUPS.fetch_add(1, Ordering::Relaxed)
+            ),
             es_url: es_url.into(),
             pipelines,
             extra: String::new(),
@@ -171,7 +187,10 @@ url = "{es}"
             for (name, body) in &self.templates {
                 let path = rig.dir.path().join(format!("{name}.template.json"));
                 std::fs::write(&path, body)?;
-                t.push_str(&format!("{{ name = \"{name}\", path = \"{}\" }},", path.display()));
+                t.push_str(&format!(
+                    "{{ name = \"{name}\", path = \"{}\" }},",
+                    path.display()
+                ));
             }
             t.push_str("]\n");
         }
@@ -191,8 +210,16 @@ max_backoff = "1s"
                 p.name, p.topic, p.index
             ));
             for (stem, config) in &p.modules {
-                let path = if stem.ends_with(".wasm") { PathBuf::from(stem) } else { module_wasm(stem)? };
-                t.push_str(&format!("[[pipelines.{}.modules]]\npath = \"{}\"\n", p.name, path.display()));
+                let path = if stem.ends_with(".wasm") {
+                    PathBuf::from(stem)
+                } else {
+                    module_wasm(stem)?
+                };
+                t.push_str(&format!(
+                    "[[pipelines.{}.modules]]\npath = \"{}\"\n",
+                    p.name,
+                    path.display()
+                ));
                 if !config.is_empty() {
                     t.push_str(&format!("[pipelines.{}.modules.config]\n", p.name));
                     for (k, v) in config {
@@ -222,7 +249,10 @@ impl Host {
         let path: PathBuf = rig.dir.path().join(format!("weir-{port}.toml"));
         std::fs::write(&path, text)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        cmd.arg("run").arg("-c").arg(&path).env("RUST_LOG", "info,weir=debug,librdkafka=warn");
+        cmd.arg("run")
+            .arg("-c")
+            .arg(&path)
+            .env("RUST_LOG", "info,weir=debug,librdkafka=warn");
         let process = Process::spawn("weir", cmd)?;
         let host = Host {
             process,
@@ -232,12 +262,18 @@ impl Host {
         };
         let started = Instant::now();
         loop {
-            if reqwest::get(format!("{}/metrics", host.admin)).await.is_ok() {
+            if reqwest::get(format!("{}/metrics", host.admin))
+                .await
+                .is_ok()
+            {
                 return Ok(host);
             }
             host.process.ensure_running()?;
             if started.elapsed() > Duration::from_secs(60) {
-                bail!("weir did not open its admin endpoint in 60 s:\n{}", host.process.log_tail());
+                bail!(
+                    "weir did not open its admin endpoint in 60 s:\n{}",
+                    host.process.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -245,17 +281,26 @@ impl Host {
 
     /// `GET /v1/modules` of the running host.
     pub async fn modules(&self) -> Result<serde_json::Value> {
-        Ok(reqwest::get(format!("{}/v1/modules", self.admin)).await?.json().await?)
+        Ok(reqwest::get(format!("{}/v1/modules", self.admin))
+            .await?
+            .json()
+            .await?)
     }
 
     /// Replaces the host's config file (write, then rename: atomic).
     pub fn rewrite_config(&self, rig: &Rig, config: &HostConfig) -> Result<()> {
-        write_atomic(&self.config_path, config.render(rig, self.admin_port)?.as_bytes())
+        write_atomic(
+            &self.config_path,
+            config.render(rig, self.admin_port)?.as_bytes(),
+        )
     }
 
     /// Prometheus text from the admin endpoint.
     pub async fn metrics(&self) -> Result<String> {
-        Ok(reqwest::get(format!("{}/metrics", self.admin)).await?.text().await?)
+        Ok(reqwest::get(format!("{}/metrics", self.admin))
+            .await?
+            .text()
+            .await?)
     }
 
     /// Sum of every sample of `name` whose labels contain all of `labels`.
@@ -285,7 +330,12 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 
 /// Polls `check` every 200 ms until it returns `Some`, or fails after
 /// `timeout` with `what` and the host's log tail.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, host: Option<&Host>, mut check: F) -> Result<T>
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    host: Option<&Host>,
+    mut check: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -304,17 +354,28 @@ where
 }
 
 /// Waits until `index` holds exactly `n` documents, then checks the id set.
-pub async fn assert_indexed_exactly(rig: &Rig, index: &str, ids: &HashSet<String>, host: Option<&Host>, timeout: Duration) -> Result<()> {
+pub async fn assert_indexed_exactly(
+    rig: &Rig,
+    index: &str,
+    ids: &HashSet<String>,
+    host: Option<&Host>,
+    timeout: Duration,
+) -> Result<()> {
     let es = rig.es();
     let n = ids.len() as u64;
-    wait_for(&format!("{n} documents in {index}"), timeout, host, || async {
-        es.refresh(index).await.ok();
-        let c = es.count(index).await.unwrap_or(0);
-        if c > n {
-            bail!("{index} holds {c} documents, more than the {n} expected: duplicates");
-        }
-        Ok((c == n).then_some(()))
-    })
+    wait_for(
+        &format!("{n} documents in {index}"),
+        timeout,
+        host,
+        || async {
+            es.refresh(index).await.ok();
+            let c = es.count(index).await.unwrap_or(0);
+            if c > n {
+                bail!("{index} holds {c} documents, more than the {n} expected: duplicates");
+            }
+            Ok((c == n).then_some(()))
+        },
+    )
     .await?;
     let got = es.ids(index).await?;
     let missing: Vec<_> = ids.difference(&got).take(5).collect();
@@ -326,13 +387,23 @@ pub async fn assert_indexed_exactly(rig: &Rig, index: &str, ids: &HashSet<String
 }
 
 /// Waits until the group's committed offsets equal the topic's end offsets.
-pub async fn assert_committed_to_end(rig: &Rig, group: &str, topic: &str, host: Option<&Host>) -> Result<()> {
+pub async fn assert_committed_to_end(
+    rig: &Rig,
+    group: &str,
+    topic: &str,
+    host: Option<&Host>,
+) -> Result<()> {
     let end = rig.kafka.end_offsets(topic).await?;
-    wait_for(&format!("group {group} to commit {topic} to {end:?}"), Duration::from_secs(30), host, || async {
-        let committed = rig.kafka.committed_offsets(group, topic).await?;
-        let committed: Vec<i64> = committed.into_iter().map(|o| o.unwrap_or(0)).collect();
-        Ok((committed == end).then_some(()))
-    })
+    wait_for(
+        &format!("group {group} to commit {topic} to {end:?}"),
+        Duration::from_secs(30),
+        host,
+        || async {
+            let committed = rig.kafka.committed_offsets(group, topic).await?;
+            let committed: Vec<i64> = committed.into_iter().map(|o| o.unwrap_or(0)).collect();
+            Ok((committed == end).then_some(()))
+        },
+    )
     .await
     .context("committed offsets")
 }
@@ -365,9 +436,15 @@ pub async fn scan(es_url: &str, index: &str) -> Result<Vec<(String, serde_json::
             return Ok(out);
         }
         for h in hits {
-            out.push((h["_id"].as_str().unwrap_or_default().to_string(), h["_source"].clone()));
+            out.push((
+                h["_id"].as_str().unwrap_or_default().to_string(),
+                h["_source"].clone(),
+            ));
         }
-        let scroll_id = page["_scroll_id"].as_str().context("scroll id")?.to_string();
+        let scroll_id = page["_scroll_id"]
+            .as_str()
+            .context("scroll id")?
+            .to_string();
         page = client
             .post(format!("{es_url}/_search/scroll"))
             .json(&serde_json::json!({"scroll": "1m", "scroll_id": scroll_id}))

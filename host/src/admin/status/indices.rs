@@ -181,10 +181,20 @@ impl Indices {
         }
         let body = msearch_body(targets);
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
         let resp = self
             .client
-            .send::<String, ()>(Method::Post, "/_msearch", headers, None, Some(body), Some(self.timeout))
+            .send::<String, ()>(
+                Method::Post,
+                "/_msearch",
+                headers,
+                None,
+                Some(body),
+                Some(self.timeout),
+            )
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status_code().as_u16();
@@ -192,7 +202,8 @@ impl Indices {
         if !(200..300).contains(&status) {
             return Err(format!("HTTP {status}: {}", error_summary(&bytes)));
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable _msearch answer: {e}"))?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("unreadable _msearch answer: {e}"))?;
         Ok(summarise(targets, &value))
     }
 }
@@ -289,11 +300,18 @@ fn latest_item(t: &Target, hit: &Value) -> Option<Latest> {
         ("hate", &src["hate"])
     };
     let label = field["label"].as_str()?.to_string();
-    let text = src["text"].as_str().or_else(|| src["title"].as_str()).unwrap_or_default();
-    let at = [&src["weir"]["ingested_at"], &src["created_at"], &src["published_at"]]
-        .into_iter()
-        .find_map(|v| v.as_str())
-        .map(str::to_string);
+    let text = src["text"]
+        .as_str()
+        .or_else(|| src["title"].as_str())
+        .unwrap_or_default();
+    let at = [
+        &src["weir"]["ingested_at"],
+        &src["created_at"],
+        &src["published_at"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str())
+    .map(str::to_string);
     let by = src["user"]["screen_name"]
         .as_str()
         .map(|s| format!("@{s}"))
@@ -323,7 +341,11 @@ pub fn summarise(targets: &[Target], answer: &Value) -> IndexSide {
     let mut hate = Labels::default();
     let mut latest = Vec::new();
     for (i, t) in targets.iter().enumerate() {
-        let at = |k: usize| responses.get(i * SEARCHES_PER_TARGET + k).unwrap_or(&Value::Null);
+        let at = |k: usize| {
+            responses
+                .get(i * SEARCHES_PER_TARGET + k)
+                .unwrap_or(&Value::Null)
+        };
         let mut stats = IndexStats {
             index: t.index.clone(),
             pipelines: t.pipelines.clone(),
@@ -337,7 +359,9 @@ pub fn summarise(targets: &[Target], answer: &Value) -> IndexSide {
             None => stats.documents = count["hits"]["total"]["value"].as_u64().unwrap_or(0),
         }
         match response_error(aggs) {
-            Some(Some(e)) => errors.push(format!("{SENTIMENT_FIELD}/{HATE_FIELD} (keyword fields?): {e}")),
+            Some(Some(e)) => errors.push(format!(
+                "{SENTIMENT_FIELD}/{HATE_FIELD} (keyword fields?): {e}"
+            )),
             Some(None) => {}
             None => {
                 stats.sentiment = buckets(&aggs["aggregations"]["sentiment"]);
@@ -387,24 +411,37 @@ mod tests {
 
     fn targets() -> Vec<Target> {
         vec![
-            Target { index: "n".into(), pipelines: vec!["news".into()] },
-            Target { index: "t".into(), pipelines: vec!["tweets".into()] },
+            Target {
+                index: "n".into(),
+                pipelines: vec!["news".into()],
+            },
+            Target {
+                index: "t".into(),
+                pipelines: vec!["tweets".into()],
+            },
         ]
     }
 
     #[test]
     fn body_has_three_searches_per_index() {
         let body = msearch_body(&targets());
-        let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2 * 2 * SEARCHES_PER_TARGET);
         assert_eq!(lines[0]["index"], "n");
         assert_eq!(lines[6]["index"], "t");
-        assert_eq!(lines[3]["aggs"]["sentiment"]["terms"]["field"], SENTIMENT_FIELD);
+        assert_eq!(
+            lines[3]["aggs"]["sentiment"]["terms"]["field"],
+            SENTIMENT_FIELD
+        );
     }
 
     #[test]
     fn folds_counts_labels_rate_and_latest() {
-        let hit = |id: &str, src: Value, sort: i64| json!({"_id": id, "_source": src, "sort": [sort, 0]});
+        let hit =
+            |id: &str, src: Value, sort: i64| json!({"_id": id, "_source": src, "sort": [sort, 0]});
         let answer = json!({"responses": [
             {"hits": {"total": {"value": 5}}},
             {"aggregations": {"sentiment": {"buckets": [{"key": "positive", "doc_count": 3}, {"key": "negative", "doc_count": 2}]},
@@ -443,7 +480,13 @@ mod tests {
         assert_eq!(side.per_index[0].documents, 0);
         assert!(side.per_index[0].error.is_none());
         assert_eq!(side.per_index[1].documents, 1);
-        assert!(side.per_index[1].error.as_deref().unwrap().contains("Text fields"));
+        assert!(
+            side.per_index[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("Text fields")
+        );
         assert_eq!(side.errors.len(), 1);
         assert_eq!(side.hate.rate, None);
     }

@@ -44,7 +44,10 @@ struct Sample<'a> {
 
 impl Sample<'_> {
     fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -84,7 +87,11 @@ fn parse_line(line: &str) -> Option<Sample<'_>> {
     }
     // The value, then an optional timestamp or exemplar.
     let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some(Sample { name, labels, value })
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
 }
 
 /// Reads every pipeline's counters from the registry's text encoding.
@@ -100,13 +107,17 @@ pub fn read(registry: &Registry) -> Counts {
 pub fn parse(text: &str) -> Counts {
     let mut out = Counts::new();
     for s in text.lines().filter_map(parse_line) {
-        let Some(pipeline) = s.label("pipeline") else { continue };
+        let Some(pipeline) = s.label("pipeline") else {
+            continue;
+        };
         let c = out.entry(pipeline.to_string()).or_default();
         match s.name {
             "weir_records_consumed_total" => c.consumed += s.value,
             "weir_es_items_total" => match s.label("outcome") {
                 Some("indexed") => c.indexed += s.value,
-                Some("dead_lettered") => *c.dead_letters.entry("sink".into()).or_default() += s.value,
+                Some("dead_lettered") => {
+                    *c.dead_letters.entry("sink".into()).or_default() += s.value
+                }
                 _ => {}
             },
             "weir_dead_letters_total" => {
@@ -166,12 +177,18 @@ pub struct HistorySeries {
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn rate(new: f64, old: f64, dt: f64) -> f64 {
     // A counter only goes down when a pipeline was rebuilt: count from zero.
-    if dt <= 0.0 { 0.0 } else { (new - old).max(0.0) / dt }
+    if dt <= 0.0 {
+        0.0
+    } else {
+        (new - old).max(0.0) / dt
+    }
 }
 
 impl Ring {
@@ -192,7 +209,9 @@ impl Ring {
     /// until two samples exist.
     pub fn rates(&self, window: Duration) -> BTreeMap<String, Rates> {
         let ticks = self.ticks.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(last) = ticks.back() else { return BTreeMap::new() };
+        let Some(last) = ticks.back() else {
+            return BTreeMap::new();
+        };
         let Some(base) = ticks
             .iter()
             .find(|t| last.at.duration_since(t.at) <= window + PERIOD / 2)
@@ -221,7 +240,8 @@ impl Ring {
             interval_seconds: PERIOD.as_secs_f64(),
             ..History::default()
         };
-        let names: std::collections::BTreeSet<&String> = ticks.iter().flat_map(|t| t.counts.keys()).collect();
+        let names: std::collections::BTreeSet<&String> =
+            ticks.iter().flat_map(|t| t.counts.keys()).collect();
         for (prev, next) in ticks.iter().zip(ticks.iter().skip(1)) {
             let dt = next.at.duration_since(prev.at).as_secs_f64();
             h.t.push(unix_ms(next.wall));

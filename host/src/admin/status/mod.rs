@@ -64,7 +64,11 @@ impl StatusPage {
         Ok(Arc::new(Self {
             started: Instant::now(),
             ring: metrics::Ring::default(),
-            indices: indices::Indices::new(client, es.request.timeout.min(INDEX_TIMEOUT), INDEX_TTL),
+            indices: indices::Indices::new(
+                client,
+                es.request.timeout.min(INDEX_TIMEOUT),
+                INDEX_TTL,
+            ),
             sampling: AtomicBool::new(false),
         }))
     }
@@ -94,9 +98,18 @@ pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/", get(page))
         .route("/status", get(page))
-        .route("/status/app.js", get(|| asset("text/javascript; charset=utf-8", APP_JS)))
-        .route("/status/style.css", get(|| asset("text/css; charset=utf-8", STYLE_CSS)))
-        .route("/status/favicon.svg", get(|| asset("image/svg+xml", FAVICON_SVG)))
+        .route(
+            "/status/app.js",
+            get(|| asset("text/javascript; charset=utf-8", APP_JS)),
+        )
+        .route(
+            "/status/style.css",
+            get(|| asset("text/css; charset=utf-8", STYLE_CSS)),
+        )
+        .route(
+            "/status/favicon.svg",
+            get(|| asset("image/svg+xml", FAVICON_SVG)),
+        )
         .route("/v1/status", get(status))
 }
 
@@ -164,7 +177,9 @@ mod tests {
             .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
@@ -173,10 +188,19 @@ mod tests {
         for path in ["/", "/status"] {
             let (s, h, body) = get(path).await;
             assert_eq!(s, StatusCode::OK);
-            assert!(h[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'none'"));
+            assert!(
+                h[header::CONTENT_SECURITY_POLICY]
+                    .to_str()
+                    .unwrap()
+                    .contains("default-src 'none'")
+            );
             assert!(body.contains("/status/app.js"));
         }
-        for (path, ty) in [("/status/app.js", "javascript"), ("/status/style.css", "css"), ("/status/favicon.svg", "svg")] {
+        for (path, ty) in [
+            ("/status/app.js", "javascript"),
+            ("/status/style.css", "css"),
+            ("/status/favicon.svg", "svg"),
+        ] {
             let (s, h, body) = get(path).await;
             assert_eq!(s, StatusCode::OK, "{path}");
             assert!(h[header::CONTENT_TYPE].to_str().unwrap().contains(ty));
@@ -186,9 +210,16 @@ mod tests {
 
     #[test]
     fn the_assets_load_nothing_from_elsewhere() {
-        for (name, text) in [("index.html", INDEX_HTML), ("app.js", APP_JS), ("style.css", STYLE_CSS)] {
+        for (name, text) in [
+            ("index.html", INDEX_HTML),
+            ("app.js", APP_JS),
+            ("style.css", STYLE_CSS),
+        ] {
             for needle in ["http://", "https://", "//cdn", "@import"] {
-                let hits: Vec<&str> = text.lines().filter(|l| l.contains(needle) && !l.contains("www.w3.org/2000/svg")).collect();
+                let hits: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains(needle) && !l.contains("www.w3.org/2000/svg"))
+                    .collect();
                 assert!(hits.is_empty(), "{name} mentions {needle}: {hits:?}");
             }
         }

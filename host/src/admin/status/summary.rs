@@ -75,7 +75,12 @@ pub struct ErrorItem {
 }
 
 impl ErrorItem {
-    fn new(severity: &'static str, source: impl Into<String>, message: impl Into<String>, at: Option<String>) -> Self {
+    fn new(
+        severity: &'static str,
+        source: impl Into<String>,
+        message: impl Into<String>,
+        at: Option<String>,
+    ) -> Self {
         Self {
             severity,
             source: source.into(),
@@ -95,14 +100,22 @@ struct Live {
 
 fn live_pipelines(state: &AdminState) -> BTreeMap<String, Live> {
     let mut out: BTreeMap<String, Live> = BTreeMap::new();
-    let Some(registry) = &state.modules else { return out };
+    let Some(registry) = &state.modules else {
+        return out;
+    };
     let routes = registry.routes().load_full();
     for (topic, p) in routes.iter() {
         let live = out.entry(p.name.to_string()).or_insert_with(|| Live {
             topics: Vec::new(),
             index: p.index.to_string(),
             dead_letter_topic: p.dead_letter_topic.to_string(),
-            modules: p.chain.load().modules.iter().map(|m| crate::pipeline::version_label(m)).collect(),
+            modules: p
+                .chain
+                .load()
+                .modules
+                .iter()
+                .map(|m| crate::pipeline::version_label(m))
+                .collect(),
         });
         live.topics.push(topic.clone());
     }
@@ -118,7 +131,10 @@ pub fn targets(state: &AdminState) -> Vec<Target> {
     for (name, live) in live_pipelines(state) {
         by_index.entry(live.index).or_default().push(name);
     }
-    by_index.into_iter().map(|(index, pipelines)| Target { index, pipelines }).collect()
+    by_index
+        .into_iter()
+        .map(|(index, pipelines)| Target { index, pipelines })
+        .collect()
 }
 
 fn count(x: f64) -> u64 {
@@ -154,12 +170,22 @@ pub async fn build(state: &AdminState, page: Option<&StatusPage>) -> Summary {
         let r = rates.get(name);
         let dead = count(c.dead_letter_total());
         if dead > 0 {
-            let stages: Vec<String> = c.dead_letters.iter().filter(|(_, n)| **n > 0.0).map(|(s, n)| format!("{s} {}", count(*n))).collect();
-            let reasons = l.map(|l| format!("; the reasons are in topic {}", l.dead_letter_topic)).unwrap_or_default();
+            let stages: Vec<String> = c
+                .dead_letters
+                .iter()
+                .filter(|(_, n)| **n > 0.0)
+                .map(|(s, n)| format!("{s} {}", count(*n)))
+                .collect();
+            let reasons = l
+                .map(|l| format!("; the reasons are in topic {}", l.dead_letter_topic))
+                .unwrap_or_default();
             errors.push(ErrorItem::new(
                 "warning",
                 format!("pipeline {name}"),
-                format!("{dead} record(s) dead-lettered ({}){reasons}", stages.join(", ")),
+                format!(
+                    "{dead} record(s) dead-lettered ({}){reasons}",
+                    stages.join(", ")
+                ),
                 None,
             ));
         }
@@ -171,7 +197,11 @@ pub async fn build(state: &AdminState, page: Option<&StatusPage>) -> Summary {
             records_consumed: count(c.consumed),
             documents_indexed: count(c.indexed),
             dead_letters: dead,
-            dead_letters_by_stage: c.dead_letters.iter().map(|(s, n)| (s.clone(), count(*n))).collect(),
+            dead_letters_by_stage: c
+                .dead_letters
+                .iter()
+                .map(|(s, n)| (s.clone(), count(*n)))
+                .collect(),
             records_per_second: r.map(|r| round2(r.consumed)),
             indexed_per_second: r.map(|r| round2(r.indexed)),
             modules: l.map(|l| l.modules.clone()).unwrap_or_default(),
@@ -202,13 +232,22 @@ pub async fn build(state: &AdminState, page: Option<&StatusPage>) -> Summary {
         }
     }
 
-    let config = state.config_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let config = state
+        .config_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     if let Some(e) = &config.last_error {
         errors.push(ErrorItem::new("error", "config reload", e.clone(), None));
     }
     if let Some(side) = &indices {
         for e in &side.errors {
-            errors.push(ErrorItem::new("warning", "index queries", e.clone(), side.fetched_at.clone()));
+            errors.push(ErrorItem::new(
+                "warning",
+                "index queries",
+                e.clone(),
+                side.fetched_at.clone(),
+            ));
         }
     }
 

@@ -43,7 +43,10 @@ impl ConsumerContext for SourceContext {
             // by us rather than redelivered to the next owner.
             let drained = self.tracker.wait_drained(&tps, self.revoke_timeout);
             if !drained {
-                tracing::warn!(partitions = tps.len(), "revoked with batches still in flight; they will be redelivered");
+                tracing::warn!(
+                    partitions = tps.len(),
+                    "revoked with batches still in flight; they will be redelivered"
+                );
             }
             match consumer.commit_consumer_state(CommitMode::Sync) {
                 Ok(()) => {}

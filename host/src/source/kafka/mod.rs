@@ -51,8 +51,12 @@ fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsume
         .set("group.id", &cfg.group_id)
         .set("enable.auto.offset.store", "false")
         .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", cfg.commit_interval.as_millis().max(1).to_string());
-    cc.create_with_context(ctx).context("creating the Kafka consumer")
+        .set(
+            "auto.commit.interval.ms",
+            cfg.commit_interval.as_millis().max(1).to_string(),
+        );
+    cc.create_with_context(ctx)
+        .context("creating the Kafka consumer")
 }
 
 /// Per-partition batching state.
@@ -92,15 +96,21 @@ impl<S: DocumentSink> KafkaSource<S> {
     ) -> anyhow::Result<Self> {
         let handle: Arc<std::sync::OnceLock<Weak<WeirConsumer>>> = Arc::default();
         let store_handle = Arc::clone(&handle);
-        let tracker = Arc::new(OffsetTracker::new(Box::new(move |topic, partition, next| {
-            let Some(consumer) = store_handle.get().and_then(Weak::upgrade) else { return };
-            let mut tpl = TopicPartitionList::new();
-            if tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok()
-                && let Err(e) = consumer.store_offsets(&tpl)
-            {
-                tracing::debug!(topic, partition, next, error = %e, "offset not stored (partition no longer assigned?)");
-            }
-        })));
+        let tracker = Arc::new(OffsetTracker::new(Box::new(
+            move |topic, partition, next| {
+                let Some(consumer) = store_handle.get().and_then(Weak::upgrade) else {
+                    return;
+                };
+                let mut tpl = TopicPartitionList::new();
+                if tpl
+                    .add_partition_offset(topic, partition, Offset::Offset(next))
+                    .is_ok()
+                    && let Err(e) = consumer.store_offsets(&tpl)
+                {
+                    tracing::debug!(topic, partition, next, error = %e, "offset not stored (partition no longer assigned?)");
+                }
+            },
+        )));
         let (events_tx, events) = mpsc::unbounded_channel();
         let consumer = Arc::new(consumer(
             cfg,
@@ -148,7 +158,9 @@ impl<S: DocumentSink> KafkaSource<S> {
         let routes = self.routes.load();
         let mut topics: Vec<&str> = routes.keys().map(String::as_str).collect();
         topics.sort_unstable();
-        self.consumer.subscribe(&topics).context("subscribing to topics")?;
+        self.consumer
+            .subscribe(&topics)
+            .context("subscribing to topics")?;
         tracing::info!(?topics, group = %self.cfg.group_id, "subscribed");
         Ok(())
     }
@@ -192,7 +204,11 @@ impl<S: DocumentSink> KafkaSource<S> {
         })
     }
 
-    fn on_message(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, slots: &mut HashMap<TopicPartition, Slot>) {
+    fn on_message(
+        &mut self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        slots: &mut HashMap<TopicPartition, Slot>,
+    ) {
         let topic = match self.topics.get(m.topic()) {
             Some(t) => Arc::clone(t),
             None => {
@@ -260,7 +276,10 @@ impl<S: DocumentSink> KafkaSource<S> {
             // Revoked meanwhile: the next owner will deliver these again.
             return;
         };
-        pipeline.metrics.records_consumed.inc_by(records.len() as u64);
+        pipeline
+            .metrics
+            .records_consumed
+            .inc_by(records.len() as u64);
         let batch = Batch {
             pipeline: Arc::clone(pipeline),
             records,
@@ -302,7 +321,9 @@ impl<S: DocumentSink> KafkaSource<S> {
                     self.metrics.paused_partitions.dec();
                 }
             }
-            Err(e) => tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "pause/resume failed"),
+            Err(e) => {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "pause/resume failed")
+            }
         }
     }
 
@@ -329,7 +350,30 @@ impl<S: DocumentSink> KafkaSource<S> {
     }
 
     fn on_rebalance(&self, event: RebalanceEvent, slots: &mut HashMap<TopicPartition, Slot>) {
-        if let RebalanceEvent::Revoked(tps) = event {
+        match event {
+            RebalanceEvent::Assigned(tps) => {
+                // librdkafka keeps an application pause on a partition across
+                // revoke and re-assign; a partition revoked while paused
+                // would come back paused with no slot to resume it.
+                let mut tpl = TopicPartitionList::new();
+                for tp in tps
+                    .iter()
+                    .filter(|tp| !slots.get(*tp).is_some_and(|s| s.paused))
+                {
+                    tpl.add_partition(&tp.0, tp.1);
+                }
+                if tpl.count() > 0
+                    && let Err(e) = self.consumer.resume(&tpl)
+                {
+                    tracing::warn!(error = %e, "resuming newly assigned partitions failed");
+                }
+            }
+            RebalanceEvent::Revoked(tps) => self.on_revoked(tps, slots),
+        }
+    }
+
+    fn on_revoked(&self, tps: Vec<TopicPartition>, slots: &mut HashMap<TopicPartition, Slot>) {
+        {
             for tp in tps {
                 if let Some(slot) = slots.remove(&tp) {
                     if slot.paused {
@@ -349,7 +393,10 @@ impl<S: DocumentSink> KafkaSource<S> {
             self.seal(&tp, &mut slot);
             for batch in slot.waiting.drain(..) {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                if tokio::time::timeout(remaining, slot.tx.send(batch)).await.is_err() {
+                if tokio::time::timeout(remaining, slot.tx.send(batch))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -366,7 +413,9 @@ impl<S: DocumentSink> KafkaSource<S> {
     }
 }
 
-async fn next_control(control: &mut Option<mpsc::UnboundedReceiver<SourceControl>>) -> Option<SourceControl> {
+async fn next_control(
+    control: &mut Option<mpsc::UnboundedReceiver<SourceControl>>,
+) -> Option<SourceControl> {
     match control {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

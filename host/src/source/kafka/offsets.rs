@@ -95,11 +95,15 @@ impl OffsetTracker {
     pub fn complete(&self, ticket: &Ticket) {
         let commit = {
             let mut state = self.lock();
-            let Some(s) = state.get_mut(&ticket.tp) else { return };
+            let Some(s) = state.get_mut(&ticket.tp) else {
+                return;
+            };
             if s.generation != ticket.generation || ticket.seq < s.base_seq {
                 return;
             }
-            let Some(slot) = s.pending.get_mut((ticket.seq - s.base_seq) as usize) else { return };
+            let Some(slot) = s.pending.get_mut((ticket.seq - s.base_seq) as usize) else {
+                return;
+            };
             slot.1 = true;
             let mut commit = None;
             while let Some(&(last, true)) = s.pending.front() {
@@ -129,7 +133,9 @@ impl OffsetTracker {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         loop {
-            let busy = tps.iter().any(|tp| state.get(tp).is_some_and(|s| !s.pending.is_empty()));
+            let busy = tps
+                .iter()
+                .any(|tp| state.get(tp).is_some_and(|s| !s.pending.is_empty()));
             if !busy {
                 return true;
             }
@@ -153,7 +159,9 @@ mod tests {
     fn tracker() -> (Arc<OffsetTracker>, Arc<Mutex<Vec<(String, i32, i64)>>>) {
         let stored = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&stored);
-        let t = OffsetTracker::new(Box::new(move |topic, p, o| s.lock().unwrap().push((topic.to_string(), p, o))));
+        let t = OffsetTracker::new(Box::new(move |topic, p, o| {
+            s.lock().unwrap().push((topic.to_string(), p, o))
+        }));
         (Arc::new(t), stored)
     }
 
@@ -194,7 +202,10 @@ mod tests {
         t.assign(tp(0));
         let old = t.begin(&tp(0), 50).unwrap();
         t.revoke(&tp(0));
-        assert!(t.begin(&tp(0), 60).is_none(), "unassigned partitions take no batches");
+        assert!(
+            t.begin(&tp(0), 60).is_none(),
+            "unassigned partitions take no batches"
+        );
         t.assign(tp(0));
         let new = t.begin(&tp(0), 10).unwrap();
         t.complete(&old);

@@ -29,7 +29,10 @@ pub struct WorkerShared<S> {
     pub wasm_slots: Arc<Semaphore>,
 }
 
-pub async fn run_partition<S: DocumentSink>(shared: Arc<WorkerShared<S>>, mut rx: mpsc::Receiver<Batch>) {
+pub async fn run_partition<S: DocumentSink>(
+    shared: Arc<WorkerShared<S>>,
+    mut rx: mpsc::Receiver<Batch>,
+) {
     while let Some(batch) = rx.recv().await {
         let Batch {
             pipeline,
@@ -40,10 +43,17 @@ pub async fn run_partition<S: DocumentSink>(shared: Arc<WorkerShared<S>>, mut rx
         let chain = pipeline.chain.load_full();
         let started = Instant::now();
         let out = {
-            let _slot = shared.wasm_slots.acquire().await.expect("semaphore never closed");
+            let _slot = shared
+                .wasm_slots
+                .acquire()
+                .await
+                .expect("semaphore never closed");
             run_chain(&shared.runtime, &chain, &records, &pipeline.metrics).await
         };
-        pipeline.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+        pipeline
+            .metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
         pipeline.metrics.batches.inc();
         let tracker = Arc::clone(&shared.tracker);
         dispatch_outputs(
