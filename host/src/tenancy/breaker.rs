@@ -1,0 +1,303 @@
+//! Circuit breaker: backs a failing pipeline off instead of hot-looping on
+//! batches that keep failing.
+
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::{Duration, Instant};
+
+/// When a pipeline's breaker opens and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive failed batches that open the breaker.
+    pub failure_threshold: u32,
+    /// First open period; doubles with each consecutive trip.
+    #[serde(with = "humantime_serde")]
+    pub base_backoff: Duration,
+    /// Longest open period.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A change of state worth logging and counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Batches are held back for `backoff`.
+    Opened { backoff: Duration },
+    /// A trial batch succeeded; batches flow again.
+    Closed,
+}
+
+/// Where a breaker is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    /// The open period is over; the next result decides.
+    HalfOpen,
+}
+
+/// A breaker's state for the status API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerStatus {
+    pub state: BreakerState,
+    pub consecutive_failures: u32,
+    pub trips: u64,
+    /// Milliseconds left in the open period; 0 unless open.
+    pub open_until_ms: u64,
+}
+
+/// One pipeline's breaker: `failure_threshold` consecutive failed batches
+/// open it for a backoff (`base_backoff`, doubling per consecutive trip up
+/// to `max_backoff`); then it half-opens and the next result decides:
+/// success closes it and resets the backoff, failure re-opens it for the
+/// next one. Batches running concurrently all pass while half-open.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    open_until: Option<Instant>,
+    half_open: bool,
+    consecutive_failures: u32,
+    /// Trips since the breaker last closed from half-open.
+    consecutive_trips: u32,
+    trips: u64,
+}
+
+impl State {
+    /// Half-opens once the open period is over.
+    fn refresh(&mut self, now: Instant) {
+        if self.open_until.is_some_and(|until| until <= now) {
+            self.open_until = None;
+            self.half_open = true;
+        }
+    }
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            state: Mutex::new(State {
+                open_until: None,
+                half_open: false,
+                consecutive_failures: 0,
+                consecutive_trips: 0,
+                trips: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.refresh(Instant::now());
+        state
+    }
+
+    /// Returns at once unless open; then sleeps until the open period ends.
+    pub async fn wait_ready(&self) {
+        loop {
+            let Some(until) = self.lock().open_until else {
+                return;
+            };
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Records one batch's outcome. Results arriving while open (batches
+    /// started before the trip) are ignored.
+    pub fn record(&self, success: bool) -> Option<Transition> {
+        let mut s = self.lock();
+        if s.open_until.is_some() {
+            return None;
+        }
+        if success {
+            s.consecutive_failures = 0;
+            if !std::mem::take(&mut s.half_open) {
+                return None;
+            }
+            s.consecutive_trips = 0;
+            return Some(Transition::Closed);
+        }
+        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+        if !s.half_open && s.consecutive_failures < self.config.failure_threshold.max(1) {
+            return None;
+        }
+        s.half_open = false;
+        s.trips += 1;
+        s.consecutive_trips = s.consecutive_trips.saturating_add(1);
+        let doublings = (s.consecutive_trips - 1).min(31);
+        let backoff = self
+            .config
+            .base_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.config.max_backoff);
+        s.open_until = Some(Instant::now() + backoff);
+        Some(Transition::Opened { backoff })
+    }
+
+    /// The current state, for the status API.
+    pub fn status(&self) -> BreakerStatus {
+        let s = self.lock();
+        let state = match (s.open_until, s.half_open) {
+            (Some(_), _) => BreakerState::Open,
+            (None, true) => BreakerState::HalfOpen,
+            (None, false) => BreakerState::Closed,
+        };
+        let left = s.open_until.map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(Instant::now())
+        });
+        BreakerStatus {
+            state,
+            consecutive_failures: s.consecutive_failures,
+            trips: s.trips,
+            open_until_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Times the breaker has opened.
+    pub fn trips(&self) -> u64 {
+        self.lock().trips
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(threshold: u32, base_ms: u64, max_ms: u64) -> CircuitBreaker {
+        CircuitBreaker::new(BreakerConfig {
+            failure_threshold: threshold,
+            base_backoff: Duration::from_millis(base_ms),
+            max_backoff: Duration::from_millis(max_ms),
+        })
+    }
+
+    fn opened(ms: u64) -> Option<Transition> {
+        Some(Transition::Opened {
+            backoff: Duration::from_millis(ms),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_exactly_at_the_threshold() {
+        let b = breaker(3, 1000, 60_000);
+        assert_eq!(b.record(false), None);
+        assert_eq!(b.record(false), None);
+        assert_eq!(b.status().state, BreakerState::Closed);
+        assert_eq!(b.status().consecutive_failures, 2);
+        assert_eq!(b.record(false), opened(1000));
+        let status = b.status();
+        assert_eq!(status.state, BreakerState::Open);
+        assert_eq!((status.trips, status.open_until_ms), (1, 1000));
+        assert_eq!(b.trips(), 1);
+        // Late results while open change nothing.
+        assert_eq!(b.record(true), None);
+        assert_eq!(b.record(false), None);
+        assert_eq!(b.trips(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_ready_blocks_for_the_backoff() {
+        let b = breaker(1, 1500, 60_000);
+        let start = Instant::now();
+        b.wait_ready().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(b.record(false), opened(1500));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(b.status().open_until_ms, 1000);
+        b.wait_ready().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+        assert_eq!(b.status().state, BreakerState::HalfOpen);
+        assert_eq!(b.status().open_until_ms, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_success_closes_and_resets_the_backoff() {
+        let b = breaker(2, 100, 10_000);
+        b.record(false);
+        assert_eq!(b.record(false), opened(100));
+        b.wait_ready().await;
+        assert_eq!(b.record(false), opened(200));
+        b.wait_ready().await;
+        assert_eq!(b.record(true), Some(Transition::Closed));
+        let status = b.status();
+        assert_eq!(status.state, BreakerState::Closed);
+        assert_eq!((status.consecutive_failures, status.trips), (0, 2));
+        // Closed again: the threshold applies, and the backoff starts over.
+        assert_eq!(b.record(false), None);
+        assert_eq!(b.record(false), opened(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_failure_reopens_doubling_up_to_the_cap() {
+        let b = breaker(3, 1000, 5000);
+        b.record(false);
+        b.record(false);
+        let mut backoffs = vec![b.record(false)];
+        for _ in 0..4 {
+            let start = Instant::now();
+            b.wait_ready().await;
+            let Some(Transition::Opened { backoff }) = backoffs.last().copied().flatten() else {
+                panic!("not open: {backoffs:?}");
+            };
+            assert_eq!(start.elapsed(), backoff);
+            backoffs.push(b.record(false));
+        }
+        let expected = [1000, 2000, 4000, 5000, 5000].map(opened);
+        assert_eq!(backoffs, expected);
+        assert_eq!(b.trips(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn successes_reset_the_failure_count() {
+        let b = breaker(3, 1000, 60_000);
+        for _ in 0..3 {
+            assert_eq!(b.record(false), None);
+            assert_eq!(b.record(false), None);
+            assert_eq!(b.record(true), None);
+            assert_eq!(b.status().consecutive_failures, 0);
+        }
+        b.record(false);
+        b.record(false);
+        assert_eq!(b.record(false), opened(1000));
+    }
+
+    #[test]
+    fn config_and_status_serde() {
+        let config: BreakerConfig = toml::from_str("base_backoff = \"250ms\"").unwrap();
+        assert_eq!(config.base_backoff, Duration::from_millis(250));
+        assert_eq!(config.failure_threshold, 5);
+        assert_eq!(config.max_backoff, Duration::from_secs(60));
+        assert!(toml::from_str::<BreakerConfig>("threshold = 3").is_err());
+        let status = BreakerStatus {
+            state: BreakerState::HalfOpen,
+            consecutive_failures: 1,
+            trips: 2,
+            open_until_ms: 0,
+        };
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            serde_json::json!({
+                "state": "half_open", "consecutive_failures": 1, "trips": 2, "open_until_ms": 0,
+            })
+        );
+    }
+}
