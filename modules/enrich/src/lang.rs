@@ -49,6 +49,23 @@ impl Detector {
     }
 }
 
+/// A language as a record reports it, as the lower-cased primary subtag
+/// (`en-GB` → `en`, `PT` → `pt`); `None` when it names no language: empty,
+/// not 2–3 ASCII letters, `und`, `zxx` (no linguistic content) or one of the
+/// private-use codes `qaa`–`qtz` (X's `qme`, `qht`, …: media only, hashtags
+/// only).
+pub fn normalize(reported: &str) -> Option<String> {
+    let primary = reported
+        .trim()
+        .split(['-', '_'])
+        .next()?
+        .to_ascii_lowercase();
+    let letters =
+        (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
+    let private = primary.len() == 3 && ("qaa".."qu").contains(&primary.as_str());
+    (letters && !private && primary != "und" && primary != "zxx").then_some(primary)
+}
+
 /// ISO 639-1 for whatlang's languages (its codes are ISO 639-3).
 pub fn iso639_1(lang: Lang) -> &'static str {
     match lang.code() {

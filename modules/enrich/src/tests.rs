@@ -87,7 +87,7 @@ fn unsure_detection_falls_back_to_the_record_then_und() {
     );
     assert_eq!(
         enrich(
-            &[("min_confidence", "0")],
+            &[("min_confidence", "0"), ("language_detection", "always")],
             r#"{"text":"Das ist gut","lang":"en"}"#
         )["language"],
         "de"
@@ -100,6 +100,97 @@ fn unsure_detection_falls_back_to_the_record_then_und() {
         )["language"],
         "en"
     );
+}
+
+const GERMAN: &str = "Das ist ein schönes Haus und der Garten ist groß";
+
+#[test]
+fn the_records_own_language_skips_detection() {
+    // Detection would say `de`; the record's field wins, normalised.
+    for lang in ["en", "EN", "en-GB", "en_US"] {
+        let value = json!({"text": GERMAN, "lang": lang}).to_string();
+        assert_eq!(enrich(&[], &value)["language"], "en", "{lang}");
+    }
+    // No language in the field: detection runs.
+    for lang in ["", "und", "qme", "zxx", "e", "1x", "english"] {
+        let value = json!({"text": GERMAN, "lang": lang}).to_string();
+        assert_eq!(enrich(&[], &value)["language"], "de", "{lang:?}");
+    }
+    assert_eq!(
+        enrich(&[], &json!({"text": GERMAN, "lang": 3}).to_string())["language"],
+        "de"
+    );
+    // Another field, and its former name.
+    let value = json!({"text": GERMAN, "lang": "en", "source_lang": "fr"}).to_string();
+    assert_eq!(
+        enrich(&[("language_field", "source_lang")], &value)["language"],
+        "fr"
+    );
+    assert_eq!(
+        enrich(&[("language_fallback", "source_lang")], &value)["language"],
+        "fr"
+    );
+    assert_eq!(enrich(&[("language_field", "")], &value)["language"], "de");
+}
+
+#[test]
+fn detection_modes() {
+    let tagged = json!({"text": GERMAN, "lang": "en"}).to_string();
+    let untagged = json!({"text": GERMAN}).to_string();
+    let mode = |m| [("language_detection", m)];
+    assert_eq!(enrich(&mode("always"), &tagged)["language"], "de");
+    assert_eq!(enrich(&mode("always"), &untagged)["language"], "de");
+    assert_eq!(enrich(&mode("missing"), &tagged)["language"], "en");
+    assert_eq!(enrich(&mode("never"), &tagged)["language"], "en");
+    assert_eq!(enrich(&mode("never"), &untagged)["language"], "und");
+}
+
+#[test]
+fn detection_defaults_to_a_short_list_of_languages() {
+    let russian =
+        json!({"text": "Сегодня в Москве прошла большая конференция о климате и космосе"})
+            .to_string();
+    assert_eq!(enrich(&[], &russian)["language"], "und");
+    assert_ne!(enrich(&[("languages", "all")], &russian)["language"], "und");
+    assert_eq!(
+        enrich(&[("languages", "en,ru")], &russian)["language"],
+        "ru"
+    );
+    for text in [
+        GERMAN,
+        "The weather is lovely today and we are going to the park",
+        "Il fait très beau aujourd'hui et nous allons au parc avec les enfants",
+        "Hoy hace muy buen tiempo y vamos al parque con los niños",
+    ] {
+        let value = json!({ "text": text }).to_string();
+        assert_eq!(
+            enrich(&[], &value)["language"],
+            enrich(&[("languages", "all")], &value)["language"],
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn detection_reads_a_bounded_prefix() {
+    // ~250 characters of German, then ~720 of English.
+    let text = format!(
+        "{} {}",
+        [GERMAN; 5].join(". "),
+        "The weather is lovely today and we are all going to the park together. ".repeat(10)
+    );
+    let value = json!({ "text": text }).to_string();
+    assert_eq!(enrich(&[], &value)["language"], "de");
+    assert_eq!(
+        enrich(
+            &[("detect_max_chars", "100000"), ("min_confidence", "0")],
+            &value
+        )["language"],
+        "en"
+    );
+    assert_eq!(super::prefix("héllo", 2), "hé");
+    assert_eq!(super::prefix("héllo", 9), "héllo");
+    assert_eq!(super::prefix("", 0), "");
 }
 
 #[test]
@@ -143,6 +234,10 @@ fn failures_and_config_errors_are_clear() {
         "config key \"languages\": unknown language \"klingon\""
     );
     assert_eq!(
+        err(&[("language_detection", "sometimes")]),
+        "config key \"language_detection\": expected missing, always or never, found \"sometimes\""
+    );
+    assert_eq!(
         err(&[("min_confidence", "2")]),
         "config key \"min_confidence\" must be between 0 and 1"
     );
@@ -172,3 +267,4 @@ fn every_language_has_a_two_letter_code() {
         assert_eq!(iso639_1(*lang).len(), 2, "{lang:?}");
     }
 }
+
