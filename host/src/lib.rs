@@ -12,3 +12,4 @@ pub mod runtime;
 pub mod sinks;
 pub mod source;
 pub mod telemetry;
+pub mod tenancy;

@@ -16,6 +16,7 @@ pub use kafka::{KafkaConfig, SourceBatchConfig};
 pub use pipeline::{ModuleConfig, PipelineConfig};
 
 use crate::runtime::RuntimeConfig;
+use crate::tenancy::config::{Tenant, TenantsConfig};
 use crate::sinks::elasticsearch::ElasticsearchConfig;
 
 /// Why a configuration was refused.
@@ -66,6 +67,13 @@ pub struct Config {
     /// `[upstreams.expertai]` (see `config/http.rs`).
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// `[tenants]`: the tenants folder and default quotas (multi-tenant
+    /// hosting); tenant pipelines join `pipelines` as `<tenant>.<name>`.
+    #[serde(default)]
+    pub tenants: TenantsConfig,
+    /// The tenants read from `tenants.dir`, by id.
+    #[serde(skip)]
+    pub tenant_set: BTreeMap<String, Tenant>,
     /// Folder of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -79,12 +87,22 @@ pub struct Config {
 pub struct AdminConfig {
     /// Address to listen on; empty string disables the endpoint.
     pub listen: String,
+    /// sha256 (hex) of the operator's API token (`weir tenants token`
+    /// prints a token and its hash). When set, every endpoint but
+    /// `/healthz` requires a token; tenants' endpoints always do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_token_sha256: Option<String>,
+    /// Largest request body (a module upload) the API reads, in bytes;
+    /// a tenant's own `max_module_bytes` applies within it.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9464".into(),
+            operator_token_sha256: None,
+            max_upload_bytes: 64 << 20,
         }
     }
 }
@@ -171,6 +189,7 @@ impl Config {
             base_dir.to_path_buf()
         };
         config.path = path.to_path_buf();
+        config.load_tenants()?;
         config
             .validate()
             .map_err(|(key, reason)| ConfigError::Invalid {
@@ -190,6 +209,45 @@ impl Config {
         }
     }
 
+    /// Reads the tenants folder and adds the tenants' pipelines.
+    fn load_tenants(&mut self) -> Result<(), ConfigError> {
+        if self.tenants.dir.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let dir = self.resolve(&self.tenants.dir);
+        let dir = std::fs::canonicalize(&dir).map_err(|e| ConfigError::Invalid {
+            path: self.path.clone(),
+            key: "tenants.dir".into(),
+            reason: format!("{}: {e}", dir.display()),
+        })?;
+        crate::tenancy::config::validate_quotas(&self.tenants.defaults, self.runtime.max_memory_bytes).map_err(|(k, reason)| {
+            ConfigError::Invalid {
+                path: self.path.clone(),
+                key: format!("tenants.defaults.{k}"),
+                reason,
+            }
+        })?;
+        let loaded = crate::tenancy::config::load_dir(&dir, &self.tenants.defaults, self.runtime.max_memory_bytes).map_err(|e| {
+            ConfigError::Invalid {
+                path: e.file,
+                key: e.key,
+                reason: e.reason,
+            }
+        })?;
+        for t in loaded.tenants.values() {
+            for (name, u) in &t.upstreams {
+                http::validate_upstream(name, u).map_err(|(key, reason)| ConfigError::Invalid {
+                    path: t.file.clone(),
+                    key,
+                    reason,
+                })?;
+            }
+        }
+        self.pipelines.extend(loaded.pipelines);
+        self.tenant_set = loaded.tenants;
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         self.kafka.validate()?;
         self.runtime.validate().map_err(split_key)?;
@@ -202,6 +260,14 @@ impl Config {
         }
         if let Some(Err(e)) = self.admin.address() {
             return Err(("admin.listen".into(), e));
+        }
+        if let Some(h) = &self.admin.operator_token_sha256
+            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err((
+                "admin.operator_token_sha256".into(),
+                "must be 64 hex digits (`weir tenants token` prints one)".into(),
+            ));
         }
         for (name, u) in &self.upstreams {
             http::validate_upstream(name, u)?;

@@ -31,6 +31,10 @@ pub struct PipelineConfig {
     /// `[pipelines.NAME.http]`: timeouts and limits of those requests.
     #[serde(default)]
     pub http: super::HttpConfig,
+    /// Set for a tenant's pipeline (never read from TOML): its owner and
+    /// the quotas it runs under.
+    #[serde(skip)]
+    pub tenant: Option<crate::tenancy::TenantBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

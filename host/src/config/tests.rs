@@ -129,29 +129,28 @@ fn environment_overrides_addresses_before_validation() {
 #[test]
 fn operators_guide_reference_config_parses() {
     let guide = include_str!("../../../docs/operators-guide.md");
-    let start = guide
-        .find("<!-- reference-config:begin -->")
-        .expect("begin marker");
-    let end = guide
-        .find("<!-- reference-config:end -->")
-        .expect("end marker");
-    let block = &guide[start..end];
-    let toml_text = block
-        .split("```toml")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a toml block between the markers");
+    let toml_text = reference_block(guide, "reference-config");
     // Module paths must exist for validation: point at a temp file.
     let dir = tempfile::tempdir().unwrap();
     let modules = dir.path().join("dist/modules");
     std::fs::create_dir_all(&modules).unwrap();
     std::fs::write(modules.join("text-clean.wasm"), b"").unwrap();
     let config_dir = dir.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::create_dir_all(config_dir.join("tenants/acme/modules")).unwrap();
+    std::fs::write(config_dir.join("tenants/acme/modules/text-clean.wasm"), b"").unwrap();
+    std::fs::write(
+        config_dir.join("tenants/acme.toml"),
+        reference_block(guide, "reference-tenant"),
+    )
+    .unwrap();
     let c = Config::from_toml(toml_text, Path::new("operators-guide.md"), &config_dir)
         .unwrap_or_else(|e| panic!("the guide's reference config is invalid: {e}"));
     assert_eq!(c.kafka.max_in_flight_batches, 4);
     assert_eq!(c.pipelines["tweets"].modules[0].name(), "text-clean");
+    // The documented tenant file loads, with its overrides.
+    let acme = &c.tenant_set["acme"];
+    assert_eq!(acme.quotas.records_per_second, 2000);
+    assert!(c.pipelines.contains_key("acme.tweets"));
 
     // Completeness: every field the structs have (serialized back, defaults
     // included) appears in the documented block.
@@ -162,6 +161,21 @@ fn operators_guide_reference_config_parses() {
         undocumented.is_empty(),
         "config keys missing from docs/operators-guide.md: {undocumented:?}"
     );
+}
+
+/// The TOML block between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
+fn reference_block<'a>(guide: &'a str, name: &str) -> &'a str {
+    let start = guide
+        .find(&format!("<!-- {name}:begin -->"))
+        .expect("begin marker");
+    let end = guide
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("end marker");
+    guide[start..end]
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block between the markers")
 }
 
 /// `a.b.c` paths of every leaf and table in a TOML value (array elements

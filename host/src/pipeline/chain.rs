@@ -108,7 +108,14 @@ pub async fn run_chain(
 
     let mut per_source = vec![0usize; records.len()];
     for item in items {
-        if let Err(reason) = validate_document(&item.body) {
+        let checked = match chain.max_document_bytes {
+            Some(limit) if item.body.len() > limit => Err(format!(
+                "document is {} bytes, over the limit of {limit} (max_document_bytes)",
+                item.body.len()
+            )),
+            _ => validate_document(&item.body),
+        };
+        if let Err(reason) = checked {
             if !std::mem::replace(&mut failed[item.source], true) {
                 out.failures.push(Failure {
                     source: item.source,
@@ -135,6 +142,10 @@ pub async fn run_chain(
     out
 }
 
+/// Records run alone after which a module that keeps hitting a limit is
+/// not run on the rest of the batch.
+const ISOLATION_LIMIT_STREAK: usize = 3;
+
 /// Runs the batch; if the module traps, runs each record alone so only the
 /// records that trap by themselves fail (with the trap message).
 async fn run_isolating(
@@ -151,11 +162,31 @@ async fn run_isolating(
         Err(trap) => {
             tracing::warn!(module = %module.name, error = %trap, records = batch.len(), "module trapped on a batch; isolating records");
             let mut outcomes = Vec::with_capacity(batch.len());
+            // A module that hits a resource limit on the batch and then on
+            // every record alone would cost a full limit per record (a
+            // looping module: max_batch_time × batch size). After a few in
+            // a row the rest fail with the same reason, unrun.
+            let mut limited_in_a_row = 0;
             for record in batch {
+                if limited_in_a_row >= ISOLATION_LIMIT_STREAK {
+                    outcomes.push(WitOutcome::Fail(format!(
+                        "module {} not run on this record: it exceeded a limit on the batch and on {ISOLATION_LIMIT_STREAK} records alone in a row ({trap})",
+                        module.name
+                    )));
+                    continue;
+                }
                 let one = std::slice::from_ref(record);
                 outcomes.push(match module.run_batch(rt, one).await {
-                    Ok(mut o) => o.pop().expect("run_batch checks the outcome count"),
+                    Ok(mut o) => {
+                        limited_in_a_row = 0;
+                        o.pop().expect("run_batch checks the outcome count")
+                    }
                     Err(trap) => {
+                        if trap.limit.is_some() {
+                            limited_in_a_row += 1;
+                        } else {
+                            limited_in_a_row = 0;
+                        }
                         WitOutcome::Fail(format!("module {} trapped: {trap}", module.name))
                     }
                 });

@@ -1,6 +1,7 @@
 //! Pipelines: a chain of modules between a set of topics and an index.
 
 pub mod chain;
+pub mod control;
 pub mod dispatch;
 pub mod provenance;
 
@@ -9,11 +10,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use control::{ControlStatus, PipelineControl};
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
 pub use dispatch::{DocumentSink, dispatch_outputs};
 pub use provenance::{Chain, version_label};
 
 use crate::telemetry::PipelineMetrics;
+use crate::tenancy::TenantRuntime;
 
 /// A running pipeline. Its module chain is swappable: a batch loads the
 /// chain once when it starts and finishes on that version.
@@ -23,6 +26,17 @@ pub struct Pipeline {
     pub dead_letter_topic: Arc<str>,
     pub chain: ArcSwap<Chain>,
     pub metrics: PipelineMetrics,
+    /// The tenant it belongs to (`None` on a single-tenant host).
+    pub tenant: Option<Arc<TenantRuntime>>,
+    /// Pause flag, circuit breaker, throughput: survives rebuilds.
+    pub control: Arc<PipelineControl>,
+}
+
+impl Pipeline {
+    /// The scheduling key and weight of the pipeline's Wasm work.
+    pub fn share(&self) -> (&str, u32) {
+        self.tenant.as_deref().map_or(("", 1), |t| (t.id.as_str(), t.weight))
+    }
 }
 
 impl std::fmt::Debug for Pipeline {

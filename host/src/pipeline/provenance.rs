@@ -11,6 +11,8 @@ pub struct Chain {
     pub modules: Vec<Arc<LoadedModule>>,
     /// `"field":["a@1.0#abc…",…]`, ready to splice into documents.
     provenance: Option<Vec<u8>>,
+    /// Documents larger than this fail (a tenant's quota); `None`: no limit.
+    pub max_document_bytes: Option<usize>,
 }
 
 impl Chain {
@@ -26,7 +28,14 @@ impl Chain {
         Self {
             modules,
             provenance,
+            max_document_bytes: None,
         }
+    }
+
+    /// Fails documents larger than `limit` bytes.
+    pub fn with_max_document_bytes(mut self, limit: Option<usize>) -> Self {
+        self.max_document_bytes = limit;
+        self
     }
 
     pub fn provenance(&self) -> Option<&[u8]> {

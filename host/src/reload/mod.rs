@@ -4,9 +4,11 @@
 //! the running version stays. Kept versions can be rolled back to.
 
 mod registry;
+mod tenants;
 mod watch;
 
 pub use registry::{LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
+pub use tenants::{PipelineStatus, UploadError, UploadReport};
 pub use watch::{ConfigStatus, Reloader, SourceControl};
 
 use std::time::Duration;

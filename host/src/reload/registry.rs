@@ -14,14 +14,18 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::config::{Config, PipelineConfig};
-use crate::pipeline::{Chain, Pipeline, Routes, version_label};
-use crate::runtime::{HttpPolicy, LoadedModule, OutboundHttp, WasmRuntime, digest_of};
+use crate::pipeline::{Chain, Pipeline, PipelineControl, Routes, version_label};
+use crate::runtime::{
+    HttpPolicy, LoadedModule, ModuleOptions, OutboundHttp, WasmRuntime, digest_of,
+};
 use crate::telemetry::Metrics;
+use crate::tenancy::breaker::BreakerConfig;
+use crate::tenancy::{Tenant, TenantRuntime};
 
 /// One version of a module that passed compile, world check and `init`.
 #[derive(Clone)]
-struct Version {
-    module: Arc<LoadedModule>,
+pub(super) struct Version {
+    pub(super) module: Arc<LoadedModule>,
     loaded_at: SystemTime,
 }
 
@@ -35,11 +39,11 @@ pub struct LoadError {
 }
 
 /// One module position in a pipeline's chain.
-struct Slot {
-    name: String,
+pub(super) struct Slot {
+    pub(super) name: String,
     /// Canonical path of the component file.
-    path: PathBuf,
-    settings: Vec<(String, String)>,
+    pub(super) path: PathBuf,
+    pub(super) settings: Vec<(String, String)>,
     /// Oldest first; at most `keep` entries.
     versions: Vec<Version>,
     active: usize,
@@ -51,30 +55,62 @@ struct Slot {
 }
 
 impl Slot {
-    fn active(&self) -> &Version {
+    pub(super) fn active(&self) -> &Version {
         &self.versions[self.active]
+    }
+
+    /// Makes `module` the active version; an already-kept version becomes
+    /// active again rather than being stored twice.
+    pub(super) fn activate(&mut self, module: LoadedModule, keep: usize) {
+        self.file_digest = module.digest.clone();
+        self.versions.retain(|v| v.module.digest != module.digest);
+        self.versions.push(Version {
+            module: Arc::new(module),
+            loaded_at: SystemTime::now(),
+        });
+        if self.versions.len() > keep {
+            let excess = self.versions.len() - keep;
+            self.versions.drain(..excess);
+        }
+        self.active = self.versions.len() - 1;
+        self.last_error = None;
     }
 }
 
 /// A pipeline with the state needed to rebuild its chain.
-struct Entry {
-    pipeline: Arc<Pipeline>,
-    config: PipelineConfig,
-    http: Arc<HttpPolicy>,
-    slots: Vec<Slot>,
+pub(super) struct Entry {
+    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) config: PipelineConfig,
+    pub(super) http: Arc<HttpPolicy>,
+    pub(super) slots: Vec<Slot>,
 }
 
 impl Entry {
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         let modules = self
             .slots
             .iter()
             .map(|s| Arc::clone(&s.active().module))
             .collect();
-        self.pipeline.chain.store(Arc::new(Chain::new(
-            modules,
-            self.config.provenance_field.as_deref(),
-        )));
+        self.pipeline
+            .chain
+            .store(Arc::new(chain_of(modules, &self.config)));
+    }
+}
+
+fn chain_of(modules: Vec<Arc<LoadedModule>>, p: &PipelineConfig) -> Chain {
+    Chain::new(modules, p.provenance_field.as_deref())
+        .with_max_document_bytes(p.tenant.as_ref().map(|t| t.quotas.max_document_bytes))
+}
+
+/// Refuses a module file over its tenant's `max_module_bytes`.
+pub(super) fn check_module_size(p: &PipelineConfig, len: usize) -> Result<(), String> {
+    match &p.tenant {
+        Some(t) if len > t.quotas.max_module_bytes => Err(format!(
+            "module is {len} bytes, over the tenant's max_module_bytes ({})",
+            t.quotas.max_module_bytes
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -110,11 +146,11 @@ pub enum RollbackError {
     NoMatch { module: String, to: String },
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(super) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn canonical(path: &Path) -> PathBuf {
+pub(super) fn canonical(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -129,14 +165,21 @@ fn canonical(path: &Path) -> PathBuf {
 
 /// The live set of pipelines and their module versions.
 pub struct Registry {
-    runtime: Arc<WasmRuntime>,
+    pub(super) runtime: Arc<WasmRuntime>,
     http: OutboundHttp,
-    metrics: Metrics,
-    keep: usize,
+    pub(super) metrics: Metrics,
+    pub(super) keep: usize,
     routes: Arc<ArcSwap<Routes>>,
-    entries: tokio::sync::Mutex<BTreeMap<String, Entry>>,
+    pub(super) entries: tokio::sync::Mutex<BTreeMap<String, Entry>>,
     /// Snapshot for status readers (no async lock on the admin path).
     status: Mutex<Vec<ModuleStatus>>,
+    /// Running tenants (shared quotas), by id.
+    tenant_runtimes: Mutex<HashMap<String, Arc<TenantRuntime>>>,
+    /// Tenants as configured, by id (tokens, folders, quotas).
+    pub(super) tenants: Mutex<BTreeMap<String, Tenant>>,
+    /// Run state per pipeline name, kept across rebuilds.
+    controls: Mutex<HashMap<String, Arc<PipelineControl>>>,
+    breaker: Mutex<BreakerConfig>,
 }
 
 impl Registry {
@@ -156,6 +199,10 @@ impl Registry {
             routes: Arc::new(ArcSwap::from_pointee(HashMap::new())),
             entries: tokio::sync::Mutex::new(BTreeMap::new()),
             status: Mutex::new(Vec::new()),
+            tenant_runtimes: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(config.tenant_set.clone()),
+            controls: Mutex::new(HashMap::new()),
+            breaker: Mutex::new(config.tenants.breaker.clone()),
         });
         let mut entries = BTreeMap::new();
         for (name, p) in &config.pipelines {
@@ -186,9 +233,26 @@ impl Registry {
         p: &PipelineConfig,
         old: Option<&Entry>,
     ) -> anyhow::Result<Entry> {
-        let http = self.http.policy_for(name, p)?;
+        let tenant = p
+            .tenant
+            .as_ref()
+            .map(|b| self.tenant_runtime(b))
+            .transpose()?;
+        let http = match &tenant {
+            Some(t) => self.http.tenant_policy_for(name, p, t)?,
+            None => self.http.policy_for(name, p)?,
+        };
+        let options = ModuleOptions {
+            limits: tenant
+                .as_ref()
+                .map(|t| self.runtime.config().tenant_limits(&t.quotas)),
+            tenant: tenant.as_ref().map(|t| t.id.clone()),
+            log_lines_per_second: tenant.as_ref().map(|t| t.quotas.log_lines_per_second),
+        };
         let http_same = old.is_some_and(|o| {
-            o.config.allowed_outbound_hosts == p.allowed_outbound_hosts && o.config.http == p.http
+            o.config.allowed_outbound_hosts == p.allowed_outbound_hosts
+                && o.config.http == p.http
+                && o.config.tenant == p.tenant
         });
         let mut slots = Vec::with_capacity(p.modules.len());
         for m in &p.modules {
@@ -213,9 +277,18 @@ impl Registry {
             }
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading module {}: {e}", path.display()))?;
+            check_module_size(p, bytes.len())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let module = self
                 .runtime
-                .load(name, &m.name(), bytes, settings.clone(), Arc::clone(&http))
+                .load_with(
+                    name,
+                    &m.name(),
+                    bytes,
+                    settings.clone(),
+                    Arc::clone(&http),
+                    options.clone(),
+                )
                 .await?;
             tracing::info!(pipeline = name, module = %module.name, version = %version_label(&module), "module loaded");
             slots.push(Slot {
@@ -239,8 +312,10 @@ impl Registry {
             name: Arc::from(name),
             index: Arc::from(p.index.as_str()),
             dead_letter_topic: Arc::from(p.dead_letter_topic(name)),
-            chain: ArcSwap::from_pointee(Chain::new(modules, p.provenance_field.as_deref())),
+            chain: ArcSwap::from_pointee(chain_of(modules, p)),
             metrics: self.metrics.pipeline(name),
+            tenant,
+            control: self.control(name),
         });
         Ok(Entry {
             pipeline,
@@ -283,6 +358,7 @@ impl Registry {
             tracing::info!(pipeline = %removed, "pipeline removed");
         }
         *entries = merged;
+        self.prune(&entries, config);
         self.routes.store(Arc::new(routes_of(&entries)));
         let changed = sorted_topics(&entries) != old_topics;
         drop(entries);
@@ -328,34 +404,27 @@ impl Registry {
                     continue;
                 }
                 slot.file_digest = digest.clone();
-                let result = self
-                    .runtime
-                    .load(
-                        &entry.pipeline.name,
-                        &slot.name,
-                        bytes.clone(),
-                        slot.settings.clone(),
-                        Arc::clone(&entry.http),
-                    )
-                    .await;
+                let result = match check_module_size(&entry.config, bytes.len()) {
+                    Err(message) => Err(message),
+                    Ok(()) => self
+                        .runtime
+                        .load_with(
+                            &entry.pipeline.name,
+                            &slot.name,
+                            bytes.clone(),
+                            slot.settings.clone(),
+                            Arc::clone(&entry.http),
+                            slot.active().module.options().clone(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
                 let labels = [entry.pipeline.name.to_string(), slot.name.clone()];
                 match result {
                     Ok(module) => {
                         tracing::info!(pipeline = %entry.pipeline.name, module = %slot.name, version = %version_label(&module), "module swapped");
                         self.metrics.module_reload(&labels[0], &labels[1], "ok");
-                        // An already-kept version becomes active again
-                        // rather than being stored twice.
-                        slot.versions.retain(|v| v.module.digest != digest);
-                        slot.versions.push(Version {
-                            module: Arc::new(module),
-                            loaded_at: SystemTime::now(),
-                        });
-                        if slot.versions.len() > self.keep {
-                            let excess = slot.versions.len() - self.keep;
-                            slot.versions.drain(..excess);
-                        }
-                        slot.active = slot.versions.len() - 1;
-                        slot.last_error = None;
+                        slot.activate(module, self.keep);
                         changed = true;
                     }
                     Err(e) => {
@@ -363,7 +432,7 @@ impl Registry {
                         self.metrics
                             .module_reload(&labels[0], &labels[1], "rejected");
                         slot.last_error = Some(LoadError {
-                            message: e.to_string(),
+                            message: e,
                             digest: digest.clone(),
                             at: rfc3339(SystemTime::now()),
                         });
@@ -425,7 +494,54 @@ impl Registry {
             .ok_or_else(not_found)
     }
 
-    async fn refresh_status(&self) {
+    /// The running tenant for `binding`, reused while it still matches.
+    fn tenant_runtime(
+        &self,
+        binding: &crate::tenancy::TenantBinding,
+    ) -> anyhow::Result<Arc<TenantRuntime>> {
+        let mut all = self
+            .tenant_runtimes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = all.get(&binding.id).filter(|t| t.matches(binding)) {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(TenantRuntime::new(binding)?);
+        all.insert(binding.id.clone(), Arc::clone(&t));
+        Ok(t)
+    }
+
+    /// The run state of pipeline `name`, created on first use.
+    fn control(&self, name: &str) -> Arc<PipelineControl> {
+        let breaker = self
+            .breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Arc::clone(
+            self.controls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(PipelineControl::new(breaker))),
+        )
+    }
+
+    /// After a config change: forget removed pipelines' and tenants' state.
+    fn prune(&self, entries: &BTreeMap<String, Entry>, config: &Config) {
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| entries.contains_key(name));
+        self.tenant_runtimes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| config.tenant_set.contains_key(id));
+        *self.tenants.lock().unwrap_or_else(|e| e.into_inner()) = config.tenant_set.clone();
+        *self.breaker.lock().unwrap_or_else(|e| e.into_inner()) = config.tenants.breaker.clone();
+    }
+
+    pub(super) async fn refresh_status(&self) {
         let entries = self.entries.lock().await;
         let version = |v: &Version| VersionStatus {
             digest: v.module.digest.clone(),

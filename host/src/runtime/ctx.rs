@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use super::bindings::wasi::logging::logging;
 use super::http::{HttpPolicy, ModuleHttp};
 use super::limits::InstanceLimits;
+use crate::tenancy::rate::{LogAdmission, LogLimiter};
 
 /// Everything one module instance owns while it processes one batch.
 ///
@@ -29,15 +30,42 @@ pub struct ModuleCtx {
     /// Epoch ticks the current call may still run before it is interrupted.
     pub(crate) ticks_left: u64,
     max_memory_bytes: usize,
+    max_instances: usize,
     /// `wasi:http` state; every request goes through the pipeline's policy.
     http: ModuleHttp,
 }
 
-/// Names attached to every log line and error a module produces.
-#[derive(Debug, Clone)]
+/// Names attached to every log line and error a module produces, and the
+/// limiter that keeps a chatty module from flooding the host's log. One per
+/// loaded module version, shared by all its instances.
+#[derive(Debug)]
 pub struct LogContext {
+    pub tenant: Option<String>,
     pub pipeline: String,
     pub module: String,
+    /// `None`: unlimited.
+    pub limiter: Option<LogLimiter>,
+}
+
+impl LogContext {
+    pub fn new(
+        tenant: Option<String>,
+        pipeline: &str,
+        module: &str,
+        lines_per_second: u64,
+    ) -> Self {
+        Self {
+            tenant,
+            pipeline: pipeline.to_string(),
+            module: module.to_string(),
+            limiter: (lines_per_second > 0).then(|| LogLimiter::new(lines_per_second as f64)),
+        }
+    }
+
+    /// Lines dropped by the limiter so far.
+    pub fn dropped(&self) -> u64 {
+        self.limiter.as_ref().map_or(0, LogLimiter::dropped_total)
+    }
 }
 
 impl ModuleCtx {
@@ -64,12 +92,18 @@ impl ModuleCtx {
             log_context,
             ticks_left: limits.cpu_ticks_per_call,
             max_memory_bytes: limits.max_memory_bytes,
+            max_instances: limits.max_instances,
         }
     }
 
     /// The memory limit this instance runs under, in bytes.
     pub fn limits_memory(&self) -> usize {
         self.max_memory_bytes
+    }
+
+    /// The instance-count limit this instance runs under.
+    pub fn limits_instances(&self) -> usize {
+        self.max_instances
     }
 
     /// The last bytes the module wrote to stderr (e.g. its panic message).
@@ -100,21 +134,31 @@ impl WasiHttpView for ModuleCtx {
 impl logging::Host for ModuleCtx {
     async fn log(&mut self, level: logging::Level, context: String, message: String) {
         let c = &self.log_context;
+        let tenant = c.tenant.as_deref().unwrap_or("");
+        if let Some(limiter) = &c.limiter {
+            match limiter.admit() {
+                LogAdmission::Drop => return,
+                LogAdmission::Allow { suppressed_before } if suppressed_before > 0 => {
+                    tracing::warn!(tenant, pipeline = %c.pipeline, module = %c.module, suppressed = suppressed_before, "module log lines suppressed (over its log rate limit)");
+                }
+                LogAdmission::Allow { .. } => {}
+            }
+        }
         match level {
             logging::Level::Trace => {
-                tracing::trace!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+                tracing::trace!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
             logging::Level::Debug => {
-                tracing::debug!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+                tracing::debug!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
             logging::Level::Info => {
-                tracing::info!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+                tracing::info!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
             logging::Level::Warn => {
-                tracing::warn!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+                tracing::warn!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
             logging::Level::Error | logging::Level::Critical => {
-                tracing::error!(pipeline = %c.pipeline, module = %c.module, context, "{message}")
+                tracing::error!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
         }
     }

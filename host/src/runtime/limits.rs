@@ -32,6 +32,10 @@ pub struct RuntimeConfig {
     /// Where; default `$XDG_CACHE_HOME/weir/compiled` (or `~/.cache/…`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Log lines/s one module may write through `wasi:logging` (tenants:
+    /// their `log_lines_per_second` quota); the rest are dropped, counted
+    /// and reported as "N lines suppressed". 0 = unlimited.
+    pub module_log_lines_per_second: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -46,6 +50,7 @@ impl Default for RuntimeConfig {
             pool_instances: 256,
             compile_cache: true,
             cache_dir: None,
+            module_log_lines_per_second: 100,
         }
     }
 }
@@ -80,6 +85,22 @@ impl RuntimeConfig {
             max_tables: 16,
             max_memories: 4,
             cpu_ticks_per_call: (self.max_batch_time.as_nanos() / tick).max(1) as u64,
+            max_batch_time: self.max_batch_time,
+        }
+    }
+
+    /// Limits of a tenant's module instances: its quotas, on this
+    /// runtime's epoch tick.
+    pub fn tenant_limits(&self, q: &crate::tenancy::Quotas) -> InstanceLimits {
+        let tick = self.epoch_tick.as_nanos().max(1);
+        InstanceLimits {
+            max_memory_bytes: q.max_memory_bytes,
+            max_table_elements: q.max_table_elements,
+            max_instances: q.max_instances,
+            max_tables: 16,
+            max_memories: 4,
+            cpu_ticks_per_call: (q.max_batch_time.as_nanos() / tick).max(1) as u64,
+            max_batch_time: q.max_batch_time,
         }
     }
 }
@@ -102,6 +123,8 @@ pub struct InstanceLimits {
     pub max_memories: usize,
     /// Epoch ticks one call (init or process) may run.
     pub cpu_ticks_per_call: u64,
+    /// The CPU time those ticks stand for (named in the limit's message).
+    pub max_batch_time: Duration,
 }
 
 /// A limit that stopped a module. Returned from the epoch callback (CPU)
@@ -113,4 +136,8 @@ pub enum LimitExceeded {
     CpuTime(Duration),
     #[error("memory limit exceeded: the module tried to grow its memory beyond {0} bytes")]
     Memory(usize),
+    #[error(
+        "instance limit exceeded: the module tried to create more than {0} instances, tables or memories"
+    )]
+    Instances(usize),
 }

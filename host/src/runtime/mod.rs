@@ -15,4 +15,5 @@ pub use bindings::types::{
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, OutboundHttp};
 pub use limits::{LimitExceeded, PoolingMode, RuntimeConfig};
-pub use module::{LoadedModule, ModuleError, ModuleInfo, Trapped, digest_of};
+pub use module::{LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Trapped, digest_of};
+pub use limits::InstanceLimits;

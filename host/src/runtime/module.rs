@@ -11,7 +11,19 @@ use super::bindings::{ModulePre, guest, types};
 use super::ctx::{LogContext, ModuleCtx};
 use super::engine::WasmRuntime;
 use super::http::HttpPolicy;
-use super::limits::LimitExceeded;
+use super::limits::{InstanceLimits, LimitExceeded};
+
+/// How a module is loaded beyond its bytes and settings: the limits its
+/// instances run under and whose it is. Defaults: the runtime's limits,
+/// no tenant.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleOptions {
+    /// Instance limits (a tenant's quotas); `None`: the runtime's.
+    pub limits: Option<InstanceLimits>,
+    pub tenant: Option<String>,
+    /// Log lines/s through `wasi:logging`; `None`: the runtime's setting.
+    pub log_lines_per_second: Option<u64>,
+}
 
 /// Why a module file was not accepted. The old version (if any) keeps
 /// running; the message is the compiler's or validator's own.
@@ -45,6 +57,10 @@ pub struct LoadedModule {
     pub(crate) log_context: Arc<LogContext>,
     /// The pipeline's outbound HTTP policy, given to every instance.
     pub(crate) http: Arc<HttpPolicy>,
+    /// Limits every instance runs under.
+    pub(crate) limits: InstanceLimits,
+    /// How it was loaded (kept so a reload of the same slot matches).
+    pub(crate) options: ModuleOptions,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -85,6 +101,27 @@ impl WasmRuntime {
         config: Vec<(String, String)>,
         http: Arc<HttpPolicy>,
     ) -> Result<LoadedModule, ModuleError> {
+        self.load_with(
+            pipeline,
+            name,
+            bytes,
+            config,
+            http,
+            ModuleOptions::default(),
+        )
+        .await
+    }
+
+    /// [`WasmRuntime::load`] with limits and attribution (a tenant's module).
+    pub async fn load_with(
+        self: &Arc<Self>,
+        pipeline: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        config: Vec<(String, String)>,
+        http: Arc<HttpPolicy>,
+        options: ModuleOptions,
+    ) -> Result<LoadedModule, ModuleError> {
         let digest = digest_of(&bytes);
         let rt = Arc::clone(self);
         let n = name.to_string();
@@ -124,10 +161,19 @@ impl WasmRuntime {
             pre,
             config,
             http,
-            log_context: Arc::new(LogContext {
-                pipeline: pipeline.to_string(),
-                module: name.to_string(),
-            }),
+            log_context: Arc::new(LogContext::new(
+                options.tenant.clone(),
+                pipeline,
+                name,
+                options
+                    .log_lines_per_second
+                    .unwrap_or(self.config.module_log_lines_per_second),
+            )),
+            limits: options
+                .limits
+                .clone()
+                .unwrap_or_else(|| self.limits.clone()),
+            options,
         };
         // One trial instance: describe + init must succeed before the
         // module may replace anything.
@@ -156,6 +202,35 @@ impl WasmRuntime {
     }
 }
 
+impl WasmRuntime {
+    /// Compiles `bytes` and checks it implements the module world, without
+    /// running it (for a module no pipeline uses yet).
+    pub async fn check_component(
+        self: &Arc<Self>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ModuleError> {
+        let rt = Arc::clone(self);
+        let component = tokio::task::spawn_blocking(move || Component::new(&rt.engine, &bytes))
+            .await
+            .map_err(|e| ModuleError::Compile {
+                name: name.to_string(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| ModuleError::Compile {
+                name: name.to_string(),
+                message: format!("{e:#}"),
+            })?;
+        let world_err = |e: wasmtime::Error| ModuleError::World {
+            name: name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
+        ModulePre::new(instance_pre).map_err(world_err)?;
+        Ok(())
+    }
+}
+
 impl LoadedModule {
     /// First 12 hex digits of the digest, for logs and status.
     pub fn short_digest(&self) -> &str {
@@ -168,6 +243,16 @@ impl LoadedModule {
         &self.http
     }
 
+    /// How this version was loaded (limits, tenant).
+    pub fn options(&self) -> &ModuleOptions {
+        &self.options
+    }
+
+    /// Log lines this version's instances had dropped by the log limiter.
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.log_context.dropped()
+    }
+
     async fn instantiate(
         &self,
         rt: &WasmRuntime,
@@ -175,13 +260,13 @@ impl LoadedModule {
         let mut store = Store::new(
             &rt.engine,
             ModuleCtx::new(
-                &rt.limits,
+                &self.limits,
                 Arc::clone(&self.log_context),
                 Arc::clone(&self.http),
             ),
         );
         store.limiter(|ctx| &mut ctx.limits);
-        let budget = rt.config.max_batch_time;
+        let budget = self.limits.max_batch_time;
         store.epoch_deadline_callback(move |mut cx| {
             let ctx = cx.data_mut();
             if ctx.ticks_left == 0 {
@@ -250,6 +335,13 @@ fn trap_message(store: &Store<ModuleCtx>, e: wasmtime::Error) -> Trapped {
     let text = format!("{e:#}");
     if text.contains("forcing trap when growing memory") || text.contains("growing memory") {
         let limit = LimitExceeded::Memory(store.data().limits_memory());
+        return Trapped {
+            message: limit.to_string(),
+            limit: Some(limit),
+        };
+    }
+    if text.contains("count too high") {
+        let limit = LimitExceeded::Instances(store.data().limits_instances());
         return Trapped {
             message: limit.to_string(),
             limit: Some(limit),

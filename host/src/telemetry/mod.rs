@@ -12,17 +12,27 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PipelineLabels {
+    /// Empty for a single-tenant host's pipelines.
+    pub tenant: String,
     pub pipeline: String,
+}
+
+/// The tenant of a pipeline name: tenants' pipelines are `<tenant>.<name>`
+/// and no other pipeline name has a dot.
+pub fn tenant_of(pipeline: &str) -> &str {
+    pipeline.split_once('.').map_or("", |(t, _)| t)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModuleLabels {
+    pub tenant: String,
     pub pipeline: String,
     pub module: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
+    pub tenant: String,
     pub pipeline: String,
     pub stage: String,
 }
@@ -52,6 +62,7 @@ pub struct Metrics {
     module_records_failed: Family<ModuleLabels, Counter>,
     records_consumed: Family<PipelineLabels, Counter>,
     batches: Family<PipelineLabels, Counter>,
+    breaker_trips: Family<PipelineLabels, Counter>,
     batch_seconds: Family<PipelineLabels, Histogram, fn() -> Histogram>,
     pub dead_letters: Family<StageLabels, Counter>,
     pub dead_letter_errors: Counter,
@@ -80,6 +91,7 @@ impl Metrics {
             module_records_failed: Family::default(),
             records_consumed: Family::default(),
             batches: Family::default(),
+            breaker_trips: Family::default(),
             batch_seconds: Family::new_with_constructor(batch_histogram),
             dead_letters: Family::default(),
             dead_letter_errors: Counter::default(),
@@ -117,6 +129,11 @@ impl Metrics {
             m.records_consumed.clone(),
         );
         r.register("batches", "Batches processed", m.batches.clone());
+        r.register(
+            "breaker_trips",
+            "Times a pipeline backed off because every record of its recent batches failed",
+            m.breaker_trips.clone(),
+        );
         r.register(
             "batch_duration_seconds",
             "Time to run a batch through a pipeline's modules",
@@ -186,12 +203,14 @@ impl Metrics {
     /// Handles for one pipeline.
     pub fn pipeline(&self, name: &str) -> PipelineMetrics {
         let labels = PipelineLabels {
+            tenant: tenant_of(name).to_string(),
             pipeline: name.to_string(),
         };
         PipelineMetrics {
             name: Arc::from(name),
             records_consumed: self.records_consumed.get_or_create(&labels).clone(),
             batches: self.batches.get_or_create(&labels).clone(),
+            breaker_trips: self.breaker_trips.get_or_create(&labels).clone(),
             batch_seconds: self.batch_seconds.get_or_create(&labels).clone(),
             root: self.clone(),
         }
@@ -204,6 +223,7 @@ pub struct PipelineMetrics {
     name: Arc<str>,
     pub records_consumed: Counter,
     pub batches: Counter,
+    pub breaker_trips: Counter,
     pub batch_seconds: Histogram,
     root: Metrics,
 }
@@ -224,6 +244,7 @@ impl PipelineMetrics {
 
     pub fn module(&self, module: &str) -> ModuleMetrics {
         let l = ModuleLabels {
+            tenant: tenant_of(&self.name).to_string(),
             pipeline: self.name.to_string(),
             module: module.to_string(),
         };
@@ -239,6 +260,7 @@ impl PipelineMetrics {
         self.root
             .dead_letters
             .get_or_create(&StageLabels {
+                tenant: tenant_of(&self.name).to_string(),
                 pipeline: self.name.to_string(),
                 stage: stage.to_string(),
             })

@@ -98,6 +98,8 @@ enum Failure {
     Denied(Denial),
     #[error("no concurrency slot within the total timeout ({0:?})")]
     Busy(Duration),
+    #[error("over the tenant's quota of {0} HTTP requests per second")]
+    Quota(f64),
     #[error("no response head within the first-byte timeout ({0:?})")]
     FirstByteTimeout(Duration),
     #[error("not finished within the total timeout ({0:?})")]
@@ -119,7 +121,7 @@ enum Failure {
 impl Failure {
     fn outcome(&self) -> Outcome {
         match self {
-            Self::Denied(_) => Outcome::Denied,
+            Self::Denied(_) | Self::Quota(_) => Outcome::Denied,
             Self::Connect(ConnectError::Denied(_)) => Outcome::Denied,
             Self::Busy(_) | Self::FirstByteTimeout(_) | Self::TotalTimeout(_) => Outcome::Timeout,
             Self::Connect(ConnectError::Timeout) => Outcome::Timeout,
@@ -133,7 +135,7 @@ impl Failure {
     fn into_wasi(self) -> Error {
         match self {
             Self::Denied(_) | Self::Connect(ConnectError::Denied(_)) => Error::HttpRequestDenied,
-            Self::Busy(_) => Error::ConnectionLimitReached,
+            Self::Busy(_) | Self::Quota(_) => Error::ConnectionLimitReached,
             Self::Connect(ConnectError::Timeout) => Error::ConnectionTimeout,
             Self::FirstByteTimeout(_) => Error::ConnectionReadTimeout,
             Self::TotalTimeout(_) => Error::HttpResponseTimeout,
@@ -271,6 +273,11 @@ impl HttpPolicy {
         deadline: tokio::time::Instant,
         total: Duration,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+        if let Some(rate) = &self.rate
+            && !rate.try_acquire(1)
+        {
+            return Err(Failure::Quota(rate.per_second()));
+        }
         tokio::time::timeout_at(deadline, Arc::clone(&self.permits).acquire_owned())
             .await
             .map_err(|_| Failure::Busy(total))?

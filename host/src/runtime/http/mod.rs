@@ -34,6 +34,7 @@ pub use policy::{AddressClass, Denial, HostPattern, OutboundRules, PatternError,
 pub use upstreams::{UpstreamUrl, Upstreams};
 
 use crate::config::{Config, HttpConfig, PipelineConfig};
+use crate::tenancy::rate::RateLimiter;
 
 /// A pipeline's outbound HTTP: rules, limits, pool, concurrency slots.
 pub struct HttpPolicy {
@@ -43,6 +44,8 @@ pub struct HttpPolicy {
     /// `None` when nothing is allowed: no pool to keep.
     pub(crate) client: Option<HttpClient>,
     pub(crate) permits: Arc<Semaphore>,
+    /// A tenant's requests/s quota, shared by its pipelines.
+    pub(crate) rate: Option<Arc<RateLimiter>>,
     pub(crate) upstreams: Arc<Upstreams>,
     pub(crate) metrics: HttpMetrics,
 }
@@ -91,6 +94,8 @@ impl HttpPolicy {
             upstreams: Upstreams::none(),
             metrics: HttpMetrics::detached(),
             resolver: Arc::new(SystemResolver),
+            shared_permits: None,
+            rate: None,
         }
     }
 
@@ -121,9 +126,19 @@ pub struct HttpPolicyBuilder {
     upstreams: Arc<Upstreams>,
     metrics: HttpMetrics,
     resolver: Arc<dyn Resolve>,
+    shared_permits: Option<Arc<Semaphore>>,
+    rate: Option<Arc<RateLimiter>>,
 }
 
 impl HttpPolicyBuilder {
+    /// A tenant's quotas: concurrency slots shared by all its pipelines
+    /// (instead of the pipeline's own) and a requests/s limit.
+    pub fn tenant_quota(mut self, permits: Arc<Semaphore>, rate: Option<Arc<RateLimiter>>) -> Self {
+        self.shared_permits = Some(permits);
+        self.rate = rate;
+        self
+    }
+
     /// `allowed_outbound_hosts` patterns.
     pub fn allow<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
         self.allowed.extend(patterns.into_iter().map(Into::into));
@@ -170,7 +185,10 @@ impl HttpPolicyBuilder {
         });
         Ok(Arc::new(HttpPolicy {
             pipeline: self.pipeline,
-            permits: Arc::new(Semaphore::new(self.config.max_concurrency.max(1))),
+            permits: self
+                .shared_permits
+                .unwrap_or_else(|| Arc::new(Semaphore::new(self.config.max_concurrency.max(1)))),
+            rate: self.rate,
             rules,
             config: self.config,
             client,
@@ -214,6 +232,25 @@ impl OutboundHttp {
             .allow(pipeline.allowed_outbound_hosts.iter().cloned())
             .config(pipeline.http.clone())
             .upstreams(Arc::clone(&self.upstreams))
+            .metrics(self.metrics.clone())
+            .build()
+            .map_err(|e| anyhow::anyhow!("pipelines.{name}.{e}"))
+    }
+
+    /// A tenant pipeline's policy: its allowlist and limits, the tenant's
+    /// shared concurrency slots and requests/s quota, and the tenant's
+    /// upstream credentials only.
+    pub fn tenant_policy_for(
+        &self,
+        name: &str,
+        pipeline: &PipelineConfig,
+        tenant: &crate::tenancy::TenantRuntime,
+    ) -> anyhow::Result<Arc<HttpPolicy>> {
+        HttpPolicy::builder(name)
+            .allow(pipeline.allowed_outbound_hosts.iter().cloned())
+            .config(pipeline.http.clone())
+            .upstreams(Arc::clone(&tenant.upstreams))
+            .tenant_quota(Arc::clone(&tenant.http_permits), tenant.http_rate.clone())
             .metrics(self.metrics.clone())
             .build()
             .map_err(|e| anyhow::anyhow!("pipelines.{name}.{e}"))

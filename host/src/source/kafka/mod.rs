@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,7 @@ use crate::pipeline::{DocumentSink, Routes};
 use crate::reload::SourceControl;
 use crate::runtime::WasmRuntime;
 use crate::telemetry::Metrics;
+use crate::tenancy::scheduler::FairScheduler;
 
 type WeirConsumer = StreamConsumer<SourceContext>;
 
@@ -122,7 +123,7 @@ impl<S: DocumentSink> KafkaSource<S> {
             },
         )?);
         let _ = handle.set(Arc::downgrade(&consumer));
-        let wasm_slots = Arc::new(Semaphore::new(runtime.config().max_concurrency));
+        let scheduler = Arc::new(FairScheduler::new(runtime.config().max_concurrency));
         Ok(Self {
             consumer,
             events,
@@ -132,7 +133,7 @@ impl<S: DocumentSink> KafkaSource<S> {
                 sink,
                 dlq,
                 tracker,
-                wasm_slots,
+                scheduler,
             }),
             cfg: cfg.clone(),
             metrics,

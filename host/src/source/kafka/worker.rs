@@ -4,13 +4,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use super::offsets::{OffsetTracker, Ticket};
 use crate::dlq::DeadLetterQueue;
 use crate::event::SourceRecord;
 use crate::pipeline::{DocumentSink, Pipeline, dispatch_outputs, run_chain};
 use crate::runtime::WasmRuntime;
+use crate::tenancy::breaker::Transition;
+use crate::tenancy::scheduler::FairScheduler;
 
 /// Records of one partition, in offset order, registered with the tracker.
 pub struct Batch {
@@ -25,8 +27,9 @@ pub struct WorkerShared<S> {
     pub sink: S,
     pub dlq: DeadLetterQueue,
     pub tracker: Arc<OffsetTracker>,
-    /// Bounds module instances running at once across all partitions.
-    pub wasm_slots: Arc<Semaphore>,
+    /// Module instances running at once across all partitions, shared
+    /// between tenants by weight.
+    pub scheduler: Arc<FairScheduler>,
 }
 
 pub async fn run_partition<S: DocumentSink>(
@@ -39,17 +42,33 @@ pub async fn run_partition<S: DocumentSink>(
             records,
             ticket,
         } = batch;
+        // Paused, or backing off after repeated failures: wait here; the
+        // partition's queue fills and the source pauses the partition.
+        pipeline.control.wait_runnable().await;
+        if let Some(tenant) = &pipeline.tenant {
+            tenant.admit_records(records.len()).await;
+        }
+        pipeline.control.record(records.len());
         // Load the chain once: a swap during this batch applies to the next.
         let chain = pipeline.chain.load_full();
         let started = Instant::now();
         let out = {
-            let _slot = shared
-                .wasm_slots
-                .acquire()
-                .await
-                .expect("semaphore never closed");
+            let (tenant, weight) = pipeline.share();
+            let _slot = shared.scheduler.acquire(tenant, weight).await;
             run_chain(&shared.runtime, &chain, &records, &pipeline.metrics).await
         };
+        // A batch in which every record failed counts against the breaker.
+        let failed = !records.is_empty() && out.failures.len() == records.len();
+        match pipeline.control.breaker.record(!failed) {
+            Some(Transition::Opened { backoff }) => {
+                pipeline.metrics.breaker_trips.inc();
+                tracing::warn!(pipeline = %pipeline.name, ?backoff, "every record of recent batches failed; backing off (circuit breaker open)");
+            }
+            Some(Transition::Closed) => {
+                tracing::info!(pipeline = %pipeline.name, "batches succeed again (circuit breaker closed)");
+            }
+            _ => {}
+        }
         pipeline
             .metrics
             .batch_seconds

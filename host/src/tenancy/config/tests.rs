@@ -1,0 +1,212 @@
+use crate::config::{Config, ConfigError};
+
+const BASE: &str = r#"
+[kafka]
+brokers = "127.0.0.1:9092"
+[elasticsearch]
+url = "http://127.0.0.1:9200"
+[tenants]
+dir = "tenants"
+[tenants.defaults]
+max_memory_bytes = 16777216
+"#;
+
+const ACME: &str = r#"
+index_prefix = "acme-"
+topic_prefixes = ["acme."]
+allowed_outbound_hosts = ["http://127.0.0.1:8090"]
+[quotas]
+records_per_second = 500
+max_batch_time = "200ms"
+[pipelines.tweets]
+topics = ["acme.tweets"]
+index = "acme-tweets"
+allowed_outbound_hosts = ["http://127.0.0.1:8090"]
+modules = [{ path = "clean.wasm" }]
+"#;
+
+/// A config folder with `weir.toml`, `tenants/` and each tenant's modules.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new(tenants: &[(&str, &str)]) -> Self {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("tenants")).unwrap();
+        for (id, text) in tenants {
+            std::fs::write(d.path().join(format!("tenants/{id}.toml")), text).unwrap();
+            let modules = d.path().join(format!("tenants/{id}/modules"));
+            std::fs::create_dir_all(&modules).unwrap();
+            std::fs::write(modules.join("clean.wasm"), b"not checked here").unwrap();
+        }
+        Self(d)
+    }
+
+    fn load(&self, extra: &str) -> Result<Config, ConfigError> {
+        let text = format!("{BASE}{extra}");
+        Config::from_toml(&text, &self.0.path().join("weir.toml"), self.0.path())
+    }
+}
+
+fn error(dir: &Dir) -> String {
+    dir.load("").unwrap_err().to_string()
+}
+
+#[test]
+fn tenant_pipelines_join_the_host_under_their_tenant() {
+    let dir = Dir::new(&[("acme", ACME)]);
+    let c = dir.load("").unwrap();
+    let p = &c.pipelines["acme.tweets"];
+    let binding = p.tenant.as_ref().unwrap();
+    assert_eq!(binding.id, "acme");
+    // Overrides win, defaults fill the rest.
+    assert_eq!(binding.quotas.records_per_second, 500);
+    assert_eq!(
+        binding.quotas.max_batch_time,
+        std::time::Duration::from_millis(200)
+    );
+    assert_eq!(binding.quotas.max_memory_bytes, 16 << 20);
+    assert_eq!(p.dead_letter_topic.as_deref(), Some("acme.tweets-dlq"));
+    let modules_dir = std::fs::canonicalize(dir.0.path())
+        .unwrap()
+        .join("tenants/acme/modules");
+    assert_eq!(p.modules[0].path, modules_dir.join("clean.wasm"));
+    assert_eq!(c.tenant_set["acme"].modules_dir, modules_dir);
+}
+
+#[test]
+fn a_topic_outside_the_tenant_is_refused_naming_file_and_key() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace("topics = [\"acme.tweets\"]", "topics = [\"tweets\"]"),
+    )]);
+    let e = error(&dir);
+    assert!(
+        e.contains(
+            "tenants/acme.toml: pipelines.tweets.topics: topic `tweets` is not the tenant's"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_index_outside_the_prefix_is_refused() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace("index = \"acme-tweets\"", "index = \"weir-tweets\""),
+    )]);
+    assert!(error(&dir).contains("pipelines.tweets.index: index `weir-tweets` does not start with the tenant's prefix `acme-`"));
+}
+
+#[test]
+fn a_dead_letter_topic_outside_the_tenant_is_refused() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace(
+            "index = \"acme-tweets\"",
+            "index = \"acme-tweets\"\ndead_letter_topic = \"ops-dlq\"",
+        ),
+    )]);
+    assert!(
+        error(&dir).contains("pipelines.tweets.dead_letter_topic: `ops-dlq` is not the tenant's")
+    );
+}
+
+#[test]
+fn module_paths_may_not_leave_the_tenants_folder() {
+    for path in [
+        "../../other/modules/clean.wasm",
+        "/etc/passwd",
+        "x/../../clean.wasm",
+    ] {
+        let dir = Dir::new(&[("acme", &ACME.replace("clean.wasm", path))]);
+        let e = error(&dir);
+        assert!(
+            e.contains("pipelines.tweets.modules[0].path")
+                && e.contains("leaves the tenant's modules folder"),
+            "{path}: {e}"
+        );
+    }
+}
+
+#[test]
+fn outbound_hosts_must_be_granted_to_the_tenant() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace(
+            "allowed_outbound_hosts = [\"http://127.0.0.1:8090\"]\n[quotas]",
+            "[quotas]",
+        ),
+    )]);
+    assert!(error(&dir).contains(
+        "pipelines.tweets.allowed_outbound_hosts: `http://127.0.0.1:8090` is not in the tenant's"
+    ));
+}
+
+#[test]
+fn overlapping_tenants_are_refused() {
+    let other = ACME.replace("acme", "acme2").replace(
+        "topic_prefixes = [\"acme2.\"]",
+        "topic_prefixes = [\"acme.t\"]",
+    );
+    let dir = Dir::new(&[("acme", ACME), ("acme2", &other)]);
+    let e = error(&dir);
+    assert!(
+        e.contains("acme2.toml: topic_prefixes: `acme.t` overlaps tenant `acme`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn quotas_are_checked_against_the_runtime() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace("[quotas]", "[quotas]\nmax_memory_bytes = 1073741824"),
+    )]);
+    assert!(
+        error(&dir)
+            .contains("quotas.max_memory_bytes: 1073741824 exceeds runtime.max_memory_bytes")
+    );
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace("[quotas]", "[quotas]\nmax_memroy_bytes = 1"),
+    )]);
+    assert!(error(&dir).contains("unknown field `max_memroy_bytes`"));
+}
+
+#[test]
+fn bad_ids_and_tokens_are_refused() {
+    let dir = Dir::new(&[("Acme", ACME)]);
+    assert!(error(&dir).contains("`Acme` is not a tenant id"));
+    let dir = Dir::new(&[("acme", &format!("token_sha256 = \"abc\"\n{ACME}"))]);
+    assert!(error(&dir).contains("token_sha256: must be 64 hex digits"));
+}
+
+#[test]
+fn a_missing_tenants_folder_names_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    let e = Config::from_toml(BASE, &d.path().join("weir.toml"), d.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tenants.dir:"), "{e}");
+}
+
+#[test]
+fn module_names_for_the_api_are_plain() {
+    use super::valid_module_name;
+    for ok in ["clean", "text-clean", "a_1"] {
+        assert!(valid_module_name(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "..",
+        "../x",
+        "a/b",
+        ".hidden",
+        "A",
+        "x.wasm",
+        "-x",
+        &"a".repeat(65),
+    ] {
+        assert!(!valid_module_name(bad), "{bad}");
+    }
+}

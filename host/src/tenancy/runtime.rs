@@ -1,0 +1,61 @@
+//! What a running tenant shares across its pipelines: its records/s
+//! bucket, its outbound HTTP slots and rate, its scheduling weight.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::rate::RateLimiter;
+use super::{Quotas, TenantBinding};
+use crate::runtime::http::Upstreams;
+
+/// One per tenant, rebuilt when its quotas or weight change (its pipelines
+/// are rebuilt with it).
+#[derive(Debug)]
+pub struct TenantRuntime {
+    pub id: String,
+    pub weight: u32,
+    pub quotas: Quotas,
+    records: Option<RateLimiter>,
+    pub http_permits: Arc<Semaphore>,
+    pub http_rate: Option<Arc<RateLimiter>>,
+    /// The tenant's upstream credentials (never another tenant's, never
+    /// the host's).
+    pub upstreams: Arc<Upstreams>,
+    binding: TenantBinding,
+}
+
+impl TenantRuntime {
+    /// Reads the tenant's upstream secrets from the environment.
+    pub fn new(binding: &TenantBinding) -> anyhow::Result<Self> {
+        let upstreams = Upstreams::from_config(&binding.upstreams, &|k| std::env::var(k).ok())
+            .map_err(|e| anyhow::anyhow!("tenant {}: {e:#}", binding.id))?;
+        let q = &binding.quotas;
+        // A one-second burst: short spikes pass, the average holds.
+        let bucket = |per_second: u64| {
+            (per_second > 0).then(|| RateLimiter::new(per_second as f64, per_second as f64))
+        };
+        Ok(Self {
+            id: binding.id.clone(),
+            weight: binding.weight,
+            quotas: q.clone(),
+            records: bucket(q.records_per_second),
+            http_permits: Arc::new(Semaphore::new(q.http_concurrency)),
+            http_rate: bucket(q.http_requests_per_second).map(Arc::new),
+            upstreams: Arc::new(upstreams),
+            binding: binding.clone(),
+        })
+    }
+
+    /// Whether this runtime still matches `binding` (else rebuild).
+    pub fn matches(&self, binding: &TenantBinding) -> bool {
+        self.binding == *binding
+    }
+
+    /// Waits until `n` records fit the tenant's records/s quota.
+    pub async fn admit_records(&self, n: usize) {
+        if let Some(bucket) = &self.records {
+            bucket.acquire(n as u64).await;
+        }
+    }
+}

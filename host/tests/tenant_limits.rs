@@ -1,0 +1,151 @@
+//! A tenant's limits on its module instances, through the real runtime and
+//! chain (no Kafka): each runaway module is stopped by the limit it hit, the
+//! reason names that limit, and a looping module costs a bounded number of
+//! runs per batch rather than one full CPU budget per record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use weir::event::SourceRecord;
+use weir::pipeline::{Chain, ChainOutput, run_chain};
+use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
+use weir::telemetry::PipelineMetrics;
+use weir::tenancy::Quotas;
+
+fn runtime() -> Arc<WasmRuntime> {
+    Arc::new(WasmRuntime::new(&RuntimeConfig::default()).expect("wasm runtime"))
+}
+
+async fn load(rt: &Arc<WasmRuntime>, name: &str, quotas: &Quotas) -> Arc<LoadedModule> {
+    let path = weir_testkit::tools::module_wasm(name)
+        .unwrap_or_else(|e| panic!("{e} (run `cargo xtask modules`)"));
+    let options = ModuleOptions {
+        limits: Some(rt.config().tenant_limits(quotas)),
+        tenant: Some("acme".into()),
+        log_lines_per_second: Some(quotas.log_lines_per_second),
+    };
+    let module = rt
+        .load_with(
+            "acme.p",
+            name,
+            std::fs::read(path).unwrap(),
+            Vec::new(),
+            HttpPolicy::deny_all("acme.p"),
+            options,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"));
+    Arc::new(module)
+}
+
+fn records(values: &[String]) -> Vec<Arc<SourceRecord>> {
+    let topic: Arc<str> = Arc::from("acme.t");
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Arc::new(SourceRecord {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: i as i64,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                value: Bytes::from(v.clone()),
+            })
+        })
+        .collect()
+}
+
+async fn run(rt: &WasmRuntime, chain: Chain, values: &[String]) -> ChainOutput {
+    run_chain(
+        rt,
+        &chain,
+        &records(values),
+        &PipelineMetrics::detached("acme.p"),
+    )
+    .await
+}
+
+fn tweets(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"id":{i},"text":"hello {i}"}}"#))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_looping_module_is_stopped_by_the_tenants_cpu_limit_and_not_rerun_per_record() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_batch_time: Duration::from_millis(50),
+        ..Quotas::default()
+    };
+    let spin = load(&rt, "fixture-spin", &quotas).await;
+    let out = run(&rt, Chain::new(vec![spin], None), &tweets(10)).await;
+    assert!(out.docs.is_empty());
+    assert_eq!(out.failures.len(), 10, "every record fails");
+    let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
+    // The batch, then three records alone, hit the limit; the other seven
+    // are failed unrun with the same reason.
+    let ran = reasons
+        .iter()
+        .filter(|r| r.contains("trapped: CPU time limit exceeded"))
+        .count();
+    let unrun = reasons
+        .iter()
+        .filter(|r| r.contains("not run on this record") && r.contains("CPU time limit exceeded"))
+        .count();
+    assert_eq!((ran, unrun), (3, 7), "{reasons:#?}");
+    assert!(
+        reasons[0].contains("50ms"),
+        "the reason names the limit: {}",
+        reasons[0]
+    );
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_stopped_by_the_tenants_memory_limit() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_memory_bytes: 8 << 20,
+        ..Quotas::default()
+    };
+    let alloc = load(&rt, "fixture-alloc", &quotas).await;
+    let out = run(&rt, Chain::new(vec![alloc], None), &tweets(2)).await;
+    assert_eq!(out.failures.len(), 2);
+    for f in &out.failures {
+        assert!(
+            f.reason.contains("memory limit exceeded") && f.reason.contains(&(8 << 20).to_string()),
+            "{}",
+            f.reason
+        );
+    }
+}
+
+#[tokio::test]
+async fn documents_over_the_tenants_size_limit_fail_alone() {
+    let rt = runtime();
+    let passthrough = load(&rt, "passthrough", &Quotas::default()).await;
+    let small = r#"{"text":"ok"}"#.to_string();
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(500));
+    let chain = Chain::new(vec![passthrough], None).with_max_document_bytes(Some(100));
+    let out = run(&rt, chain, &[small.clone(), big, small]).await;
+    assert_eq!(
+        out.docs.iter().map(|d| d.source).collect::<Vec<_>>(),
+        vec![0, 2]
+    );
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].source, 1);
+    assert!(
+        out.failures[0].module.is_none(),
+        "the host's check, not a module"
+    );
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("over the limit of 100 (max_document_bytes)"),
+        "{}",
+        out.failures[0].reason
+    );
+}
