@@ -1,6 +1,8 @@
-//! Watches the module files and the config file, debounced, and applies
-//! what changed: a module file is reloaded (and swapped if it loads), the
-//! config is re-read (and applied whole if valid).
+//! Watches the module files, the config file and the tenants folder,
+//! debounced, and applies what changed: a module file is reloaded (and
+//! swapped if it loads); the config is re-read (and applied whole if valid)
+//! when `weir.toml` or any `*.toml` in the tenants folder changes, so a
+//! tenant is added or removed by adding or removing its file.
 //!
 //! Half-written files: a file still being copied fails to compile and is
 //! rejected (the old version stays); the debounce lets most writes finish
@@ -105,7 +107,14 @@ impl Reloader {
                     },
                 }
             }
-            if changed.contains(&config_file) {
+            let tenants_dir = self.tenants_dir();
+            let tenant_file_changed = |p: &PathBuf| {
+                tenants_dir
+                    .as_deref()
+                    .is_some_and(|d| p.parent() == Some(d))
+                    && p.extension().is_some_and(|x| x == "toml")
+            };
+            if changed.contains(&config_file) || changed.iter().any(tenant_file_changed) {
                 self.reload_config().await;
                 self.watch_dirs(&mut watcher, &mut watched, &config_file)
                     .await;
@@ -133,6 +142,9 @@ impl Reloader {
         if let Some(d) = config_file.parent() {
             dirs.insert(d.to_path_buf());
         }
+        if let Some(d) = self.tenants_dir() {
+            dirs.insert(d);
+        }
         for d in dirs {
             if watched.contains(&d) {
                 continue;
@@ -146,6 +158,14 @@ impl Reloader {
                 }
             }
         }
+    }
+
+    /// The running config's tenants folder (canonical), if it has one.
+    fn tenants_dir(&self) -> Option<PathBuf> {
+        if self.config.tenants.dir.as_os_str().is_empty() {
+            return None;
+        }
+        std::fs::canonicalize(self.config.resolve(&self.config.tenants.dir)).ok()
     }
 
     async fn reload_config(&mut self) {

@@ -464,3 +464,71 @@ pub fn parse_id(id: &str) -> Option<(i32, i64)> {
     let partition = parts.next()?.parse().ok()?;
     Some((partition, offset))
 }
+
+/// A tenants folder (`[tenants] dir`) in the rig's temp dir: one
+/// `<id>.toml` per tenant, modules under `<id>/modules/`. Files are written
+/// atomically, so a watching host sees each tenant appear whole.
+pub struct TenantsDir {
+    pub dir: PathBuf,
+}
+
+impl TenantsDir {
+    pub fn create(rig: &Rig) -> Result<TenantsDir> {
+        let dir = rig.dir.path().join("tenants");
+        std::fs::create_dir_all(&dir)?;
+        Ok(TenantsDir { dir })
+    }
+
+    /// `[tenants]` for the host config's `extra`, plus `more` (e.g. a
+    /// `[tenants.breaker]` table) verbatim.
+    pub fn config(&self, more: &str) -> String {
+        format!("[tenants]\ndir = \"{}\"\n{more}", self.dir.display())
+    }
+
+    /// Copies `dist/modules/<stem>.wasm` to `<id>/modules/<name>.wasm`.
+    pub fn add_module(&self, id: &str, name: &str, stem: &str) -> Result<PathBuf> {
+        let dir = self.dir.join(id).join("modules");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.wasm"));
+        write_atomic(&path, &std::fs::read(module_wasm(stem)?)?)?;
+        Ok(path)
+    }
+
+    /// Writes `<id>.toml`.
+    pub fn write(&self, id: &str, toml: &str) -> Result<()> {
+        write_atomic(&self.dir.join(format!("{id}.toml")), toml.as_bytes())
+    }
+
+    /// Deletes `<id>.toml` (the tenant's modules stay on disk).
+    pub fn remove(&self, id: &str) -> Result<()> {
+        std::fs::remove_file(self.dir.join(format!("{id}.toml")))?;
+        Ok(())
+    }
+}
+
+/// A `[pipelines.<name>]` table for a tenant file; module paths are
+/// relative to the tenant's modules folder.
+pub fn tenant_pipeline(name: &str, topic: &str, index: &str, modules: &[&str]) -> String {
+    let modules: Vec<String> = modules
+        .iter()
+        .map(|m| format!("{{ path = \"{m}\" }}"))
+        .collect();
+    format!(
+        "[pipelines.{name}]\ntopics = [\"{topic}\"]\nindex = \"{index}\"\nmodules = [{}]\n",
+        modules.join(", ")
+    )
+}
+
+/// A header of a consumed record as text (empty if absent).
+pub fn header(r: &weir_testkit::ConsumedRecord, key: &str) -> String {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
+}
+
+/// Records on `topic` (sum of its partitions' end offsets).
+pub async fn topic_len(rig: &Rig, topic: &str) -> Result<i64> {
+    Ok(rig.kafka.end_offsets(topic).await?.iter().sum())
+}

@@ -1,0 +1,327 @@
+//! Multi-tenant hosting on the real rig: tenants defined by files in a
+//! tenants folder, each with its own topics, index, dead-letter topic and
+//! quotas. A runaway tenant and a memory bomb are stopped by their limits
+//! and dead-lettered to their own topics while a quiet tenant indexes
+//! everything; tenants come and go by adding and removing their files.
+//!
+//! Needs the fixture modules: `cargo xtask modules`.
+
+#[path = "rig/mod.rs"]
+mod rig;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use rig::*;
+use sha2::{Digest, Sha256};
+use weir::dlq::writer::headers;
+
+/// The breaker backs off briefly here, so a tenant whose every batch fails
+/// still gets through its records within the test.
+const BREAKER: &str =
+    "[tenants.breaker]\nfailure_threshold = 3\nbase_backoff = \"100ms\"\nmax_backoff = \"500ms\"\n";
+
+const B_TOKEN: &str = "tenant-b-token-0123456789";
+
+async fn count(rig: &Rig, index: &str) -> u64 {
+    let es = rig.es();
+    es.refresh(index).await.ok();
+    es.count(index).await.unwrap_or(0)
+}
+
+/// Every record of `topic`'s dead letters is one of `placed`, once, from
+/// `pipeline`, and its reason names the limit (`limit`).
+async fn assert_dead_lettered_for_limit(
+    rig: &Rig,
+    host: &Host,
+    tenant: &str,
+    placed: &[(i32, i64)],
+    limit: &str,
+) -> Result<()> {
+    let topic = format!("{tenant}.tweets-dlq");
+    let dead = rig
+        .kafka
+        .consume_all(&topic, placed.len(), Duration::from_secs(240))
+        .await
+        .with_context(|| format!("{tenant}'s dead letters\n{}", host.process.log_tail()))?;
+    let wanted: HashSet<(i32, i64)> = placed.iter().copied().collect();
+    let mut seen = HashSet::new();
+    let (mut by_trap, mut unrun) = (0, 0);
+    for r in &dead {
+        let reason = header(r, headers::REASON);
+        ensure!(
+            reason.contains(limit),
+            "{topic}: reason does not name the {limit:?}: {reason}"
+        );
+        if reason.contains("not run on this record") {
+            ensure!(reason.contains("exceeded a limit"), "{reason}");
+            unrun += 1;
+        } else {
+            by_trap += 1;
+        }
+        ensure!(header(r, headers::PIPELINE) == format!("{tenant}.tweets"));
+        ensure!(header(r, headers::SOURCE_TOPIC) == format!("{tenant}.tweets"));
+        let at = (
+            header(r, headers::SOURCE_PARTITION).parse()?,
+            header(r, headers::SOURCE_OFFSET).parse()?,
+        );
+        ensure!(
+            wanted.contains(&at),
+            "{topic}: dead letter for {at:?}, not a record of {tenant}"
+        );
+        ensure!(seen.insert(at), "{topic}: {at:?} dead-lettered twice");
+    }
+    // Nothing more arrives later (the DLQ holds each record exactly once).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let total = topic_len(rig, &topic).await?;
+    ensure!(
+        total == placed.len() as i64,
+        "{topic} holds {total} records, expected {}",
+        placed.len()
+    );
+    eprintln!(
+        "{topic}: {by_trap} records stopped by the limit, {unrun} failed unrun after the streak"
+    );
+    Ok(())
+}
+
+/// Three tenants on one host: `a` cleans tweets, `b`'s module loops forever
+/// (stopped by a 100 ms CPU quota per batch), `c`'s allocates without bound
+/// (stopped by a 16 MiB memory quota). `a` indexes exactly its records;
+/// `b`'s and `c`'s are in their own dead-letter topics with the limit named;
+/// `b`'s breaker tripped; nothing crosses between tenants; the host runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noisy_tenants_are_contained_and_the_quiet_one_indexes_everything() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let rig = Rig::start().await?;
+    let tenants = TenantsDir::create(&rig)?;
+    tenants.add_module("a", "clean", "text-clean")?;
+    tenants.write(
+        "a",
+        &tenant_pipeline("tweets", "a.tweets", "a-tweets", &["clean.wasm"]),
+    )?;
+    tenants.add_module("b", "spin", "fixture-spin")?;
+    tenants.write(
+        "b",
+        &format!(
+            "token_sha256 = \"{}\"\n[quotas]\nmax_batch_time = \"100ms\"\n{}",
+            hex::encode(Sha256::digest(B_TOKEN.as_bytes())),
+            tenant_pipeline("tweets", "b.tweets", "b-tweets", &["spin.wasm"])
+        ),
+    )?;
+    tenants.add_module("c", "alloc", "fixture-alloc")?;
+    tenants.write(
+        "c",
+        &format!(
+            "[quotas]\nmax_memory_bytes = {}\n{}",
+            16 << 20,
+            tenant_pipeline("tweets", "c.tweets", "c-tweets", &["alloc.wasm"])
+        ),
+    )?;
+
+    // Every record of b and c sets its module off.
+    let a_placed = rig
+        .load("a.tweets", (0..3_000).map(tweet).collect())
+        .await?;
+    let b_placed = rig
+        .load(
+            "b.tweets",
+            (0..1_000)
+                .map(|i| tweet(i).replace("thinking", "SPIN"))
+                .collect(),
+        )
+        .await?;
+    let c_placed = rig
+        .load(
+            "c.tweets",
+            (0..1_000)
+                .map(|i| tweet(i).replace("thinking", "BOMB"))
+                .collect(),
+        )
+        .await?;
+    for t in ["a", "b", "c"] {
+        rig.kafka
+            .create_topic(&format!("{t}.tweets-dlq"), 1)
+            .await?;
+    }
+
+    let mut config = HostConfig::new(&rig.osmem.url(), Vec::new());
+    config.extra = tenants.config(BREAKER);
+    let host = Host::start(&rig, &config).await?;
+    let pid = host.process.pid();
+
+    assert_indexed_exactly(
+        &rig,
+        "a-tweets",
+        &expected_ids("a.tweets", &a_placed),
+        Some(&host),
+        Duration::from_secs(180),
+    )
+    .await?;
+    assert_dead_lettered_for_limit(&rig, &host, "b", &b_placed, "CPU time limit exceeded").await?;
+    assert_dead_lettered_for_limit(&rig, &host, "c", &c_placed, "memory limit exceeded").await?;
+
+    // Contained: nothing of b or c indexed anywhere, nothing in a's DLQ.
+    ensure!(
+        count(&rig, "b-tweets").await == 0,
+        "b's records were indexed"
+    );
+    ensure!(
+        count(&rig, "c-tweets").await == 0,
+        "c's records were indexed"
+    );
+    ensure!(
+        topic_len(&rig, "a.tweets-dlq").await? == 0,
+        "a has dead letters"
+    );
+    ensure!(count(&rig, "a-tweets").await == 3_000, "a's index grew");
+
+    // b's breaker opened; it shows in metrics (tenant-labelled) and status.
+    let trips = host.metric("weir_breaker_trips", &["tenant=\"b\""]).await?;
+    ensure!(
+        trips > 0.0,
+        "b's breaker never tripped\n{}",
+        host.metrics().await?
+    );
+    ensure!(
+        host.metric("weir_breaker_trips", &["tenant=\"a\""]).await? == 0.0,
+        "a's breaker tripped"
+    );
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/tenants/b/pipelines/tweets", host.admin))
+        .bearer_auth(B_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure!(
+        status["breaker"]["trips"].as_u64().unwrap_or(0) > 0,
+        "b's status shows no trips: {status}"
+    );
+    host.process.ensure_running()?;
+    ensure!(host.process.pid() == pid);
+    Ok(())
+}
+
+/// Only tenant `a` at first; `d`'s file (and module) appears and `d`'s
+/// records are indexed without a restart; `a`'s file is removed and `a`
+/// stops consuming while `d` goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_added_and_removed_by_config_reload() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let rig = Rig::start().await?;
+    let tenants = TenantsDir::create(&rig)?;
+    tenants.add_module("a", "clean", "text-clean")?;
+    tenants.write(
+        "a",
+        &tenant_pipeline("tweets", "a.tweets", "a-tweets", &["clean.wasm"]),
+    )?;
+    let a_placed = rig
+        .load("a.tweets", (0..1_000).map(tweet).collect())
+        .await?;
+    let d_placed = rig.load("d.news", (0..1_000).map(news).collect()).await?;
+    rig.kafka.create_topic("a.tweets-dlq", 1).await?;
+    rig.kafka.create_topic("d.news-dlq", 1).await?;
+
+    let mut config = HostConfig::new(&rig.osmem.url(), Vec::new());
+    config.extra = tenants.config("");
+    let host = Host::start(&rig, &config).await?;
+    let pid = host.process.pid();
+    assert_indexed_exactly(
+        &rig,
+        "a-tweets",
+        &expected_ids("a.tweets", &a_placed),
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await?;
+    ensure!(
+        count(&rig, "d-news").await == 0,
+        "d indexed before it existed"
+    );
+
+    // Add d: module first, then its file (which is what the watcher acts on).
+    tenants.add_module("d", "clean", "text-clean")?;
+    tenants.write(
+        "d",
+        &tenant_pipeline("news", "d.news", "d-news", &["clean.wasm"]),
+    )?;
+    assert_indexed_exactly(
+        &rig,
+        "d-news",
+        &expected_ids("d.news", &d_placed),
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await
+    .context("d's records after adding d's file")?;
+
+    // Remove a: its pipeline goes away; records produced to its topic
+    // afterwards are not indexed, while d's still are.
+    tenants.remove("a")?;
+    wait_for(
+        "a's pipeline to be removed",
+        Duration::from_secs(60),
+        Some(&host),
+        || async {
+            let report = host.modules().await?;
+            let pipelines: HashSet<String> = report["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["pipeline"].as_str().map(str::to_string))
+                .collect();
+            Ok((!pipelines.contains("a.tweets") && pipelines.contains("d.news")).then_some(()))
+        },
+    )
+    .await?;
+    rig.kafka
+        .produce(
+            "a.tweets",
+            (1_000..1_500).map(|i| (Some(format!("k{i}")), tweet(i))),
+        )
+        .await?;
+    let d_more = rig
+        .kafka
+        .produce(
+            "d.news",
+            (1_000..1_500).map(|i| (Some(format!("k{i}")), news(i))),
+        )
+        .await?;
+    // d's later records indexed: the host has consumed past the point
+    // where a's new records were produced.
+    let mut d_all = expected_ids("d.news", &d_placed);
+    d_all.extend(expected_ids("d.news", &d_more));
+    assert_indexed_exactly(
+        &rig,
+        "d-news",
+        &d_all,
+        Some(&host),
+        Duration::from_secs(120),
+    )
+    .await
+    .context("d's records after removing a")?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        count(&rig, "a-tweets").await == 1_000,
+        "a's index grew after a was removed"
+    );
+    ensure!(
+        host.metric("weir_config_reloads", &["result=\"ok\""])
+            .await?
+            >= 2.0,
+        "expected two applied reloads"
+    );
+    ensure!(
+        host.metric("weir_config_reloads", &["result=\"rejected\""])
+            .await?
+            == 0.0,
+        "a reload was rejected:\n{}",
+        host.process.log_tail()
+    );
+    host.process.ensure_running()?;
+    ensure!(host.process.pid() == pid, "the host restarted");
+    Ok(())
+}
