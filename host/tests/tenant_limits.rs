@@ -68,9 +68,10 @@ async fn run(rt: &WasmRuntime, chain: Chain, values: &[String]) -> ChainOutput {
     .await
 }
 
-fn tweets(n: usize) -> Vec<String> {
+/// Records whose text sets the fixtures off (`SPIN` loops, `BOMB` allocates).
+fn tweets(n: usize, trigger: &str) -> Vec<String> {
     (0..n)
-        .map(|i| format!(r#"{{"id":{i},"text":"hello {i}"}}"#))
+        .map(|i| format!(r#"{{"id":{i},"text":"{trigger} {i}"}}"#))
         .collect()
 }
 
@@ -82,7 +83,7 @@ async fn a_looping_module_is_stopped_by_the_tenants_cpu_limit_and_not_rerun_per_
         ..Quotas::default()
     };
     let spin = load(&rt, "fixture-spin", &quotas).await;
-    let out = run(&rt, Chain::new(vec![spin], None), &tweets(10)).await;
+    let out = run(&rt, Chain::new(vec![spin], None), &tweets(10, "SPIN")).await;
     assert!(out.docs.is_empty());
     assert_eq!(out.failures.len(), 10, "every record fails");
     let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
@@ -112,7 +113,7 @@ async fn a_memory_bomb_is_stopped_by_the_tenants_memory_limit() {
         ..Quotas::default()
     };
     let alloc = load(&rt, "fixture-alloc", &quotas).await;
-    let out = run(&rt, Chain::new(vec![alloc], None), &tweets(2)).await;
+    let out = run(&rt, Chain::new(vec![alloc], None), &tweets(2, "BOMB")).await;
     assert_eq!(out.failures.len(), 2);
     for f in &out.failures {
         assert!(
