@@ -92,6 +92,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 registry: Arc::new(registry),
                 modules: Some(Arc::clone(&modules)),
                 config_status: Arc::clone(&config_status),
+                api: admin::api::ApiSettings::from(&config.admin),
                 status: Some(admin::status::StatusPage::new(
                     &config.elasticsearch,
                     &config.base_dir,

@@ -1,6 +1,9 @@
 //! The admin endpoint: `/metrics` (Prometheus text), `/healthz`, the
-//! module API (`/v1/modules`) and the live status page (`/`, `/v1/status`).
+//! module API (`/v1/modules`), the live status page (`/`, `/v1/status`)
+//! and the tenant API (`/v1/tenants/…`, see [`api`]). Routes and who may
+//! call them: [`api::routes`]; documented in `docs/openapi.json`.
 
+pub mod api;
 mod modules;
 pub mod status;
 
@@ -11,7 +14,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -38,32 +40,23 @@ pub struct AdminState {
     /// The status page's sampler and index queries (absent: the page shows
     /// counters and modules only).
     pub status: Option<Arc<status::StatusPage>>,
+    /// Tokens and upload limit (`[admin]`); the default has no operator
+    /// token, so the operator endpoints are open as before.
+    pub api: api::ApiSettings,
 }
 
+/// Every route of [`api::routes`], each behind its access check.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/v1/modules", get(modules::list))
-        .route(
-            "/v1/modules/{pipeline}/{module}/rollback",
-            post(modules::rollback),
-        )
-        .merge(status::routes())
-        .with_state(state)
+    api::router(state)
 }
+
+pub(crate) const METRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 async fn metrics(State(state): State<AdminState>) -> Response {
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
+        Ok(()) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

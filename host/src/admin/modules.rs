@@ -18,13 +18,7 @@ struct ModulesReport {
     config: ConfigStatus,
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"error": message.to_string()})),
-    )
-        .into_response()
-}
+use super::api::error;
 
 pub(super) async fn list(State(state): State<AdminState>) -> Response {
     let Some(registry) = &state.modules else {
