@@ -1,9 +1,12 @@
 //! Command-line interface.
 
+mod admin_api;
 mod check;
 mod modules;
+mod pipelines;
 mod process;
 mod produce;
+mod tenants;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +45,12 @@ enum Command {
     Process(process::Args),
     /// Produce records to Kafka from a source (JSON-lines replay, ...).
     Produce(produce::Args),
-    /// Module versions of a running host: status, rollback.
+    /// Module versions of a running host: status, rollback, push (upload).
     Modules(modules::Args),
+    /// Tenants of a running host (list, show), and new API tokens.
+    Tenants(tenants::Args),
+    /// Pause or resume a tenant's pipeline on a running host.
+    Pipelines(pipelines::Args),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -71,6 +78,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             process::run(args).await
         }
         Command::Modules(args) => modules::run(args).await,
+        Command::Tenants(args) => tenants::run(args).await,
+        Command::Pipelines(args) => pipelines::run(args).await,
         Command::Produce(args) => {
             init_logging(&LogConfig {
                 filter: "warn".into(),

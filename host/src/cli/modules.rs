@@ -1,20 +1,23 @@
-//! `weir modules status | rollback`: talk to a running host's admin API.
+//! `weir modules status | rollback | push`: talk to a running host's admin
+//! API — the operator's `/v1/modules`, or with `--tenant` a tenant's
+//! `/v1/tenants/<id>/…`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use reqwest::Method;
 use serde_json::Value;
+
+use super::admin_api::{Api, Endpoint, require_tenant, segment};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The running host's admin address.
-    #[arg(
-        long,
-        env = "WEIR_ADMIN",
-        default_value = "http://127.0.0.1:9464",
-        global = true
-    )]
-    admin: String,
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Act as / on this tenant (its pipelines, its modules folder).
+    #[arg(long, env = "WEIR_TENANT", global = true)]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,21 +38,23 @@ enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Upload a component to a tenant's modules folder; it is validated and
+    /// activated in every pipeline that uses that module, or refused.
+    Push {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Module name (its file is `<name>.wasm`); default: the file stem.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = reqwest::Client::new();
-    let base = args.admin.trim_end_matches('/');
-    let report: Value = client
-        .get(format!("{base}/v1/modules"))
-        .send()
-        .await
-        .with_context(|| format!("reaching the admin endpoint at {base}"))?
-        .error_for_status()?
-        .json()
-        .await?;
+    let api = Api::new(&args.endpoint);
+    let tenant = args.tenant.as_deref();
     match args.command {
         Command::Status { json } => {
+            let report = fetch(&api, tenant).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -58,27 +63,102 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rollback { target, to } => {
+            let report = fetch(&api, tenant).await?;
             let (pipeline, module) = resolve(&report, &target)?;
-            let resp = client
-                .post(format!("{base}/v1/modules/{pipeline}/{module}/rollback"))
-                .json(&serde_json::json!({ "to": to }))
-                .send()
-                .await?;
-            let ok = resp.status().is_success();
-            let body: Value = resp.json().await?;
-            if !ok {
-                bail!(
-                    "rollback refused: {}",
-                    body["error"].as_str().unwrap_or("unknown error")
-                );
-            }
+            let path = match tenant {
+                Some(t) => format!(
+                    "/v1/tenants/{}/pipelines/{}/modules/{}/rollback",
+                    segment(t),
+                    segment(pipeline.strip_prefix(&format!("{t}.")).unwrap_or(&pipeline)),
+                    segment(&module)
+                ),
+                None => format!(
+                    "/v1/modules/{}/{}/rollback",
+                    segment(&pipeline),
+                    segment(&module)
+                ),
+            };
+            let body = api
+                .send(
+                    api.request(Method::POST, &path)
+                        .json(&serde_json::json!({ "to": to })),
+                )
+                .await
+                .context("rollback refused")?;
             println!(
                 "{pipeline}/{module}: active {}",
                 body["active"]["label"].as_str().unwrap_or("?")
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Push { file, name } => {
+            let tenant = require_tenant(tenant, "`weir modules push`")?;
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
+            if !weir::tenancy::config::valid_module_name(&name) {
+                bail!(
+                    "`{name}` is not a module name: use 1-64 of a-z, 0-9, '-' and '_' (--name sets it)"
+                );
+            }
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = api
+                .send(
+                    api.request(
+                        Method::PUT,
+                        &format!(
+                            "/v1/tenants/{}/modules/{}",
+                            segment(&tenant),
+                            segment(&name)
+                        ),
+                    )
+                    .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+                    .body(bytes),
+                )
+                .await
+                .with_context(|| format!("module `{name}` refused"))?;
+            println!(
+                "accepted {tenant}/{name} sha256:{} ({} bytes)",
+                report["digest"].as_str().unwrap_or("?"),
+                report["bytes"]
+            );
+            let activated: Vec<&str> = report["activated"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if activated.is_empty() {
+                println!("stored; no pipeline of {tenant} uses `{name}` yet");
+            } else {
+                println!("activated in: {}", activated.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The modules report: the host's (`/v1/modules`), or with a tenant the
+/// modules of its pipelines in the same shape.
+async fn fetch(api: &Api, tenant: Option<&str>) -> anyhow::Result<Value> {
+    let Some(t) = tenant else {
+        return api.get("/v1/modules").await;
+    };
+    let v = api
+        .get(&format!("/v1/tenants/{}/pipelines", segment(t)))
+        .await?;
+    let modules: Vec<Value> = v["pipelines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["modules"].as_array().cloned().unwrap_or_default())
+        .collect();
+    Ok(serde_json::json!({ "modules": modules }))
 }
 
 fn modules(report: &Value) -> impl Iterator<Item = &Value> {
