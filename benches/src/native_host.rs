@@ -115,6 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             modules: None,
             config_status: Arc::default(),
             status: None,
+            api: Default::default(),
         };
         admin::serve(addr, state, admin_stop.clone()).await?;
     }

@@ -81,10 +81,13 @@ impl PipelineConfig {
 
     pub(super) fn validate(&self, name: &str, config: &Config) -> Result<(), (String, String)> {
         let key = |k: &str| format!("pipelines.{name}.{k}");
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        // A tenant's pipelines are named `<tenant>.<name>`, both parts
+        // checked when the tenant file was read.
+        if self.tenant.is_none()
+            && (name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
             return Err((
                 format!("pipelines.{name}"),

@@ -155,6 +155,9 @@ fn operators_guide_reference_config_parses() {
     // Completeness: every field the structs have (serialized back, defaults
     // included) appears in the documented block.
     let documented = key_paths(&toml::from_str::<toml::Value>(toml_text).unwrap());
+    // Tenant pipelines come from the tenant file, documented on its own.
+    let mut c = c;
+    c.pipelines.retain(|_, p| p.tenant.is_none());
     let actual = key_paths(&toml::Value::try_from(&c).unwrap());
     let undocumented: Vec<_> = actual.difference(&documented).collect();
     assert!(

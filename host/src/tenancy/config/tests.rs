@@ -144,10 +144,10 @@ fn outbound_hosts_must_be_granted_to_the_tenant() {
 
 #[test]
 fn overlapping_tenants_are_refused() {
-    let other = ACME.replace("acme", "acme2").replace(
-        "topic_prefixes = [\"acme2.\"]",
-        "topic_prefixes = [\"acme.t\"]",
-    );
+    // acme2 owns `acme.t…`, which overlaps acme's `acme.`.
+    let other = ACME
+        .replace("acme-", "acme2-")
+        .replace("topic_prefixes = [\"acme.\"]", "topic_prefixes = [\"acme.t\"]");
     let dir = Dir::new(&[("acme", ACME), ("acme2", &other)]);
     let e = error(&dir);
     assert!(
