@@ -665,6 +665,8 @@ async fn a_valid_upload_activates_and_rollback_restores() {
         .json();
     assert_eq!(p["modules"][0]["active"]["digest"], digest.as_str());
     assert_eq!(p["modules"][0]["versions"].as_array().unwrap().len(), 2);
+    // A tenant sees its module paths inside its folder, not the host's layout.
+    assert_eq!(p["modules"][0]["path"], "text-clean.wasm");
 
     // Back to the previous version, then forward again by digest prefix.
     let rollback = "/v1/tenants/acme/pipelines/tweets/modules/text-clean/rollback";

@@ -72,6 +72,8 @@ impl Registry {
     /// given.
     pub async fn pipelines(&self, tenant: Option<&str>) -> Vec<PipelineStatus> {
         let modules = self.status();
+        // A tenant sees its module paths inside its folder only.
+        let owner = tenant.and_then(|t| self.tenants().remove(t));
         let entries = self.entries.lock().await;
         entries
             .values()
@@ -84,6 +86,10 @@ impl Registry {
                     .iter()
                     .filter(|m| m.pipeline == name)
                     .cloned()
+                    .map(|m| match &owner {
+                        Some(t) => t.relative_status(m),
+                        None => m,
+                    })
                     .collect();
                 PipelineStatus {
                     tenant: e.pipeline.tenant.as_ref().map(|t| t.id.clone()),

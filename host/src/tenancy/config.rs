@@ -214,6 +214,27 @@ impl Tenant {
     }
 }
 
+impl Tenant {
+    /// `status` as the tenant may see it: the module path relative to its
+    /// modules folder, never the host's file system layout.
+    pub fn relative_status(
+        &self,
+        mut status: crate::reload::ModuleStatus,
+    ) -> crate::reload::ModuleStatus {
+        let dir =
+            std::fs::canonicalize(&self.modules_dir).unwrap_or_else(|_| self.modules_dir.clone());
+        let path = Path::new(&status.path);
+        status.path = match path.strip_prefix(&dir) {
+            Ok(p) => p.display().to_string(),
+            Err(_) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        status
+    }
+}
+
 /// A module name an API caller may use: 1–64 of `[a-z0-9_-]`, starting
 /// with a letter or digit (so no `..`, `/`, or hidden files).
 pub fn valid_module_name(name: &str) -> bool {

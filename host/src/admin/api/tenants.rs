@@ -200,7 +200,7 @@ pub(super) async fn rollback(
         .rollback(&p.name, &module, to.as_deref())
         .await
     {
-        Ok(status) => Json(status).into_response(),
+        Ok(status) => Json(scope.tenant.relative_status(status)).into_response(),
         Err(RollbackError::NotFound { .. }) => error(
             StatusCode::NOT_FOUND,
             format!("no module `{module}` in pipeline `{pipeline}`"),
