@@ -261,6 +261,20 @@ impl Config {
         if let Some(Err(e)) = self.admin.address() {
             return Err(("admin.listen".into(), e));
         }
+        // Tenants reach the API over the network: operator endpoints (every
+        // tenant's metrics and modules) may not be open to them.
+        if let Some(Ok(addr)) = self.admin.address()
+            && !addr.ip().is_loopback()
+            && !self.tenant_set.is_empty()
+            && self.admin.operator_token_sha256.is_none()
+        {
+            return Err((
+                "admin.operator_token_sha256".into(),
+                format!(
+                    "required when tenants are configured and admin.listen ({addr}) is not loopback: /metrics and /v1/modules show every tenant"
+                ),
+            ));
+        }
         if let Some(h) = &self.admin.operator_token_sha256
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {

@@ -145,9 +145,10 @@ fn outbound_hosts_must_be_granted_to_the_tenant() {
 #[test]
 fn overlapping_tenants_are_refused() {
     // acme2 owns `acme.t…`, which overlaps acme's `acme.`.
-    let other = ACME
-        .replace("acme-", "acme2-")
-        .replace("topic_prefixes = [\"acme.\"]", "topic_prefixes = [\"acme.t\"]");
+    let other = ACME.replace("acme-", "acme2-").replace(
+        "topic_prefixes = [\"acme.\"]",
+        "topic_prefixes = [\"acme.t\"]",
+    );
     let dir = Dir::new(&[("acme", ACME), ("acme2", &other)]);
     let e = error(&dir);
     assert!(
@@ -209,4 +210,24 @@ fn module_names_for_the_api_are_plain() {
     ] {
         assert!(!valid_module_name(bad), "{bad}");
     }
+}
+
+#[test]
+fn tenants_on_a_public_admin_port_need_an_operator_token() {
+    let dir = Dir::new(&[("acme", ACME)]);
+    let e = dir
+        .load("\n[admin]\nlisten = \"0.0.0.0:9464\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("admin.operator_token_sha256: required when tenants are configured"),
+        "{e}"
+    );
+    let token = format!(
+        "\n[admin]\nlisten = \"0.0.0.0:9464\"\noperator_token_sha256 = \"{}\"\n",
+        "a".repeat(64)
+    );
+    dir.load(&token).unwrap();
+    // Loopback stays usable without one (a single operator's machine).
+    dir.load("").unwrap();
 }
