@@ -123,34 +123,7 @@ impl WasmRuntime {
         options: ModuleOptions,
     ) -> Result<LoadedModule, ModuleError> {
         let digest = digest_of(&bytes);
-        let rt = Arc::clone(self);
-        let n = name.to_string();
-        let key = digest.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            if let Some(cached) = rt.cache.as_ref().and_then(|c| c.get(&rt.engine, &key)) {
-                return Ok(cached);
-            }
-            let compiled = Component::new(&rt.engine, &bytes)?;
-            if let Some(cache) = &rt.cache {
-                cache.put(&key, &compiled);
-            }
-            Ok::<_, wasmtime::Error>(compiled)
-        })
-        .await
-        .map_err(|e| ModuleError::Compile {
-            name: n.clone(),
-            message: e.to_string(),
-        })?
-        .map_err(|e| ModuleError::Compile {
-            name: n.clone(),
-            message: format!("{e:#}"),
-        })?;
-        let world_err = |e: wasmtime::Error| ModuleError::World {
-            name: name.to_string(),
-            message: format!("{e:#}"),
-        };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
-        let pre = ModulePre::new(instance_pre).map_err(world_err)?;
+        let pre = self.compile(name, &digest, bytes).await?;
         let mut module = LoadedModule {
             name: name.to_string(),
             digest,
@@ -210,24 +183,42 @@ impl WasmRuntime {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<(), ModuleError> {
+        let digest = digest_of(&bytes);
+        self.compile(name, &digest, bytes).await.map(drop)
+    }
+
+    /// Compiles (or takes from the compile cache) and checks the world.
+    async fn compile(
+        self: &Arc<Self>,
+        name: &str,
+        digest: &str,
+        bytes: Vec<u8>,
+    ) -> Result<ModulePre<ModuleCtx>, ModuleError> {
         let rt = Arc::clone(self);
-        let component = tokio::task::spawn_blocking(move || Component::new(&rt.engine, &bytes))
-            .await
-            .map_err(|e| ModuleError::Compile {
-                name: name.to_string(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| ModuleError::Compile {
-                name: name.to_string(),
-                message: format!("{e:#}"),
-            })?;
+        let key = digest.to_string();
+        let compile_err = |message: String| ModuleError::Compile {
+            name: name.to_string(),
+            message,
+        };
+        let component = tokio::task::spawn_blocking(move || {
+            if let Some(cached) = rt.cache.as_ref().and_then(|c| c.get(&rt.engine, &key)) {
+                return Ok(cached);
+            }
+            let compiled = Component::new(&rt.engine, &bytes)?;
+            if let Some(cache) = &rt.cache {
+                cache.put(&key, &compiled);
+            }
+            Ok::<_, wasmtime::Error>(compiled)
+        })
+        .await
+        .map_err(|e| compile_err(e.to_string()))?
+        .map_err(|e| compile_err(format!("{e:#}")))?;
         let world_err = |e: wasmtime::Error| ModuleError::World {
             name: name.to_string(),
             message: format!("{e:#}"),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
-        ModulePre::new(instance_pre).map_err(world_err)?;
-        Ok(())
+        ModulePre::new(instance_pre).map_err(world_err)
     }
 }
 
