@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -35,6 +36,21 @@ use crate::telemetry::Metrics;
 use crate::tenancy::scheduler::FairScheduler;
 
 type WeirConsumer = StreamConsumer<SourceContext>;
+
+/// Messages taken from the consumer queue in one go when they are already
+/// there, without going back through the loop's `select!` (whose branches
+/// cost more than handling a message). Small enough that rebalance events,
+/// control messages and the tick wait at most a few hundred microseconds.
+const BURST: usize = 256;
+
+/// How long a sealed batch may wait for its partition's worker before the
+/// partition is paused. Until then the loop stops taking messages instead:
+/// pausing makes librdkafka drop what it has prefetched for the partition
+/// and fetch it again on resume (the broker decodes and sends it twice),
+/// whereas not polling just lets librdkafka's prefetch queue fill up to
+/// `queued.max.messages.kbytes`. The bound keeps one slow partition from
+/// holding up the others (and the consumer's own polling) for longer.
+const STALL_BEFORE_PAUSE: Duration = Duration::from_millis(250);
 
 /// Builds the consumer with the properties at-least-once needs.
 fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsumer> {
@@ -67,9 +83,13 @@ struct Slot {
     bytes: usize,
     first_at: Instant,
     tx: mpsc::Sender<Batch>,
-    /// Batches that found the worker's queue full; the partition is paused
+    /// Batches that found the worker's queue full. While they are young
+    /// the source stops polling; after [`STALL_BEFORE_PAUSE`] (or when
+    /// `max_in_flight_batches` of them pile up) the partition is paused
     /// until they are handed over.
     waiting: VecDeque<Batch>,
+    /// When `waiting` became non-empty.
+    waiting_since: Instant,
     paused: bool,
     worker: JoinHandle<()>,
 }
@@ -175,7 +195,17 @@ impl<S: DocumentSink> KafkaSource<S> {
         let mut control = self.control.take();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One stream for the whole run: `recv()` builds one per message,
+        // registering and unregistering a waker each time.
+        let mut messages = consumer.stream();
         loop {
+            // A partition whose worker is full and whose batch is still
+            // young holds up polling (see STALL_BEFORE_PAUSE); its worker
+            // taking a batch wakes the loop.
+            let held_by = slots
+                .values()
+                .find(|s| !s.waiting.is_empty() && !s.paused)
+                .map(|s| s.tx.clone());
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -189,12 +219,35 @@ impl<S: DocumentSink> KafkaSource<S> {
                 // branch is always ready, and a tick that never ran would
                 // leave paused partitions paused and partial batches unsealed.
                 _ = tick.tick() => self.on_tick(&mut slots),
-                msg = consumer.recv() => match msg {
-                    Ok(m) => self.on_message(&m, &mut slots),
-                    Err(e) => tracing::warn!(error = %e, "Kafka consumer error"),
-                },
+                Some(()) = has_room(held_by.as_ref()) => self.on_tick(&mut slots),
+                msg = messages.next(), if held_by.is_none() => {
+                    let mut next = msg;
+                    let mut taken = 1;
+                    loop {
+                        match next {
+                            Some(Ok(m)) => {
+                                if self.on_message(&m, &mut slots) {
+                                    break;
+                                }
+                            }
+                            Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error"),
+                            None => break,
+                        }
+                        // Every message taken from the stream is handled:
+                        // check the bounds before taking the next one.
+                        if taken == BURST || !self.events.is_empty() {
+                            break;
+                        }
+                        match messages.next().now_or_never() {
+                            Some(m) => next = m,
+                            None => break,
+                        }
+                        taken += 1;
+                    }
+                }
             }
         }
+        drop(messages);
         tracing::info!("shutdown: draining in-flight batches");
         let deadline = Instant::now() + self.cfg.drain_timeout;
         self.drain(slots, deadline).await;
@@ -205,11 +258,13 @@ impl<S: DocumentSink> KafkaSource<S> {
         })
     }
 
+    /// Adds the message to its partition's batch; `true` when that left a
+    /// batch waiting for a full worker (the loop must stop taking messages).
     fn on_message(
         &mut self,
         m: &rdkafka::message::BorrowedMessage<'_>,
         slots: &mut HashMap<TopicPartition, Slot>,
-    ) {
+    ) -> bool {
         let topic = match self.topics.get(m.topic()) {
             Some(t) => Arc::clone(t),
             None => {
@@ -248,6 +303,7 @@ impl<S: DocumentSink> KafkaSource<S> {
                     first_at: Instant::now(),
                     tx,
                     waiting: VecDeque::new(),
+                    waiting_since: Instant::now(),
                     paused: false,
                     worker,
                 })
@@ -260,7 +316,9 @@ impl<S: DocumentSink> KafkaSource<S> {
         slot.bytes += size;
         if slot.acc.len() >= self.cfg.batch.max_records || slot.bytes >= self.cfg.batch.max_bytes {
             self.seal(&tp, slot);
+            return !slot.waiting.is_empty() && !slot.paused;
         }
+        false
     }
 
     /// Closes the slot's accumulating batch and hands it to its worker.
@@ -288,13 +346,16 @@ impl<S: DocumentSink> KafkaSource<S> {
         };
         if !slot.waiting.is_empty() {
             slot.waiting.push_back(batch);
+            if slot.waiting.len() >= self.cfg.max_in_flight_batches {
+                self.set_paused(tp, slot, true);
+            }
             return;
         }
         match slot.tx.try_send(batch) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 slot.waiting.push_back(batch);
-                self.set_paused(tp, slot, true);
+                slot.waiting_since = Instant::now();
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::error!(topic = %tp.0, partition = tp.1, "partition worker stopped; records will be redelivered");
@@ -343,6 +404,11 @@ impl<S: DocumentSink> KafkaSource<S> {
             }
             if slot.waiting.is_empty() && slot.paused {
                 self.set_paused(tp, slot, false);
+            } else if !slot.waiting.is_empty()
+                && !slot.paused
+                && slot.waiting_since.elapsed() >= STALL_BEFORE_PAUSE
+            {
+                self.set_paused(tp, slot, true);
             }
             if !slot.acc.is_empty() && slot.first_at.elapsed() >= linger {
                 self.seal(tp, slot);
@@ -411,6 +477,14 @@ impl<S: DocumentSink> KafkaSource<S> {
                 break;
             }
         }
+    }
+}
+
+/// Resolves once `tx` has room for a batch; never without a sender.
+async fn has_room(tx: Option<&mpsc::Sender<Batch>>) -> Option<()> {
+    match tx {
+        Some(tx) => tx.reserve().await.ok().map(drop),
+        None => std::future::pending().await,
     }
 }
 
