@@ -325,3 +325,133 @@ async fn tenants_are_added_and_removed_by_config_reload() -> Result<()> {
     ensure!(host.process.pid() == pid, "the host restarted");
     Ok(())
 }
+
+/// Tenant `h` may make 5 outbound requests/s (a one-second burst); tenant
+/// `g` has no HTTP quota. Both run fixture-http against the same local
+/// upstream, in-process (the registry built from the tenants folder, no
+/// Kafka): `h`'s 30 requests in one go get the burst and the rest are
+/// refused as a value (ConnectionLimitReached) without reaching the
+/// upstream; `g`'s 30 all pass, so the bucket is `h`'s alone; after a
+/// second `h` may send again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_http_quota_is_enforced() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::any({
+            let hits = Arc::clone(&hits);
+            move || async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    std::fs::write(
+        root.join("weir.toml"),
+        "[kafka]\nbrokers = \"127.0.0.1:1\"\n[elasticsearch]\nurl = \"http://127.0.0.1:1\"\n[tenants]\ndir = \"tenants\"\n",
+    )?;
+    let fixture = std::fs::read(weir_testkit::module_wasm("fixture-http")?)?;
+    for (id, quota) in [("h", "[quotas]\nhttp_requests_per_second = 5\n"), ("g", "")] {
+        std::fs::create_dir_all(root.join(format!("tenants/{id}/modules")))?;
+        std::fs::write(
+            root.join(format!("tenants/{id}/modules/http.wasm")),
+            &fixture,
+        )?;
+        std::fs::write(
+            root.join(format!("tenants/{id}.toml")),
+            format!(
+                "allowed_outbound_hosts = [\"{origin}\"]\n{quota}{}allowed_outbound_hosts = [\"{origin}\"]\n",
+                tenant_pipeline(
+                    "calls",
+                    &format!("{id}.calls"),
+                    &format!("{id}-calls"),
+                    &["http.wasm"]
+                )
+            ),
+        )?;
+    }
+    let config = weir::config::Config::load(&root.join("weir.toml"))?;
+    let runtime = Arc::new(weir::runtime::WasmRuntime::new(&config.runtime)?);
+    let mut prom = prometheus_client::registry::Registry::default();
+    let http = weir::runtime::OutboundHttp::new(&config, &mut prom)?;
+    let metrics = weir::telemetry::Metrics::register(&mut prom);
+    let registry =
+        weir::reload::Registry::build(Arc::clone(&runtime), http, metrics, 5, &config).await?;
+    let routes = registry.routes().load_full();
+
+    // One record asking for `repeat` requests; returns the module's tally.
+    let call = |tenant: &str, repeat: usize| {
+        let pipeline = Arc::clone(&routes[&format!("{tenant}.calls")]);
+        let runtime = Arc::clone(&runtime);
+        let value =
+            serde_json::json!({"url": format!("{origin}/echo"), "repeat": repeat}).to_string();
+        async move {
+            let record = Arc::new(weir::event::SourceRecord {
+                topic: Arc::from(pipeline.name.as_ref()),
+                partition: 0,
+                offset: 0,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                value: value.into(),
+            });
+            let out = weir::pipeline::run_chain(
+                &runtime,
+                &pipeline.chain.load_full(),
+                &[record],
+                &pipeline.metrics,
+            )
+            .await;
+            ensure!(out.failures.is_empty(), "{:?}", out.failures);
+            let doc: serde_json::Value = serde_json::from_slice(&out.docs[0].body)?;
+            Ok::<_, anyhow::Error>(doc)
+        }
+    };
+
+    let started = std::time::Instant::now();
+    let h = call("h", 30).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!("h, 30 requests at once: {h} in {elapsed:.2}s");
+    let (ok, failed) = (
+        h["ok"].as_u64().unwrap_or(0),
+        h["failed"].as_u64().unwrap_or(0),
+    );
+    // The burst (5) plus what refilled while the requests ran.
+    let allowed = 5 + (elapsed * 5.0).ceil() as u64;
+    ensure!(
+        ok >= 5 && ok <= allowed,
+        "h: {ok} requests passed in {elapsed:.2}s, quota allows {allowed}: {h}"
+    );
+    ensure!(ok + failed == 30, "{h}");
+    ensure!(
+        h["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ConnectionLimitReached"),
+        "h's refused requests should read as ConnectionLimitReached: {h}"
+    );
+    ensure!(
+        hits.load(Ordering::SeqCst) as u64 == ok,
+        "refused requests reached the upstream"
+    );
+
+    let g = call("g", 30).await?;
+    ensure!(
+        g["ok"] == 30 && g["failed"] == 0,
+        "g has no HTTP quota and is not h: {g}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let again = call("h", 3).await?;
+    ensure!(again["ok"] == 3, "h's bucket refills: {again}");
+    Ok(())
+}
