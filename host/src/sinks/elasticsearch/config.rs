@@ -23,9 +23,13 @@ pub struct ElasticsearchConfig {
     /// TLS settings for `https://` URLs. Default: system roots, full validation.
     #[serde(default)]
     pub tls: TlsConfig,
-    /// Gzip-compress bulk request bodies. Default: `true`.
-    #[serde(default = "default_true")]
-    pub compression: bool,
+    /// Gzip-compress bulk request bodies (level 1). Default (unset): on,
+    /// except when the URL's host is loopback (`localhost`, `127.0.0.0/8`,
+    /// `::1`), where compressing saves no network and costs CPU on both
+    /// ends of the same machine (~2.5 µs per 400-byte document to gzip here,
+    /// ~1.5 to gunzip). See [`ElasticsearchConfig::gzip`].
+    #[serde(default)]
+    pub compression: Option<bool>,
     /// When a batch is cut and sent.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -138,9 +142,6 @@ pub struct TemplateConfig {
     pub path: PathBuf,
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_max_docs() -> usize {
     1000
 }
@@ -225,13 +226,28 @@ impl ElasticsearchConfig {
             url: url.into(),
             auth: AuthConfig::None,
             tls: TlsConfig::default(),
-            compression: true,
+            compression: None,
             batch: BatchConfig::default(),
             request: RequestConfig::default(),
             retry: RetryConfig::default(),
             health: HealthConfig::default(),
             templates: Vec::new(),
         }
+    }
+
+    /// Whether bulk bodies are gzipped: `compression` when set, else
+    /// whether the URL's host is not loopback.
+    pub fn gzip(&self) -> bool {
+        self.compression.unwrap_or_else(|| {
+            !Url::parse(&self.url).is_ok_and(|url| {
+                let host = url.host_str().unwrap_or_default();
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
+        })
     }
 
     /// Checks every value; returns all problems found, each naming its key.

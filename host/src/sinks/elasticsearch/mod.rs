@@ -26,7 +26,7 @@
 //!
 //! ```toml
 //! url = "https://es.example:9200"
-//! compression = true                  # gzip bulk bodies (level 1)
+//! compression = true                  # gzip bulk bodies (level 1); unset: on unless the host is loopback
 //! auth = { type = "none" }            # | { type = "api_key", api_key_env = "VAR" }
 //!                                     # | { type = "basic", username = "u", password_env = "VAR" }
 //! tls = { accept_invalid_certs = false }  # ca_file = "ca.pem" (relative to the config file)
@@ -146,7 +146,7 @@ impl ElasticsearchSink {
             dlq,
             metrics: Metrics::register(registry),
             health: Arc::clone(&health),
-            compression: config.compression,
+            compression: config.gzip(),
             max_item_attempts: config.retry.max_item_attempts,
         });
         let (tx, input) = mpsc::channel(config.batch.max_docs);

@@ -19,6 +19,7 @@ async fn mixed_items_are_acked_retried_alone_and_dead_lettered() {
     }))
     .await;
     let mut cfg = fast_config(&mock.url());
+    cfg.compression = Some(true);
     cfg.batch.max_docs = 3;
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
@@ -45,7 +46,7 @@ async fn mixed_items_are_acked_retried_alone_and_dead_lettered() {
         ["b"],
         "the retry carries only the rejected item"
     );
-    assert!(reqs.iter().all(|r| r.gzip), "compression is on by default");
+    assert!(reqs.iter().all(|r| r.gzip), "compression = true");
 
     // The sink never acknowledges a dead letter itself; the DLQ writer does.
     assert!(acks.so_far().is_empty());
@@ -120,7 +121,7 @@ async fn unframeable_bodies_are_dead_lettered_without_being_sent() {
     let mock = Mock::start(Box::new(|_, _| Reply::AllCreated)).await;
     let mut cfg = fast_config(&mock.url());
     cfg.batch.max_docs = 3;
-    cfg.compression = false;
+    cfg.compression = Some(false);
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     s.sink
@@ -150,6 +151,18 @@ async fn unframeable_bodies_are_dead_lettered_without_being_sent() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].ids, ["ok"]);
     assert!(!reqs[0].gzip);
+}
+
+#[tokio::test]
+async fn loopback_is_not_gzipped_by_default() {
+    let mock = Mock::start(Box::new(|_, _| Reply::AllCreated)).await;
+    let cfg = fast_config(&mock.url());
+    assert_eq!(cfg.compression, None);
+    let s = start(&cfg, Path::new(".")).await;
+    let mut acks = Acks::new();
+    s.sink.send(acks.doc("a", "{}")).await.unwrap();
+    assert_eq!(acks.wait(1).await, ["a"]);
+    assert!(!mock.requests()[0].gzip, "{}", mock.url());
 }
 
 #[tokio::test]

@@ -13,7 +13,23 @@ fn defaults() {
     let c = parse(r#"url = "http://es:9200""#).unwrap();
     assert_eq!(c, ElasticsearchConfig::new("http://es:9200"));
     assert_eq!(c.auth, AuthConfig::None);
-    assert!(c.compression);
+    assert_eq!(c.compression, None);
+    assert!(c.gzip());
+    for (url, compression, gzip) in [
+        ("http://localhost:9200", None, false),
+        ("http://LocalHost:9200", None, false),
+        ("http://127.0.0.1:9200", None, false),
+        ("http://127.4.5.6:9200", None, false),
+        ("http://[::1]:9200", None, false),
+        ("https://es.example:9200", None, true),
+        ("http://10.0.0.1:9200", None, true),
+        ("http://localhost:9200", Some(true), true),
+        ("https://es.example:9200", Some(false), false),
+    ] {
+        let mut c = ElasticsearchConfig::new(url);
+        c.compression = compression;
+        assert_eq!(c.gzip(), gzip, "{url} {compression:?}");
+    }
     assert!(!c.tls.accept_invalid_certs);
     assert_eq!(c.batch.max_docs, 1000);
     assert_eq!(c.batch.max_bytes, 5 * 1024 * 1024);
