@@ -1,0 +1,582 @@
+//! Multi-tenant figures (issue 5), printed, not asserted:
+//!
+//! - **memory per idle tenant pipeline**: a tenants folder with N tenants,
+//!   each with one pipeline of 3 modules (text-clean → passthrough →
+//!   text-clean), loaded with `Registry::build` in a fresh child process per
+//!   N; VmRSS (and its anonymous / file-backed parts) before and after, the
+//!   difference per pipeline, and the build time (compile cache cold at the
+//!   start of each child: the first tenant's modules compile, the rest load
+//!   from the cache unless `--distinct` makes every tenant's modules
+//!   different);
+//! - **instantiation cost per batch** with the pooling allocator on and off:
+//!   `run_chain` over one batch, many times (a fresh instance of every
+//!   module per batch), for a 1-module chain on 1 record (≈ one
+//!   instantiation) and the 3-module chain on 1 and `--batch` records;
+//! - **isolation**: tenant a's records/s through its chain alone vs while
+//!   tenant b's module spins (100 ms CPU quota) and tenant c's allocates
+//!   without bound (16 MiB quota), each with `--partitions` workers that do
+//!   what the Kafka partition worker does (breaker, rate limit, fair
+//!   scheduler slot, `run_chain`) minus Kafka and the sink; with the default
+//!   breaker and with a breaker that never opens (the scheduler alone).
+//!
+//! `cargo run --release -p weir-benches --bin weir-tenants-bench -- --tenants 1,50,200`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Parser;
+use prometheus_client::registry::Registry as PromRegistry;
+use weir::config::Config;
+use weir::event::SourceRecord;
+use weir::pipeline::{Pipeline, run_chain};
+use weir::reload::Registry;
+use weir::runtime::{OutboundHttp, WasmRuntime};
+use weir::telemetry::Metrics;
+use weir::tenancy::scheduler::FairScheduler;
+use weir_testkit::module_wasm;
+
+#[derive(Parser)]
+struct Args {
+    /// Tenant counts to measure memory for, each in its own process.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 50, 200])]
+    tenants: Vec<usize>,
+    /// Give every tenant its own module bytes (a custom section with the
+    /// tenant id), so nothing loads from another tenant's cache entry.
+    #[arg(long)]
+    distinct: bool,
+    /// Records per batch for the instantiation and isolation figures.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Batches timed per instantiation figure.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// How long each isolation phase runs (0s: skip the isolation figures).
+    #[arg(long, default_value = "10s")]
+    isolation: humantime::Duration,
+    /// Workers (partitions) per tenant in the isolation figures.
+    #[arg(long, default_value_t = 2)]
+    partitions: usize,
+    /// Which figures to print: memory, instantiation, isolation.
+    #[arg(long, value_delimiter = ',', default_values_t = ["memory".to_string(), "instantiation".into(), "isolation".into()])]
+    sections: Vec<String>,
+    /// Internal: measure N tenants in this process and print one row.
+    #[arg(long, hide = true)]
+    child: Option<usize>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(n) = args.child {
+        return memory_child(n, args.distinct).await;
+    }
+    let wants = |s: &str| args.sections.iter().any(|x| x == s);
+    if wants("memory") {
+        memory(&args)?;
+    }
+    if wants("instantiation") {
+        instantiation(&args).await?;
+    }
+    if wants("isolation") && !args.isolation.is_zero() {
+        isolation(&args).await?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ setup
+
+/// `/proc/self/status` fields in KiB: VmRSS, RssAnon, RssFile.
+fn rss() -> [u64; 3] {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    [field("VmRSS:"), field("RssAnon:"), field("RssFile:")]
+}
+
+fn leb128(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `base` with a custom section naming `tag`: the same behaviour, other
+/// bytes (another digest, another compile-cache entry).
+fn tagged(base: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"weir-bench-tenant";
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(tag.as_bytes());
+    let mut out = base.to_vec();
+    out.push(0);
+    leb128(content.len(), &mut out);
+    out.extend(content);
+    out
+}
+
+/// A config folder: `weir.toml` with `[tenants] dir = "tenants"` and a
+/// compile cache inside the folder, plus `extra` TOML.
+fn write_config(root: &Path, extra: &str) -> Result<PathBuf> {
+    let path = root.join("weir.toml");
+    std::fs::create_dir_all(root.join("tenants"))?;
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[kafka]
+brokers = "127.0.0.1:1"
+[elasticsearch]
+url = "http://127.0.0.1:1"
+[runtime]
+cache_dir = "{}"
+{extra}
+[tenants]
+dir = "tenants"
+"#,
+            root.join("cache").display()
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Writes tenant `id`: `modules` as `(file name, bytes)` into its modules
+/// folder, and `toml` as its file.
+fn write_tenant(root: &Path, id: &str, modules: &[(&str, &[u8])], toml: &str) -> Result<()> {
+    let dir = root.join("tenants").join(id).join("modules");
+    std::fs::create_dir_all(&dir)?;
+    for (name, bytes) in modules {
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    std::fs::write(root.join("tenants").join(format!("{id}.toml")), toml)?;
+    Ok(())
+}
+
+/// The 3-module chain every memory-bench tenant runs.
+const CHAIN3: &str = r#"modules = [{ path = "clean.wasm" }, { path = "pass.wasm" }, { path = "clean.wasm", name = "clean2" }]"#;
+
+async fn build_registry(config: &Config) -> Result<(Arc<WasmRuntime>, Arc<Registry>)> {
+    let runtime = Arc::new(WasmRuntime::new(&config.runtime)?);
+    let mut prom = PromRegistry::default();
+    let http = OutboundHttp::new(config, &mut prom)?;
+    let metrics = Metrics::register(&mut prom);
+    let registry = Registry::build(Arc::clone(&runtime), http, metrics, 5, config).await?;
+    Ok((runtime, registry))
+}
+
+fn pipeline(registry: &Registry, name: &str) -> Result<Arc<Pipeline>> {
+    let routes = registry.routes().load_full();
+    routes
+        .values()
+        .find(|p| &*p.name == name)
+        .cloned()
+        .with_context(|| format!("pipeline {name} not built"))
+}
+
+/// A tweet-shaped record (~400 bytes) with `marker` in its text.
+fn records(topic: &str, n: usize, marker: &str) -> Vec<Arc<SourceRecord>> {
+    let topic: Arc<str> = Arc::from(topic);
+    (0..n)
+        .map(|i| {
+            let value = serde_json::json!({
+                "id": format!("t{i}"),
+                "text": format!("RT @user{i}: Reading https://example.com/a/{i} &amp; {marker} about <b>item {i}</b>   #weir #bench @friend"),
+                "created_at": "2026-11-26T12:00:00Z",
+                "lang": "en",
+                "user": {"id": format!("u{}", i % 97), "screen_name": format!("user{}", i % 97), "followers_count": i % 1000},
+                "retweet_count": i % 13,
+                "like_count": i % 29
+            });
+            Arc::new(SourceRecord {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: i as i64,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                value: Bytes::from(value.to_string()),
+            })
+        })
+        .collect()
+}
+
+// ----------------------------------------------------------------- memory
+
+fn memory(args: &Args) -> Result<()> {
+    println!(
+        "\n== memory per idle tenant pipeline (3 modules each; one process per row{}) ==",
+        if args.distinct {
+            "; every tenant's modules distinct"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:>7} {:>8} {:>8} {:>11} {:>10} {:>10} {:>10} {:>13} {:>10}",
+        "tenants",
+        "modules",
+        "build s",
+        "RSS before",
+        "RSS after",
+        "anon",
+        "file",
+        "per pipeline",
+        "marginal"
+    );
+    let exe = std::env::current_exe()?;
+    let mut previous: Option<(usize, f64)> = None;
+    for &n in &args.tenants {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--child").arg(n.to_string());
+        if args.distinct {
+            cmd.arg("--distinct");
+        }
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!(
+                "child for {n} tenants failed: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // "<build s> <before> <after> <anon> <file>" (KiB).
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        anyhow::ensure!(v.len() == 5, "child printed {text:?}");
+        let (build, before, after, anon, file) = (v[0], v[1], v[2], v[3], v[4]);
+        let mib = |k: f64| k / 1024.0;
+        let marginal = previous
+            .filter(|(pn, _)| *pn < n)
+            .map(|(pn, pafter)| format!("{:.0}", (after - pafter) / (n - pn) as f64))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>7} {:>8} {:>8.2} {:>11.1} {:>10.1} {:>10.1} {:>10.1} {:>13.0} {:>10}",
+            n,
+            n * 3,
+            build,
+            mib(before),
+            mib(after),
+            mib(anon),
+            mib(file),
+            (after - before) / n as f64,
+            marginal,
+        );
+        previous = Some((n, after));
+    }
+    println!(
+        "(RSS, anon, file in MiB, after the build; before = runtime and instance pool created, nothing loaded;\n \
+         per pipeline = (after - before) / tenants and marginal = the slope from the row above, in KiB)"
+    );
+    Ok(())
+}
+
+async fn memory_child(n: usize, distinct: bool) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    let config_path = write_config(root, "")?;
+    let clean = std::fs::read(module_wasm("text-clean")?)?;
+    let pass = std::fs::read(module_wasm("passthrough")?)?;
+    for i in 0..n {
+        let id = format!("t{i}");
+        let (c, p) = if distinct {
+            (tagged(&clean, &id), tagged(&pass, &id))
+        } else {
+            (clean.clone(), pass.clone())
+        };
+        write_tenant(
+            root,
+            &id,
+            &[("clean.wasm", &c), ("pass.wasm", &p)],
+            &format!(
+                "[pipelines.tweets]\ntopics = [\"{id}.tweets\"]\nindex = \"{id}-tweets\"\n{CHAIN3}\n"
+            ),
+        )?;
+    }
+    let config = Config::load(&config_path)?;
+    let runtime = Arc::new(WasmRuntime::new(&config.runtime)?);
+    let before = rss();
+    let mut prom = PromRegistry::default();
+    let http = OutboundHttp::new(&config, &mut prom)?;
+    let metrics = Metrics::register(&mut prom);
+    let t = Instant::now();
+    let registry = Registry::build(Arc::clone(&runtime), http, metrics, 5, &config).await?;
+    let build = t.elapsed();
+    let after = rss();
+    let built = registry.routes().load().len();
+    anyhow::ensure!(built == n, "{built} pipelines built for {n} tenants");
+    println!(
+        "{:.3} {} {} {} {}",
+        build.as_secs_f64(),
+        before[0],
+        after[0],
+        after[1],
+        after[2]
+    );
+    drop(registry);
+    Ok(())
+}
+
+// ---------------------------------------------------------- instantiation
+
+async fn instantiation(args: &Args) -> Result<()> {
+    const ROUNDS: usize = 5;
+    println!(
+        "\n== run_chain per batch (a fresh instance of each module per batch; µs, best of {ROUNDS} rounds of {} batches, pooling on/off interleaved) ==",
+        args.iterations / ROUNDS
+    );
+    println!(
+        "{:<8} {:>16} {:>16} {:>18} {:>14}",
+        "pooling",
+        "1 module, 1 rec",
+        "3 modules, 1 rec",
+        format!("3 modules, {} rec", args.batch),
+        "µs/record"
+    );
+    let clean = std::fs::read(module_wasm("text-clean")?)?;
+    let pass = std::fs::read(module_wasm("passthrough")?)?;
+    // Both registries first, so the rounds can alternate between them and
+    // load from other processes on the machine hits both alike.
+    let mut setups = Vec::new();
+    for pooling in ["on", "off"] {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        let config_path = write_config(root, &format!("pooling = \"{pooling}\""))?;
+        write_tenant(
+            root,
+            "t0",
+            &[("clean.wasm", &clean), ("pass.wasm", &pass)],
+            &format!(
+                "[pipelines.chain]\ntopics = [\"t0.chain\"]\nindex = \"t0-chain\"\n{CHAIN3}\n\
+                 [pipelines.one]\ntopics = [\"t0.one\"]\nindex = \"t0-one\"\nmodules = [{{ path = \"pass.wasm\" }}]\n"
+            ),
+        )?;
+        let config = Config::load(&config_path)?;
+        let (rt, registry) = build_registry(&config).await?;
+        let one = pipeline(&registry, "t0.one")?;
+        let chain = pipeline(&registry, "t0.chain")?;
+        setups.push((pooling, rt, one, chain, dir, registry));
+    }
+    let single = records("t0.one", 1, "thinking");
+    let batch = records("t0.chain", args.batch, "thinking");
+    let per_round = (args.iterations / ROUNDS).max(1);
+    // best[setup][figure], µs per batch.
+    let mut best = vec![[f64::INFINITY; 3]; setups.len()];
+    for round in 0..=ROUNDS {
+        for (i, (_, rt, one, chain, _, _)) in setups.iter().enumerate() {
+            for (f, (p, recs)) in [(one, &single), (chain, &single), (chain, &batch)]
+                .into_iter()
+                .enumerate()
+            {
+                let c = p.chain.load_full();
+                let t = Instant::now();
+                for _ in 0..per_round {
+                    let out = run_chain(rt, &c, recs, &p.metrics).await;
+                    assert!(out.failures.is_empty(), "{:?}", out.failures);
+                }
+                let us = t.elapsed().as_secs_f64() * 1e6 / per_round as f64;
+                // Round 0 warms up (first instances, caches) and is not counted.
+                if round > 0 {
+                    best[i][f] = best[i][f].min(us);
+                }
+            }
+        }
+    }
+    for (i, (pooling, ..)) in setups.iter().enumerate() {
+        let [a, b, c] = best[i];
+        println!(
+            "{:<8} {:>16.1} {:>16.1} {:>18.1} {:>14.2}",
+            pooling,
+            a,
+            b,
+            c,
+            c / args.batch as f64
+        );
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- isolation
+
+/// Runs one tenant's pipeline like the partition worker does, `workers`
+/// times in parallel, until `stop`; counts records and batches.
+fn spawn_workers(
+    rt: &Arc<WasmRuntime>,
+    scheduler: &Arc<FairScheduler>,
+    pipeline: &Arc<Pipeline>,
+    recs: &[Arc<SourceRecord>],
+    workers: usize,
+    stop: &Arc<AtomicBool>,
+    done: &Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..workers)
+        .map(|_| {
+            let (rt, scheduler, pipeline, stop, done) = (
+                Arc::clone(rt),
+                Arc::clone(scheduler),
+                Arc::clone(pipeline),
+                Arc::clone(stop),
+                Arc::clone(done),
+            );
+            let recs = recs.to_vec();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    // The breaker's open period, bounded so the phase ends.
+                    if tokio::time::timeout(
+                        Duration::from_millis(200),
+                        pipeline.control.wait_runnable(),
+                    )
+                    .await
+                    .is_err()
+                    {
+                        continue;
+                    }
+                    if let Some(t) = &pipeline.tenant {
+                        t.admit_records(recs.len()).await;
+                    }
+                    let chain = pipeline.chain.load_full();
+                    let out = {
+                        let (tenant, weight) = pipeline.share();
+                        let _slot = scheduler.acquire(tenant, weight).await;
+                        run_chain(&rt, &chain, &recs, &pipeline.metrics).await
+                    };
+                    let failed = out.failures.len() == recs.len();
+                    pipeline.control.breaker.record(!failed);
+                    done.fetch_add(recs.len() as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect()
+}
+
+async fn isolation(args: &Args) -> Result<()> {
+    println!(
+        "\n== isolation: tenant a (text-clean, {} records/batch) with {} workers per tenant, {} slots, {} per phase ==",
+        args.batch,
+        args.partitions,
+        weir::runtime::RuntimeConfig::default().max_concurrency,
+        args.isolation
+    );
+    println!(
+        "{:<44} {:>10} {:>9} {:>14} {:>14}",
+        "phase", "a rec/s", "vs alone", "b/c batches", "b/c trips"
+    );
+    let mut alone = None;
+    for (phase, noisy, breaker) in [
+        ("a alone", false, ""),
+        ("a + b (spin) + c (alloc), default breaker", true, ""),
+        (
+            "a + b + c, breaker never opens",
+            true,
+            "[tenants.breaker]\nfailure_threshold = 1000000\n",
+        ),
+        // The machine may be shared: a second reference run shows drift.
+        ("a alone, again", false, ""),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        let config_path = write_config(root, "")?;
+        if !breaker.is_empty() {
+            let text = std::fs::read_to_string(&config_path)?;
+            std::fs::write(&config_path, format!("{text}{breaker}"))?;
+        }
+        write_tenant(
+            root,
+            "a",
+            &[("clean.wasm", &std::fs::read(module_wasm("text-clean")?)?)],
+            "[pipelines.tweets]\ntopics = [\"a.tweets\"]\nindex = \"a-tweets\"\nmodules = [{ path = \"clean.wasm\" }]\n",
+        )?;
+        write_tenant(
+            root,
+            "b",
+            &[("spin.wasm", &std::fs::read(module_wasm("fixture-spin")?)?)],
+            "[quotas]\nmax_batch_time = \"100ms\"\n[pipelines.tweets]\ntopics = [\"b.tweets\"]\nindex = \"b-tweets\"\nmodules = [{ path = \"spin.wasm\" }]\n",
+        )?;
+        write_tenant(
+            root,
+            "c",
+            &[("alloc.wasm", &std::fs::read(module_wasm("fixture-alloc")?)?)],
+            "[quotas]\nmax_memory_bytes = 16777216\n[pipelines.tweets]\ntopics = [\"c.tweets\"]\nindex = \"c-tweets\"\nmodules = [{ path = \"alloc.wasm\" }]\n",
+        )?;
+        let config = Config::load(&config_path)?;
+        let (rt, registry) = build_registry(&config).await?;
+        let scheduler = Arc::new(FairScheduler::new(rt.config().max_concurrency));
+        let stop = Arc::new(AtomicBool::new(false));
+        let a_done = Arc::new(AtomicU64::new(0));
+        let noise_done = Arc::new(AtomicU64::new(0));
+        let a = pipeline(&registry, "a.tweets")?;
+        let b = pipeline(&registry, "b.tweets")?;
+        let c = pipeline(&registry, "c.tweets")?;
+        // Warm a up before timing (first instantiations, caches).
+        let recs_a = records("a.tweets", args.batch, "thinking");
+        for _ in 0..20 {
+            run_chain(&rt, &a.chain.load_full(), &recs_a, &a.metrics).await;
+        }
+        let mut tasks = Vec::new();
+        if noisy {
+            for (p, marker) in [(&b, "SPIN"), (&c, "BOMB")] {
+                let recs = records(&p.name, args.batch, marker);
+                tasks.extend(spawn_workers(
+                    &rt,
+                    &scheduler,
+                    p,
+                    &recs,
+                    args.partitions,
+                    &stop,
+                    &noise_done,
+                ));
+            }
+            // Let the noise reach its steady state (the breaker's first trips).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let t = Instant::now();
+        tasks.extend(spawn_workers(
+            &rt,
+            &scheduler,
+            &a,
+            &recs_a,
+            args.partitions,
+            &stop,
+            &a_done,
+        ));
+        tokio::time::sleep(*args.isolation).await;
+        let a_rate = a_done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await?;
+        }
+        let alone_rate = *alone.get_or_insert(a_rate);
+        let noise_batches = noise_done.load(Ordering::Relaxed) / args.batch as u64;
+        let trips = b.control.breaker.trips() + c.control.breaker.trips();
+        println!(
+            "{:<44} {:>10.0} {:>8.1}% {:>14} {:>14}",
+            phase,
+            a_rate,
+            (a_rate / alone_rate - 1.0) * 100.0,
+            if noisy {
+                noise_batches.to_string()
+            } else {
+                "-".into()
+            },
+            if noisy { trips.to_string() } else { "-".into() },
+        );
+    }
+    Ok(())
+}
