@@ -86,6 +86,7 @@ async fn a_looping_module_is_stopped_by_the_tenants_cpu_limit_and_not_rerun_per_
     let out = run(&rt, Chain::new(vec![spin], None), &tweets(10, "SPIN")).await;
     assert!(out.docs.is_empty());
     assert_eq!(out.failures.len(), 10, "every record fails");
+    assert_eq!(out.limit_failures, 10, "all of them on the CPU limit");
     let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
     // The batch, then three records alone, hit the limit; the other seven
     // are failed unrun with the same reason.
@@ -137,6 +138,10 @@ async fn documents_over_the_tenants_size_limit_fail_alone() {
         vec![0, 2]
     );
     assert_eq!(out.failures.len(), 1);
+    assert_eq!(
+        out.limit_failures, 0,
+        "the size check is not a module limit"
+    );
     assert_eq!(out.failures[0].source, 1);
     assert!(
         out.failures[0].module.is_none(),

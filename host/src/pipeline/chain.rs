@@ -38,6 +38,9 @@ pub struct Failure {
 pub struct ChainOutput {
     pub docs: Vec<OutputDoc>,
     pub failures: Vec<Failure>,
+    /// Records a module failed on by hitting a resource limit (CPU,
+    /// memory, instances), or left unrun after repeated limit hits.
+    pub limit_failures: usize,
 }
 
 /// A document in flight between modules.
@@ -77,7 +80,7 @@ pub async fn run_chain(
             .iter()
             .map(|it| to_wit(&records[it.source], &it.body))
             .collect();
-        let outcomes = run_isolating(rt, module, &batch).await;
+        let outcomes = run_isolating(rt, module, &batch, &mut out.limit_failures).await;
         drop(batch);
         let m = metrics.module(&module.name);
         m.records_in.inc_by(items.len() as u64);
@@ -147,18 +150,23 @@ pub async fn run_chain(
 const ISOLATION_LIMIT_STREAK: usize = 3;
 
 /// Runs the batch; if the module traps, runs each record alone so only the
-/// records that trap by themselves fail (with the trap message).
+/// records that trap by themselves fail (with the trap message). Counts
+/// the records failed by a resource limit into `limited`.
 async fn run_isolating(
     rt: &WasmRuntime,
     module: &LoadedModule,
     batch: &[WitRecord],
+    limited: &mut usize,
 ) -> Vec<WitOutcome> {
     match module.run_batch(rt, batch).await {
         Ok(outcomes) => outcomes,
-        Err(trap) if batch.len() == 1 => vec![WitOutcome::Fail(format!(
-            "module {} trapped: {trap}",
-            module.name
-        ))],
+        Err(trap) if batch.len() == 1 => {
+            *limited += usize::from(trap.limit.is_some());
+            vec![WitOutcome::Fail(format!(
+                "module {} trapped: {trap}",
+                module.name
+            ))]
+        }
         Err(trap) => {
             tracing::warn!(module = %module.name, error = %trap, records = batch.len(), "module trapped on a batch; isolating records");
             let mut outcomes = Vec::with_capacity(batch.len());
@@ -169,6 +177,7 @@ async fn run_isolating(
             let mut limited_in_a_row = 0;
             for record in batch {
                 if limited_in_a_row >= ISOLATION_LIMIT_STREAK {
+                    *limited += 1;
                     outcomes.push(WitOutcome::Fail(format!(
                         "module {} not run on this record: it exceeded a limit on the batch and on {ISOLATION_LIMIT_STREAK} records alone in a row ({trap})",
                         module.name
@@ -183,6 +192,7 @@ async fn run_isolating(
                     }
                     Err(trap) => {
                         if trap.limit.is_some() {
+                            *limited += 1;
                             limited_in_a_row += 1;
                         } else {
                             limited_in_a_row = 0;

@@ -154,6 +154,21 @@ impl CircuitBreaker {
     }
 
     /// The current state, for the status API.
+    /// Records a failed batch whose records hit resource limits (CPU,
+    /// memory): each retry costs a full limit, so the breaker opens at once
+    /// instead of after `failure_threshold` batches.
+    pub fn record_limit_failure(&self) -> Option<Transition> {
+        {
+            let mut s = self.lock();
+            if s.open_until.is_some() {
+                return None;
+            }
+            let threshold = self.config.failure_threshold.max(1);
+            s.consecutive_failures = s.consecutive_failures.max(threshold - 1);
+        }
+        self.record(false)
+    }
+
     pub fn status(&self) -> BreakerStatus {
         let s = self.lock();
         let state = match (s.open_until, s.half_open) {
@@ -299,5 +314,17 @@ mod tests {
                 "state": "half_open", "consecutive_failures": 1, "trips": 2, "open_until_ms": 0,
             })
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_failed_by_limits_opens_at_once() {
+        let b = breaker(5, 100, 1_000);
+        assert_eq!(b.record_limit_failure(), opened(100));
+        assert_eq!(b.status().state, BreakerState::Open);
+        // Still open: nothing more is counted.
+        assert_eq!(b.record_limit_failure(), None);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(b.status().state, BreakerState::HalfOpen);
+        assert_eq!(b.record_limit_failure(), opened(200));
     }
 }

@@ -58,8 +58,15 @@ pub async fn run_partition<S: DocumentSink>(
             run_chain(&shared.runtime, &chain, &records, &pipeline.metrics).await
         };
         // A batch in which every record failed counts against the breaker.
+        // One whose records hit resource limits opens it at once: retrying
+        // costs a full limit each time.
         let failed = !records.is_empty() && out.failures.len() == records.len();
-        match pipeline.control.breaker.record(!failed) {
+        let transition = if failed && out.limit_failures > 0 {
+            pipeline.control.breaker.record_limit_failure()
+        } else {
+            pipeline.control.breaker.record(!failed)
+        };
+        match transition {
             Some(Transition::Opened { backoff }) => {
                 pipeline.metrics.breaker_trips.inc();
                 tracing::warn!(pipeline = %pipeline.name, ?backoff, "every record of recent batches failed; backing off (circuit breaker open)");
