@@ -27,6 +27,9 @@ pub struct PipelineStatus {
     pub control: ControlStatus,
     pub records_consumed: u64,
     pub batches: u64,
+    /// Records waiting in Kafka for this pipeline (its topics' consumer
+    /// lag, from librdkafka's statistics every 5 s); `None` until known.
+    pub lag: Option<i64>,
     pub modules: Vec<ModuleStatus>,
     /// Module loads that were refused, newest state per module.
     pub last_errors: Vec<LoadError>,
@@ -99,6 +102,7 @@ impl Registry {
                     control: e.pipeline.control.status(),
                     records_consumed: e.pipeline.metrics.records_consumed.get(),
                     batches: e.pipeline.metrics.batches.get(),
+                    lag: self.metrics.lag_of(&e.config.topics),
                     last_errors: mods.iter().filter_map(|m| m.last_error.clone()).collect(),
                     modules: mods,
                     name,

@@ -69,6 +69,11 @@ pub struct Metrics {
     pub committed_offset: Family<PartitionLabels, Gauge>,
     pub commits: Family<ResultLabels, Counter>,
     pub paused_partitions: Gauge,
+    consumer_lag: Family<PartitionLabels, Gauge>,
+    /// The same lags by topic, for the pipelines' status.
+    lags: Arc<
+        std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeMap<i32, i64>>>,
+    >,
     pub assigned_partitions: Gauge,
     module_reloads: Family<ReloadLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
@@ -98,6 +103,8 @@ impl Metrics {
             committed_offset: Family::default(),
             commits: Family::default(),
             paused_partitions: Gauge::default(),
+            consumer_lag: Family::default(),
+            lags: Arc::default(),
             assigned_partitions: Gauge::default(),
             module_reloads: Family::default(),
             config_reloads: Family::default(),
@@ -165,6 +172,11 @@ impl Metrics {
             m.paused_partitions.clone(),
         );
         r.register(
+            "consumer_lag",
+            "Records between the group's position and the partition's end, per librdkafka's statistics",
+            m.consumer_lag.clone(),
+        );
+        r.register(
             "assigned_partitions",
             "Partitions assigned to this host",
             m.assigned_partitions.clone(),
@@ -190,6 +202,34 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// A partition's lag, from the consumer's statistics.
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.consumer_lag
+            .get_or_create(&PartitionLabels {
+                topic: topic.to_string(),
+                partition,
+            })
+            .set(lag);
+        self.lags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, lag);
+    }
+
+    /// The summed lag of `topics`' partitions; `None` until statistics
+    /// reported any of them.
+    pub fn lag_of(&self, topics: &[String]) -> Option<i64> {
+        let lags = self.lags.lock().unwrap_or_else(|e| e.into_inner());
+        let known: Vec<i64> = topics
+            .iter()
+            .filter_map(|t| lags.get(t))
+            .flat_map(|ps| ps.values().copied())
+            .collect();
+        (!known.is_empty()).then(|| known.iter().sum())
     }
 
     pub fn config_reload(&self, result: &str) {

@@ -1,6 +1,7 @@
 //! librdkafka callbacks: rebalances (commit before letting a partition go)
 //! and commit results (metrics).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,57 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
         .collect()
 }
 
-impl ClientContext for SourceContext {}
+/// The part of librdkafka's statistics JSON Weir reads: per partition,
+/// how far the group's position is behind the high watermark.
+#[derive(serde::Deserialize)]
+struct Stats {
+    #[serde(default)]
+    topics: HashMap<String, TopicStats>,
+}
+
+#[derive(serde::Deserialize)]
+struct TopicStats {
+    #[serde(default)]
+    partitions: HashMap<String, PartitionStats>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartitionStats {
+    partition: i32,
+    /// -1 when unknown (not fetching, or no watermark yet).
+    consumer_lag: i64,
+}
+
+/// Partition lags from a statistics document: `(topic, partition, lag)`
+/// for the partitions librdkafka knows a lag of (it lists `-1`, the
+/// internal unassigned partition, and unknown lags too).
+fn lags(json: &[u8]) -> Vec<(String, i32, i64)> {
+    let Ok(stats) = serde_json::from_slice::<Stats>(json) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = stats
+        .topics
+        .into_iter()
+        .flat_map(|(topic, t)| {
+            t.partitions
+                .into_values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(move |p| (topic.clone(), p.partition, p.consumer_lag))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+impl ClientContext for SourceContext {
+    /// Every `statistics.interval.ms`: consumer lag per partition into
+    /// `weir_consumer_lag` (and the pipelines' status).
+    fn stats_raw(&self, statistics: &[u8]) {
+        for (topic, partition, lag) in lags(statistics) {
+            self.metrics.set_consumer_lag(&topic, partition, lag);
+        }
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -101,5 +152,25 @@ impl ConsumerContext for SourceContext {
             Err(e) if e.to_string().contains("No offset stored") => {}
             Err(e) => tracing::warn!(error = %e, "offset commit failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lags;
+
+    #[test]
+    fn lags_come_from_known_assigned_partitions_only() {
+        let json = br#"{"name":"c","topics":{
+            "tweets":{"topic":"tweets","partitions":{
+                "0":{"partition":0,"consumer_lag":12,"hi_offset":40},
+                "1":{"partition":1,"consumer_lag":-1},
+                "-1":{"partition":-1,"consumer_lag":-1}}},
+            "news":{"partitions":{"3":{"partition":3,"consumer_lag":0}}}}}"#;
+        assert_eq!(
+            lags(json),
+            vec![("news".to_string(), 3, 0), ("tweets".to_string(), 0, 12)]
+        );
+        assert!(lags(b"not json").is_empty());
     }
 }

@@ -58,6 +58,8 @@ fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsume
     // Defaults a user may override through [kafka.properties].
     cc.set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // Consumer lag for metrics and status (context.rs).
+        .set("statistics.interval.ms", "5000")
         .set("queued.max.messages.kbytes", "16384");
     for (k, v) in cfg.consumer_props() {
         cc.set(k, v);
