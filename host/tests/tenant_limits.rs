@@ -155,3 +155,44 @@ async fn documents_over_the_tenants_size_limit_fail_alone() {
         out.failures[0].reason
     );
 }
+
+#[tokio::test]
+async fn a_chatty_module_is_held_to_its_log_rate() {
+    let rt = runtime();
+    // text-clean logs one line per instance (its init).
+    let quiet = Quotas {
+        log_lines_per_second: 1,
+        ..Quotas::default()
+    };
+    let limited = load(&rt, "text-clean", &quiet).await;
+    for _ in 0..5 {
+        run(
+            &rt,
+            Chain::new(vec![Arc::clone(&limited)], None),
+            &tweets(1, "hi"),
+        )
+        .await;
+    }
+    // One line a second, burst of one: the load's trial instance took it,
+    // the five batches that follow within the second are dropped.
+    assert!(
+        limited.log_lines_dropped() >= 4,
+        "dropped {}",
+        limited.log_lines_dropped()
+    );
+
+    let chatty = Quotas {
+        log_lines_per_second: 1_000,
+        ..Quotas::default()
+    };
+    let free = load(&rt, "text-clean", &chatty).await;
+    for _ in 0..5 {
+        run(
+            &rt,
+            Chain::new(vec![Arc::clone(&free)], None),
+            &tweets(1, "hi"),
+        )
+        .await;
+    }
+    assert_eq!(free.log_lines_dropped(), 0);
+}
