@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         max_tables: 16,
         max_memories: 4,
         cpu_ticks_per_call: u64::MAX,
+        max_batch_time: std::time::Duration::MAX,
     };
     let mut modules = Vec::new();
     for spec in &args[1..] {
@@ -91,10 +92,7 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
-    let log = Arc::new(LogContext {
-        pipeline: "bench".into(),
-        module: "m".into(),
-    });
+    let log = Arc::new(LogContext::new(None, "bench", "m", 0));
     let http = HttpPolicy::deny_all("bench");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -438,27 +438,15 @@ fn spawn_workers(
             let recs = recs.to_vec();
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    // The breaker's open period, bounded so the phase ends.
-                    if tokio::time::timeout(
-                        Duration::from_millis(200),
-                        pipeline.control.wait_runnable(),
-                    )
-                    .await
-                    .is_err()
+                    // The host's own per-batch step; bounded so a phase
+                    // ends while the breaker holds the pipeline back.
+                    let step = weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs);
+                    if tokio::time::timeout(Duration::from_millis(200), step)
+                        .await
+                        .is_err()
                     {
                         continue;
                     }
-                    if let Some(t) = &pipeline.tenant {
-                        t.admit_records(recs.len()).await;
-                    }
-                    let chain = pipeline.chain.load_full();
-                    let out = {
-                        let (tenant, weight) = pipeline.share();
-                        let _slot = scheduler.acquire(tenant, weight).await;
-                        run_chain(&rt, &chain, &recs, &pipeline.metrics).await
-                    };
-                    let failed = out.failures.len() == recs.len();
-                    pipeline.control.breaker.record(!failed);
                     done.fetch_add(recs.len() as u64, Ordering::Relaxed);
                 }
             })

@@ -4,6 +4,7 @@ pub mod chain;
 pub mod control;
 pub mod dispatch;
 pub mod provenance;
+pub mod step;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub use control::{ControlStatus, PipelineControl};
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
 pub use dispatch::{DocumentSink, dispatch_outputs};
 pub use provenance::{Chain, version_label};
+pub use step::process_batch;
 
 use crate::telemetry::PipelineMetrics;
 use crate::tenancy::TenantRuntime;
