@@ -33,6 +33,7 @@ use crate::pipeline::{DocumentSink, Routes};
 use crate::reload::SourceControl;
 use crate::runtime::WasmRuntime;
 use crate::telemetry::Metrics;
+use crate::tenancy::breaker::BreakerState;
 use crate::tenancy::scheduler::FairScheduler;
 
 type WeirConsumer = StreamConsumer<SourceContext>;
@@ -341,6 +342,14 @@ impl<S: DocumentSink> KafkaSource<S> {
             .metrics
             .records_consumed
             .inc_by(records.len() as u64);
+        // Holding up polling is worth it only for a wait that ends soon by
+        // itself. A tenant's worker routinely waits on its quotas, and a
+        // paused or backing-off pipeline waits for seconds: stalling the
+        // loop for those would make every other pipeline (and tenant) wait
+        // too, so their partitions are paused at once instead.
+        let held_back = pipeline.tenant.is_some()
+            || pipeline.control.is_paused()
+            || pipeline.control.breaker.status().state != BreakerState::Closed;
         let batch = Batch {
             pipeline: Arc::clone(pipeline),
             records,
@@ -358,6 +367,9 @@ impl<S: DocumentSink> KafkaSource<S> {
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 slot.waiting.push_back(batch);
                 slot.waiting_since = Instant::now();
+                if held_back {
+                    self.set_paused(tp, slot, true);
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::error!(topic = %tp.0, partition = tp.1, "partition worker stopped; records will be redelivered");
