@@ -858,14 +858,8 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
         return Row::skipped("classify", "detect-hate module not built");
     };
     let attempt = async {
-        cargo_build(&["build", "--release", "-p", "weir-classifier"])?;
-        let bin = env.weir.with_file_name("weir-classifier");
         let port = free_port();
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
-        let classifier = Process::spawn("weir-classifier", cmd)?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        classifier.ensure_running()?;
+        let classifier = start_classifier(env, port).await?;
         let url: &'static str = Box::leak(format!("http://127.0.0.1:{port}").into_boxed_str());
         let mut modules: Vec<ChainModule> = Vec::new();
         if let Ok(p) = module_wasm("text-clean") {
@@ -901,9 +895,27 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
 
 /// The default configuration (config/weir.toml, addresses from the
 /// environment) into osmem: the figure users see in the demo.
+/// Builds and starts weir-classifier on `port` (what `config/weir.toml`'s
+/// and the classify scenario's pipelines call).
+async fn start_classifier(env: &Env, port: u16) -> Result<Process> {
+    cargo_build(&["build", "--release", "-p", "weir-classifier"])?;
+    let bin = env.weir.with_file_name("weir-classifier");
+    let mut cmd = Command::new(&bin);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
+    let classifier = Process::spawn("weir-classifier", cmd)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    classifier.ensure_running()?;
+    Ok(classifier)
+}
+
 async fn osmem(env: &Env, kafka: &Kafka) -> Result<Row> {
     let n = env.args.osmem_records;
     let osmem = Osmem::start().await?;
+    // config/weir.toml's detect-hate calls the classifier on :8090, as in
+    // the demo; without it every record would be a dead letter.
+    let _classifier = start_classifier(env, 8090).await.map_err(|e| {
+        anyhow::anyhow!("weir-classifier on 127.0.0.1:8090 (is the port taken?): {e:#}")
+    })?;
     kafka.create_topic("tweets", 4).await?;
     kafka.create_topic("news", 1).await?;
     produce(kafka, "tweets", n).await?;
@@ -924,7 +936,7 @@ async fn osmem(env: &Env, kafka: &Kafka) -> Result<Row> {
         env,
         kafka,
         "osmem",
-        "config/weir.toml (tweets: text-clean) into osmem",
+        "config/weir.toml (tweets: text-clean -> detect-hate -> enrich, classifier on :8090) into osmem",
         cmd,
         &counter,
         n,
