@@ -265,6 +265,75 @@ pub fn request_json<T: DeserializeOwned>(request: &Request) -> Result<T, HttpErr
     send(request)?.error_for_status()?.json_body()
 }
 
+/// How [`request_json_retrying`] retries: up to `retries` more attempts
+/// after the first, waiting `backoff` doubled per attempt — at least what
+/// the service asked for (a JSON error body's `estimated_time`, as Hugging
+/// Face sends while a model loads), at most 10 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Wait before the first retry.
+    pub backoff: Duration,
+}
+
+/// A request that failed for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exhausted {
+    /// Attempts made (1 when the error was not worth retrying).
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub error: HttpError,
+}
+
+/// [`request_json`], retrying [retryable](HttpError::is_retryable)
+/// failures as `retry` says.
+pub fn request_json_retrying<T: DeserializeOwned>(
+    request: &Request,
+    retry: Retry,
+) -> Result<T, Exhausted> {
+    let mut attempt = 0;
+    loop {
+        match request_json::<T>(request) {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && attempt < retry.retries => {
+                let wait = retry
+                    .backoff
+                    .saturating_mul(1 << attempt.min(16))
+                    .max(e.requested_wait())
+                    .min(Duration::from_secs(10));
+                crate::log::debug!("{}: {e}; retrying in {wait:?}", request.url);
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(Exhausted {
+                    attempts: attempt + 1,
+                    error,
+                });
+            }
+        }
+    }
+}
+
+impl HttpError {
+    /// How long the service asked to wait before trying again: the
+    /// `estimated_time` (seconds) of a JSON error body, at most 10 s.
+    pub fn requested_wait(&self) -> Duration {
+        match self {
+            Self::Status { body, .. } => serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["estimated_time"].as_f64())
+                .map_or(Duration::ZERO, |s| {
+                    Duration::from_secs_f64(s.clamp(0.0, 10.0))
+                }),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
 /// `GET url`; a non-2xx status is an error.
 pub fn get(url: &str) -> Result<Response, HttpError> {
     send(&Request::get(url))?.error_for_status()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use weir_guest::http::{self, HttpError, Request};
 use weir_guest::serde_json::{Value, json};
-use weir_guest::{Config, Error, log};
+use weir_guest::{Config, Error};
 
 /// One text's sentiment, in the schema's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,37 +177,28 @@ impl Backend {
         if let Some(t) = self.timeout {
             request = request.timeout(t);
         }
-        let mut attempt = 0;
-        loop {
-            let result = http::request_json::<Value>(&request);
-            match result {
-                Ok(v) => return parse(v).map_err(|e| format!("{what}: unexpected response: {e}")),
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    let wait = self
-                        .backoff
-                        .saturating_mul(1 << attempt.min(16))
-                        .max(hint(&e))
-                        .min(Duration::from_secs(10));
-                    log::debug!("{what}: {e}; retrying in {wait:?}");
-                    if !wait.is_zero() {
-                        std::thread::sleep(wait);
-                    }
-                    attempt += 1;
-                }
-                Err(e @ HttpError::Denied(_)) => {
-                    return Err(format!(
-                        "{what}: {e}: add the classifier's origin to the pipeline's allowed_outbound_hosts"
-                    ));
-                }
-                Err(e) if e.is_retryable() => {
-                    let n = attempt + 1;
-                    let s = if n == 1 { "" } else { "s" };
-                    return Err(format!(
-                        "classifier unavailable after {n} attempt{s}: {what}: {e}"
-                    ));
-                }
-                Err(e) => return Err(format!("{what}: {e}")),
+        let retry = http::Retry {
+            retries: self.retries,
+            backoff: self.backoff,
+        };
+        match http::request_json_retrying::<Value>(&request, retry) {
+            Ok(v) => parse(v).map_err(|e| format!("{what}: unexpected response: {e}")),
+            Err(http::Exhausted {
+                error: e @ HttpError::Denied(_),
+                ..
+            }) => Err(format!(
+                "{what}: {e}: add the classifier's origin to the pipeline's allowed_outbound_hosts"
+            )),
+            Err(http::Exhausted {
+                attempts: n,
+                error: e,
+            }) if e.is_retryable() => {
+                let s = if n == 1 { "" } else { "s" };
+                Err(format!(
+                    "classifier unavailable after {n} attempt{s}: {what}: {e}"
+                ))
             }
+            Err(http::Exhausted { error: e, .. }) => Err(format!("{what}: {e}")),
         }
     }
 
@@ -335,19 +326,5 @@ impl Backend {
         } else {
             "neutral"
         }
-    }
-}
-
-/// How long the service asked us to wait (Hugging Face's `estimated_time`
-/// while a model loads).
-fn hint(e: &HttpError) -> Duration {
-    match e {
-        HttpError::Status { body, .. } => weir_guest::serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v["estimated_time"].as_f64())
-            .map_or(Duration::ZERO, |s| {
-                Duration::from_secs_f64(s.clamp(0.0, 10.0))
-            }),
-        _ => Duration::ZERO,
     }
 }
