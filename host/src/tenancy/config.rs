@@ -212,19 +212,17 @@ impl Tenant {
     pub fn module_path(&self, name: &str) -> Option<PathBuf> {
         valid_module_name(name).then(|| self.modules_dir.join(format!("{name}.wasm")))
     }
-}
 
-impl Tenant {
     /// `status` as the tenant may see it: the module path relative to its
     /// modules folder, never the host's file system layout.
     pub fn relative_status(
         &self,
         mut status: crate::reload::ModuleStatus,
     ) -> crate::reload::ModuleStatus {
-        let dir =
-            std::fs::canonicalize(&self.modules_dir).unwrap_or_else(|_| self.modules_dir.clone());
+        // modules_dir is already canonical (the tenants folder is
+        // canonicalized at load), as are the registry's module paths.
         let path = Path::new(&status.path);
-        status.path = match path.strip_prefix(&dir) {
+        status.path = match path.strip_prefix(&self.modules_dir) {
             Ok(p) => p.display().to_string(),
             Err(_) => path
                 .file_name()
