@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::tenancy::breaker::{BreakerConfig, BreakerStatus, CircuitBreaker};
+use crate::tenancy::breaker::{Admission, BreakerConfig, BreakerStatus, CircuitBreaker};
 
 /// Kept by the registry per pipeline name; the partition workers consult it
 /// before every batch.
@@ -64,11 +64,12 @@ impl PipelineControl {
     }
 
     /// Returns once the pipeline may run a batch: not paused, and its
-    /// breaker not open.
-    pub async fn wait_runnable(&self) {
+    /// breaker admitting it (see [`CircuitBreaker::wait_ready`]). Hold the
+    /// admission until the batch's result is recorded.
+    pub async fn wait_runnable(&self) -> Admission<'_> {
         let mut rx = self.paused.subscribe();
         let _ = rx.wait_for(|p| !*p).await;
-        self.breaker.wait_ready().await;
+        self.breaker.wait_ready().await
     }
 
     /// Counts records taken into processing.
@@ -116,7 +117,7 @@ mod tests {
         assert!(!c.set_paused(true), "already paused");
         let waiter = tokio::spawn({
             let c = std::sync::Arc::clone(&c);
-            async move { c.wait_runnable().await }
+            async move { drop(c.wait_runnable().await) }
         });
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(!waiter.is_finished());

@@ -21,7 +21,8 @@ pub async fn process_batch(
     pipeline: &Pipeline,
     records: &[Arc<SourceRecord>],
 ) -> ChainOutput {
-    pipeline.control.wait_runnable().await;
+    // Held to the end: a half-open breaker admits one trial batch at a time.
+    let _admission = pipeline.control.wait_runnable().await;
     if let Some(tenant) = &pipeline.tenant {
         tenant.admit_records(records.len()).await;
     }

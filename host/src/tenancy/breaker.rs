@@ -4,6 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio::time::{Duration, Instant};
 
 /// When a pipeline's breaker opens and for how long.
@@ -61,19 +62,51 @@ pub struct BreakerStatus {
 
 /// One pipeline's breaker: `failure_threshold` consecutive failed batches
 /// open it for a backoff (`base_backoff`, doubling per consecutive trip up
-/// to `max_backoff`); then it half-opens and the next result decides:
-/// success closes it and resets the backoff, failure re-opens it for the
-/// next one. Batches running concurrently all pass while half-open.
+/// to `max_backoff`); then it half-opens and lets one trial batch (the
+/// probe) through while the pipeline's other workers wait: success closes
+/// it and resets the backoff, failure re-opens it for the next one. A
+/// failing pipeline with many workers thus costs one batch per backoff,
+/// not one per worker.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     config: BreakerConfig,
     state: Mutex<State>,
+    /// Wakes the workers waiting behind a probe when it ends.
+    probe_ended: Notify,
+}
+
+/// What [`CircuitBreaker::wait_ready`] hands out: hold it until the batch's
+/// result is recorded. The one for a half-open breaker's trial batch lets
+/// the next worker in when dropped, even if the batch was cancelled before
+/// its result was recorded.
+#[derive(Debug)]
+#[must_use = "a half-open breaker admits the next batch when this is dropped"]
+pub struct Admission<'a> {
+    probe: Option<&'a CircuitBreaker>,
+}
+
+impl Admission<'_> {
+    /// Whether this batch is the half-open breaker's trial.
+    pub fn is_probe(&self) -> bool {
+        self.probe.is_some()
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.probe {
+            breaker.lock().probing = false;
+            breaker.probe_ended.notify_waiters();
+        }
+    }
 }
 
 #[derive(Debug)]
 struct State {
     open_until: Option<Instant>,
     half_open: bool,
+    /// A half-open trial batch is running.
+    probing: bool,
     consecutive_failures: u32,
     /// Trips since the breaker last closed from half-open.
     consecutive_trips: u32,
@@ -98,10 +131,12 @@ impl CircuitBreaker {
             state: Mutex::new(State {
                 open_until: None,
                 half_open: false,
+                probing: false,
                 consecutive_failures: 0,
                 consecutive_trips: 0,
                 trips: 0,
             }),
+            probe_ended: Notify::new(),
         }
     }
 
@@ -111,13 +146,29 @@ impl CircuitBreaker {
         state
     }
 
-    /// Returns at once unless open; then sleeps until the open period ends.
-    pub async fn wait_ready(&self) {
+    /// Returns at once while closed. While open, sleeps until the open
+    /// period ends; while half-open, the first caller becomes the probe and
+    /// the others wait until its result is in (or it is dropped).
+    pub async fn wait_ready(&self) -> Admission<'_> {
         loop {
-            let Some(until) = self.lock().open_until else {
-                return;
+            // Registered before the state is read, so a probe ending in
+            // between still wakes this caller.
+            let probe_ended = self.probe_ended.notified();
+            let open_until = {
+                let mut s = self.lock();
+                if s.open_until.is_none() && !s.half_open {
+                    return Admission { probe: None };
+                }
+                if s.open_until.is_none() && !s.probing {
+                    s.probing = true;
+                    return Admission { probe: Some(self) };
+                }
+                s.open_until
             };
-            tokio::time::sleep_until(until).await;
+            match open_until {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => probe_ended.await,
+            }
         }
     }
 
@@ -233,12 +284,12 @@ mod tests {
     async fn wait_ready_blocks_for_the_backoff() {
         let b = breaker(1, 1500, 60_000);
         let start = Instant::now();
-        b.wait_ready().await;
+        drop(b.wait_ready().await);
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(b.record(false), opened(1500));
         tokio::time::advance(Duration::from_millis(500)).await;
         assert_eq!(b.status().open_until_ms, 1000);
-        b.wait_ready().await;
+        drop(b.wait_ready().await);
         assert_eq!(start.elapsed(), Duration::from_millis(1500));
         assert_eq!(b.status().state, BreakerState::HalfOpen);
         assert_eq!(b.status().open_until_ms, 0);
@@ -249,9 +300,9 @@ mod tests {
         let b = breaker(2, 100, 10_000);
         b.record(false);
         assert_eq!(b.record(false), opened(100));
-        b.wait_ready().await;
+        drop(b.wait_ready().await);
         assert_eq!(b.record(false), opened(200));
-        b.wait_ready().await;
+        drop(b.wait_ready().await);
         assert_eq!(b.record(true), Some(Transition::Closed));
         let status = b.status();
         assert_eq!(status.state, BreakerState::Closed);
@@ -269,7 +320,7 @@ mod tests {
         let mut backoffs = vec![b.record(false)];
         for _ in 0..4 {
             let start = Instant::now();
-            b.wait_ready().await;
+            drop(b.wait_ready().await);
             let Some(Transition::Opened { backoff }) = backoffs.last().copied().flatten() else {
                 panic!("not open: {backoffs:?}");
             };
@@ -293,6 +344,75 @@ mod tests {
         b.record(false);
         b.record(false);
         assert_eq!(b.record(false), opened(1000));
+    }
+
+    /// Starts a worker that waits for admission, reports whether it is the
+    /// probe, and holds the admission until told to let go.
+    fn worker(
+        b: &std::sync::Arc<CircuitBreaker>,
+        admitted: &tokio::sync::mpsc::UnboundedSender<(bool, tokio::sync::oneshot::Sender<()>)>,
+    ) {
+        let (b, admitted) = (std::sync::Arc::clone(b), admitted.clone());
+        tokio::spawn(async move {
+            let admission = b.wait_ready().await;
+            let (release, released) = tokio::sync::oneshot::channel();
+            admitted.send((admission.is_probe(), release)).unwrap();
+            let _ = released.await;
+            drop(admission);
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_admits_one_probe_while_the_others_wait() {
+        let b = std::sync::Arc::new(breaker(1, 1000, 60_000));
+        assert!(!b.wait_ready().await.is_probe(), "closed: no probe");
+        assert_eq!(b.record(false), opened(1000));
+        let (tx, mut admitted) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..3 {
+            worker(&b, &tx);
+        }
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        let (is_probe, release) = admitted.recv().await.unwrap();
+        assert!(is_probe);
+        tokio::task::yield_now().await;
+        assert!(
+            admitted.try_recv().is_err(),
+            "a second batch passed a half-open breaker"
+        );
+        // The probe fails: the others stay held for the next, doubled backoff.
+        assert_eq!(b.record(false), opened(2000));
+        release.send(()).unwrap();
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert!(admitted.try_recv().is_err());
+        // Then exactly one of them probes, and its success lets the rest in.
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let (is_probe, release) = admitted.recv().await.unwrap();
+        assert!(is_probe);
+        tokio::task::yield_now().await;
+        assert!(admitted.try_recv().is_err());
+        assert_eq!(b.record(true), Some(Transition::Closed));
+        release.send(()).unwrap();
+        // The third worker, held behind both probes, passes as an ordinary batch.
+        let (is_probe, _release) = admitted.recv().await.unwrap();
+        assert!(!is_probe, "closed again: no probe");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_without_a_result_lets_the_next_batch_probe() {
+        let b = std::sync::Arc::new(breaker(1, 100, 60_000));
+        assert_eq!(b.record(false), opened(100));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let probe = b.wait_ready().await;
+        assert!(probe.is_probe());
+        let (tx, mut admitted) = tokio::sync::mpsc::unbounded_channel();
+        worker(&b, &tx);
+        tokio::task::yield_now().await;
+        assert!(admitted.try_recv().is_err());
+        // A cancelled batch (rebalance, shutdown) records nothing.
+        drop(probe);
+        let (is_probe, _release) = admitted.recv().await.unwrap();
+        assert!(is_probe, "the next batch is the probe");
+        assert_eq!(b.status().state, BreakerState::HalfOpen);
     }
 
     #[test]
