@@ -24,13 +24,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::Parser;
 use prometheus_client::registry::Registry as PromRegistry;
+use tokio_util::sync::CancellationToken;
 use weir::config::Config;
 use weir::event::SourceRecord;
 use weir::pipeline::{Pipeline, run_chain};
@@ -55,9 +56,12 @@ struct Args {
     /// Batches timed per instantiation figure.
     #[arg(long, default_value_t = 2000)]
     iterations: usize,
-    /// How long each isolation phase runs (0s: skip the isolation figures).
-    #[arg(long, default_value = "10s")]
+    /// How long each isolation window runs (0s: skip the isolation figures).
+    #[arg(long, default_value = "2s")]
     isolation: humantime::Duration,
+    /// Isolation rounds, each a window of a alone then one alongside b and c.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// Workers (partitions) per tenant in the isolation figures.
     #[arg(long, default_value_t = 2)]
     partitions: usize,
@@ -423,7 +427,7 @@ fn spawn_workers(
     pipeline: &Arc<Pipeline>,
     recs: &[Arc<SourceRecord>],
     workers: usize,
-    stop: &Arc<AtomicBool>,
+    stop: &CancellationToken,
     done: &Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..workers)
@@ -432,22 +436,21 @@ fn spawn_workers(
                 Arc::clone(rt),
                 Arc::clone(scheduler),
                 Arc::clone(pipeline),
-                Arc::clone(stop),
+                stop.clone(),
                 Arc::clone(done),
             );
             let recs = recs.to_vec();
             tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    // The host's own per-batch step; bounded so a phase
-                    // ends while the breaker holds the pipeline back.
-                    let step = weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs);
-                    if tokio::time::timeout(Duration::from_millis(200), step)
-                        .await
-                        .is_err()
-                    {
-                        continue;
+                // The host's own per-batch step, cancelled only when the
+                // phase ends (a batch cut short never reaches the breaker,
+                // so a timeout here would keep a failing tenant spinning).
+                while !stop.is_cancelled() {
+                    tokio::select! {
+                        _ = weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs) => {
+                            done.fetch_add(recs.len() as u64, Ordering::Relaxed);
+                        }
+                        () = stop.cancelled() => break,
                     }
-                    done.fetch_add(recs.len() as u64, Ordering::Relaxed);
                 }
             })
         })
@@ -456,115 +459,158 @@ fn spawn_workers(
 
 async fn isolation(args: &Args) -> Result<()> {
     println!(
-        "\n== isolation: tenant a (text-clean, {} records/batch) with {} workers per tenant, {} slots, {} per phase ==",
+        "\n== isolation: tenant a (text-clean, {} records/batch) alone vs alongside b (spin) and c (alloc); {} workers per tenant, {} slots; {} rounds of 2 × {} ==",
         args.batch,
         args.partitions,
         weir::runtime::RuntimeConfig::default().max_concurrency,
+        args.rounds,
         args.isolation
     );
-    println!(
-        "{:<44} {:>10} {:>9} {:>14} {:>14}",
-        "phase", "a rec/s", "vs alone", "b/c batches", "b/c trips"
-    );
-    let mut alone = None;
-    for (phase, noisy, breaker) in [
-        ("a alone", false, ""),
-        ("a + b (spin) + c (alloc), default breaker", true, ""),
-        (
-            "a + b + c, breaker never opens",
-            true,
-            "[tenants.breaker]\nfailure_threshold = 1000000\n",
-        ),
-        // The machine may be shared: a second reference run shows drift.
-        ("a alone, again", false, ""),
-    ] {
-        let dir = tempfile::tempdir()?;
-        let root = dir.path();
-        let config_path = write_config(root, "")?;
-        if !breaker.is_empty() {
-            let text = std::fs::read_to_string(&config_path)?;
-            std::fs::write(&config_path, format!("{text}{breaker}"))?;
-        }
-        write_tenant(
-            root,
-            "a",
-            &[("clean.wasm", &std::fs::read(module_wasm("text-clean")?)?)],
-            "[pipelines.tweets]\ntopics = [\"a.tweets\"]\nindex = \"a-tweets\"\nmodules = [{ path = \"clean.wasm\" }]\n",
-        )?;
-        write_tenant(
-            root,
-            "b",
-            &[("spin.wasm", &std::fs::read(module_wasm("fixture-spin")?)?)],
-            "[quotas]\nmax_batch_time = \"100ms\"\n[pipelines.tweets]\ntopics = [\"b.tweets\"]\nindex = \"b-tweets\"\nmodules = [{ path = \"spin.wasm\" }]\n",
-        )?;
-        write_tenant(
-            root,
-            "c",
-            &[("alloc.wasm", &std::fs::read(module_wasm("fixture-alloc")?)?)],
-            "[quotas]\nmax_memory_bytes = 16777216\n[pipelines.tweets]\ntopics = [\"c.tweets\"]\nindex = \"c-tweets\"\nmodules = [{ path = \"alloc.wasm\" }]\n",
-        )?;
-        let config = Config::load(&config_path)?;
-        let (rt, registry) = build_registry(&config).await?;
-        let scheduler = Arc::new(FairScheduler::new(rt.config().max_concurrency));
-        let stop = Arc::new(AtomicBool::new(false));
-        let a_done = Arc::new(AtomicU64::new(0));
-        let noise_done = Arc::new(AtomicU64::new(0));
-        let a = pipeline(&registry, "a.tweets")?;
-        let b = pipeline(&registry, "b.tweets")?;
-        let c = pipeline(&registry, "c.tweets")?;
-        // Warm a up before timing (first instantiations, caches).
-        let recs_a = records("a.tweets", args.batch, "thinking");
-        for _ in 0..20 {
-            run_chain(&rt, &a.chain.load_full(), &recs_a, &a.metrics).await;
-        }
-        let mut tasks = Vec::new();
-        if noisy {
-            for (p, marker) in [(&b, "SPIN"), (&c, "BOMB")] {
-                let recs = records(&p.name, args.batch, marker);
-                tasks.extend(spawn_workers(
-                    &rt,
-                    &scheduler,
-                    p,
-                    &recs,
-                    args.partitions,
-                    &stop,
-                    &noise_done,
-                ));
-            }
-            // Let the noise reach its steady state (the breaker's first trips).
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        let t = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    let config_path = write_config(root, "")?;
+    write_tenant(
+        root,
+        "a",
+        &[("clean.wasm", &std::fs::read(module_wasm("text-clean")?)?)],
+        "[pipelines.tweets]\ntopics = [\"a.tweets\"]\nindex = \"a-tweets\"\nmodules = [{ path = \"clean.wasm\" }]\n",
+    )?;
+    write_tenant(
+        root,
+        "b",
+        &[("spin.wasm", &std::fs::read(module_wasm("fixture-spin")?)?)],
+        "[quotas]\nmax_batch_time = \"100ms\"\n[pipelines.tweets]\ntopics = [\"b.tweets\"]\nindex = \"b-tweets\"\nmodules = [{ path = \"spin.wasm\" }]\n",
+    )?;
+    write_tenant(
+        root,
+        "c",
+        &[("alloc.wasm", &std::fs::read(module_wasm("fixture-alloc")?)?)],
+        "[quotas]\nmax_memory_bytes = 16777216\n[pipelines.tweets]\ntopics = [\"c.tweets\"]\nindex = \"c-tweets\"\nmodules = [{ path = \"alloc.wasm\" }]\n",
+    )?;
+    let config = Config::load(&config_path)?;
+    let (rt, registry) = build_registry(&config).await?;
+    let scheduler = Arc::new(FairScheduler::new(rt.config().max_concurrency));
+    let stop = CancellationToken::new();
+    let a_done = Arc::new(AtomicU64::new(0));
+    let noise_done = Arc::new(AtomicU64::new(0));
+    let a = pipeline(&registry, "a.tweets")?;
+    let noisy = [
+        pipeline(&registry, "b.tweets")?,
+        pipeline(&registry, "c.tweets")?,
+    ];
+    // Warm a up (first instantiations, caches); b and c start paused.
+    let recs_a = records("a.tweets", args.batch, "thinking");
+    for _ in 0..20 {
+        run_chain(&rt, &a.chain.load_full(), &recs_a, &a.metrics).await;
+    }
+    let mut tasks = Vec::new();
+    for (p, marker) in noisy.iter().zip(["SPIN", "BOMB"]) {
+        p.control.set_paused(true);
+        let recs = records(&p.name, args.batch, marker);
         tasks.extend(spawn_workers(
             &rt,
             &scheduler,
-            &a,
-            &recs_a,
+            p,
+            &recs,
             args.partitions,
             &stop,
-            &a_done,
+            &noise_done,
         ));
-        tokio::time::sleep(*args.isolation).await;
-        let a_rate = a_done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        for task in tasks {
-            task.await?;
-        }
-        let alone_rate = *alone.get_or_insert(a_rate);
-        let noise_batches = noise_done.load(Ordering::Relaxed) / args.batch as u64;
-        let trips = b.control.breaker.trips() + c.control.breaker.trips();
-        println!(
-            "{:<44} {:>10.0} {:>8.1}% {:>14} {:>14}",
-            phase,
-            a_rate,
-            (a_rate / alone_rate - 1.0) * 100.0,
-            if noisy {
-                noise_batches.to_string()
-            } else {
-                "-".into()
-            },
-            if noisy { trips.to_string() } else { "-".into() },
-        );
     }
+    tasks.extend(spawn_workers(
+        &rt,
+        &scheduler,
+        &a,
+        &recs_a,
+        args.partitions,
+        &stop,
+        &a_done,
+    ));
+
+    // a's records/s over one window.
+    let window = |a_done: &Arc<AtomicU64>| {
+        let (a_done, len) = (Arc::clone(a_done), *args.isolation);
+        async move {
+            let (t, before) = (Instant::now(), a_done.load(Ordering::Relaxed));
+            tokio::time::sleep(len).await;
+            (a_done.load(Ordering::Relaxed) - before) as f64 / t.elapsed().as_secs_f64()
+        }
+    };
+    // Slot time b and c have held so far: the Wasm capacity a could lose.
+    let noise_held = || -> Duration {
+        scheduler
+            .usage()
+            .into_iter()
+            .filter(|(tenant, _)| tenant != "a")
+            .map(|(_, held)| held)
+            .sum()
+    };
+    println!(
+        "{:<6} {:>12} {:>14} {:>8} {:>13} {:>12} {:>10}  {}",
+        "round",
+        "a alone/s",
+        "a alongside/s",
+        "change",
+        "b/c slot use",
+        "b/c batches",
+        "b/c trips",
+        "breakers (b, c)"
+    );
+    let (mut sum_alone, mut sum_noisy, mut changes) = (0.0, 0.0, Vec::new());
+    let mut total_held = Duration::ZERO;
+    for round in 1..=args.rounds {
+        // Alone: b and c paused; a batch of theirs already running
+        // finishes first (≤ 4 × 100 ms).
+        for p in &noisy {
+            p.control.set_paused(true);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let alone = window(&a_done).await;
+        // Alongside: b and c resume with their breakers where they were,
+        // so later rounds show the backed-off steady state.
+        for p in &noisy {
+            p.control.set_paused(false);
+        }
+        let noise_before = noise_done.load(Ordering::Relaxed);
+        let held_before = noise_held();
+        let trips_before: u64 = noisy.iter().map(|p| p.control.breaker.trips()).sum();
+        let alongside = window(&a_done).await;
+        // Includes a batch still finishing when the window ends.
+        let held = noise_held() - held_before;
+        total_held += held;
+        let share =
+            held.as_secs_f64() / (args.isolation.as_secs_f64() * scheduler.slots() as f64) * 100.0;
+        let batches = (noise_done.load(Ordering::Relaxed) - noise_before) / args.batch as u64;
+        let trips = noisy.iter().map(|p| p.control.breaker.trips()).sum::<u64>() - trips_before;
+        let change = (alongside / alone - 1.0) * 100.0;
+        let states = noisy
+            .iter()
+            .map(|p| format!("{:?}", p.control.breaker.status().state))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "{round:<6} {alone:>12.0} {alongside:>14.0} {change:>7.1}% {share:>12.1}% {batches:>12} {trips:>10}  {states}"
+        );
+        sum_alone += alone;
+        sum_noisy += alongside;
+        changes.push(change);
+    }
+    stop.cancel();
+    for p in &noisy {
+        p.control.set_paused(false);
+    }
+    for task in tasks {
+        task.await?;
+    }
+    changes.sort_by(f64::total_cmp);
+    println!(
+        "all rounds: a alongside b and c {:+.1}% (total), median round {:+.1}%, worst round {:+.1}%; b and c held {:.1}% of the slot time alongside",
+        (sum_noisy / sum_alone - 1.0) * 100.0,
+        changes[changes.len() / 2],
+        changes[0],
+        total_held.as_secs_f64()
+            / (args.isolation.as_secs_f64() * f64::from(args.rounds) * scheduler.slots() as f64)
+            * 100.0
+    );
     Ok(())
 }
