@@ -16,8 +16,8 @@ pub use kafka::{KafkaConfig, SourceBatchConfig};
 pub use pipeline::{ModuleConfig, PipelineConfig};
 
 use crate::runtime::RuntimeConfig;
-use crate::tenancy::config::{Tenant, TenantsConfig};
 use crate::sinks::elasticsearch::ElasticsearchConfig;
+use crate::tenancy::config::{Tenant, TenantsConfig};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -220,19 +220,24 @@ impl Config {
             key: "tenants.dir".into(),
             reason: format!("{}: {e}", dir.display()),
         })?;
-        crate::tenancy::config::validate_quotas(&self.tenants.defaults, self.runtime.max_memory_bytes).map_err(|(k, reason)| {
-            ConfigError::Invalid {
-                path: self.path.clone(),
-                key: format!("tenants.defaults.{k}"),
-                reason,
-            }
+        crate::tenancy::config::validate_quotas(
+            &self.tenants.defaults,
+            self.runtime.max_memory_bytes,
+        )
+        .map_err(|(k, reason)| ConfigError::Invalid {
+            path: self.path.clone(),
+            key: format!("tenants.defaults.{k}"),
+            reason,
         })?;
-        let loaded = crate::tenancy::config::load_dir(&dir, &self.tenants.defaults, self.runtime.max_memory_bytes).map_err(|e| {
-            ConfigError::Invalid {
-                path: e.file,
-                key: e.key,
-                reason: e.reason,
-            }
+        let loaded = crate::tenancy::config::load_dir(
+            &dir,
+            &self.tenants.defaults,
+            self.runtime.max_memory_bytes,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            path: e.file,
+            key: e.key,
+            reason: e.reason,
         })?;
         for t in loaded.tenants.values() {
             for (name, u) in &t.upstreams {

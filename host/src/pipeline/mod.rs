@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use control::{ControlStatus, PipelineControl};
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
+pub use control::{ControlStatus, PipelineControl};
 pub use dispatch::{DocumentSink, dispatch_outputs};
 pub use provenance::{Chain, version_label};
 pub use step::process_batch;
@@ -37,7 +37,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// The scheduling key and weight of the pipeline's Wasm work.
     pub fn share(&self) -> (&str, u32) {
-        self.tenant.as_deref().map_or(("", 1), |t| (t.id.as_str(), t.weight))
+        self.tenant
+            .as_deref()
+            .map_or(("", 1), |t| (t.id.as_str(), t.weight))
     }
 }
 

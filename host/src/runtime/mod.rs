@@ -14,6 +14,6 @@ pub use bindings::types::{
 };
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, OutboundHttp};
+pub use limits::InstanceLimits;
 pub use limits::{LimitExceeded, PoolingMode, RuntimeConfig};
 pub use module::{LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Trapped, digest_of};
-pub use limits::InstanceLimits;

@@ -267,4 +267,3 @@ fn every_language_has_a_two_letter_code() {
         assert_eq!(iso639_1(*lang).len(), 2, "{lang:?}");
     }
 }
-
