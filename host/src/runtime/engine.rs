@@ -125,7 +125,12 @@ fn pooled_config(rc: &RuntimeConfig) -> Config {
         .max_memory_size(rc.max_memory_bytes)
         // Reset the first pages of a slot's memory and tables with memset
         // instead of madvise: a fresh Store per batch makes instance
-        // teardown hot, and small modules rarely touch more than this.
+        // teardown hot. Where PAGEMAP_SCAN is missing (as on these
+        // machines) wasmtime cannot see which pages were written, so this
+        // only helps if a module's working pages come first: modules linked
+        // with a 64 KiB stack (.cargo/config.toml) keep stack, data and
+        // first heap pages here; with Rust's 1 MiB default they sit beyond
+        // it and every batch pays madvise, TLB shootdowns and page faults.
         .linear_memory_keep_resident(128 << 10)
         .table_keep_resident(16 << 10);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
