@@ -196,3 +196,74 @@ async fn a_chatty_module_is_held_to_its_log_rate() {
     }
     assert_eq!(free.log_lines_dropped(), 0);
 }
+
+/// The records/s quota through the per-batch step every partition worker
+/// takes (`process_batch`), with two workers of one tenant competing for
+/// it. Simulated time: only the bucket's waits advance the clock, so the
+/// figure is exact, not a timing.
+#[tokio::test(start_paused = true)]
+async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use arc_swap::ArcSwap;
+    use weir::pipeline::{Pipeline, PipelineControl, process_batch};
+    use weir::tenancy::breaker::BreakerConfig;
+    use weir::tenancy::scheduler::FairScheduler;
+    use weir::tenancy::{TenantBinding, TenantRuntime};
+
+    const RATE: u64 = 2_000;
+    let rt = runtime();
+    let quotas = Quotas {
+        records_per_second: RATE,
+        ..Quotas::default()
+    };
+    let tenant = TenantRuntime::new(&TenantBinding {
+        id: "acme".into(),
+        weight: 1,
+        quotas: quotas.clone(),
+        upstreams: Default::default(),
+    })
+    .unwrap();
+    let pipeline = Arc::new(Pipeline {
+        name: Arc::from("acme.p"),
+        index: Arc::from("acme-p"),
+        dead_letter_topic: Arc::from("acme.dlq"),
+        chain: ArcSwap::from_pointee(Chain::new(
+            vec![load(&rt, "passthrough", &quotas).await],
+            None,
+        )),
+        metrics: PipelineMetrics::detached("acme.p"),
+        tenant: Some(Arc::new(tenant)),
+        control: Arc::new(PipelineControl::new(BreakerConfig::default())),
+    });
+    let scheduler = Arc::new(FairScheduler::new(2));
+    let batch = records(&tweets(100, "quota"));
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (rt, scheduler, pipeline, batch, done) = (
+                Arc::clone(&rt),
+                Arc::clone(&scheduler),
+                Arc::clone(&pipeline),
+                batch.clone(),
+                Arc::clone(&done),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let out = process_batch(&rt, &scheduler, &pipeline, &batch).await;
+                    assert_eq!(out.docs.len(), 100, "{:?}", out.failures);
+                    done.fetch_add(100, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let processed = done.load(Ordering::Relaxed);
+    workers.iter().for_each(|w| w.abort());
+    // 10 s at RATE, plus the one-second burst the bucket starts with.
+    let expected = (RATE * 10 + RATE) as f64;
+    assert!(
+        (processed as f64 - expected).abs() <= expected * 0.1,
+        "{processed} records in 10 s against a quota of {RATE}/s (+{RATE} burst)"
+    );
+}
