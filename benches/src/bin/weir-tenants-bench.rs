@@ -12,12 +12,15 @@
 //!   `run_chain` over one batch, many times (a fresh instance of every
 //!   module per batch), for a 1-module chain on 1 record (≈ one
 //!   instantiation) and the 3-module chain on 1 and `--batch` records;
-//! - **isolation**: tenant a's records/s through its chain alone vs while
-//!   tenant b's module spins (100 ms CPU quota) and tenant c's allocates
-//!   without bound (16 MiB quota), each with `--partitions` workers that do
-//!   what the Kafka partition worker does (breaker, rate limit, fair
-//!   scheduler slot, `run_chain`) minus Kafka and the sink; with the default
-//!   breaker and with a breaker that never opens (the scheduler alone).
+//! - **isolation**: tenant a's records/s alone vs alongside tenant b,
+//!   whose module spins (100 ms CPU quota), and tenant c, whose module
+//!   allocates without bound (16 MiB quota), each with `--partitions`
+//!   workers running the partition worker's per-batch step
+//!   (`pipeline::process_batch`: pause/breaker, records/s, fair scheduler
+//!   slot, `run_chain`) minus Kafka and the sink. `--rounds` rounds of a
+//!   window alone (b, c paused) then one alongside, in one registry so the
+//!   breakers carry over; per round the change and the Wasm slot time b
+//!   and c held.
 //!
 //! `cargo run --release -p weir-benches --bin weir-tenants-bench -- --tenants 1,50,200`
 
@@ -457,17 +460,10 @@ fn spawn_workers(
         .collect()
 }
 
-async fn isolation(args: &Args) -> Result<()> {
-    println!(
-        "\n== isolation: tenant a (text-clean, {} records/batch) alone vs alongside b (spin) and c (alloc); {} workers per tenant, {} slots; {} rounds of 2 × {} ==",
-        args.batch,
-        args.partitions,
-        weir::runtime::RuntimeConfig::default().max_concurrency,
-        args.rounds,
-        args.isolation
-    );
-    let dir = tempfile::tempdir()?;
-    let root = dir.path();
+/// The isolation figures' config: tenant a runs text-clean, b a module
+/// that loops on every record (100 ms CPU quota), c one that allocates
+/// without bound (16 MiB quota). Returns the config file.
+fn write_isolation_tenants(root: &Path) -> Result<PathBuf> {
     let config_path = write_config(root, "")?;
     write_tenant(
         root,
@@ -487,6 +483,20 @@ async fn isolation(args: &Args) -> Result<()> {
         &[("alloc.wasm", &std::fs::read(module_wasm("fixture-alloc")?)?)],
         "[quotas]\nmax_memory_bytes = 16777216\n[pipelines.tweets]\ntopics = [\"c.tweets\"]\nindex = \"c-tweets\"\nmodules = [{ path = \"alloc.wasm\" }]\n",
     )?;
+    Ok(config_path)
+}
+
+async fn isolation(args: &Args) -> Result<()> {
+    println!(
+        "\n== isolation: tenant a (text-clean, {} records/batch) alone vs alongside b (spin) and c (alloc); {} workers per tenant, {} slots; {} rounds of 2 × {} ==",
+        args.batch,
+        args.partitions,
+        weir::runtime::RuntimeConfig::default().max_concurrency,
+        args.rounds,
+        args.isolation
+    );
+    let dir = tempfile::tempdir()?;
+    let config_path = write_isolation_tenants(dir.path())?;
     let config = Config::load(&config_path)?;
     let (rt, registry) = build_registry(&config).await?;
     let scheduler = Arc::new(FairScheduler::new(rt.config().max_concurrency));
