@@ -1,7 +1,8 @@
 //! The wasmtime engine Weir runs every module on, and its epoch ticker.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings;
+use super::bindings::{self, ModulePre};
 use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
 use super::limits::{InstanceLimits, PoolingMode, RuntimeConfig};
@@ -23,6 +24,10 @@ pub struct WasmRuntime {
     pub(crate) config: RuntimeConfig,
     pooling: bool,
     pub(crate) cache: Option<Arc<CompileCache>>,
+    /// Compiled, world-checked modules by digest while any loaded module
+    /// holds them: tenants (or pipelines) loading identical bytes share one
+    /// copy of the code instead of deserializing their own.
+    pub(crate) compiled: Mutex<HashMap<String, Weak<ModulePre<ModuleCtx>>>>,
     _ticker: EpochTicker,
 }
 
@@ -83,6 +88,7 @@ impl WasmRuntime {
             config: config.clone(),
             pooling,
             cache,
+            compiled: Mutex::default(),
             _ticker: ticker,
         })
     }

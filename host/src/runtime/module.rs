@@ -1,7 +1,7 @@
 //! Compiling, validating and pre-instantiating a module (`ModulePre`), and
 //! running one batch through it in a fresh Store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
@@ -52,7 +52,7 @@ pub struct LoadedModule {
     /// sha256 of the component bytes: the version's identity.
     pub digest: String,
     pub info: ModuleInfo,
-    pub(crate) pre: ModulePre<ModuleCtx>,
+    pub(crate) pre: Arc<ModulePre<ModuleCtx>>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) log_context: Arc<LogContext>,
     /// The pipeline's outbound HTTP policy, given to every instance.
@@ -187,13 +187,17 @@ impl WasmRuntime {
         self.compile(name, &digest, bytes).await.map(drop)
     }
 
-    /// Compiles (or takes from the compile cache) and checks the world.
+    /// Compiles (or takes from the compile cache) and checks the world;
+    /// a module already loaded with the same digest is shared instead.
     async fn compile(
         self: &Arc<Self>,
         name: &str,
         digest: &str,
         bytes: Vec<u8>,
-    ) -> Result<ModulePre<ModuleCtx>, ModuleError> {
+    ) -> Result<Arc<ModulePre<ModuleCtx>>, ModuleError> {
+        if let Some(pre) = self.shared_compiled(digest) {
+            return Ok(pre);
+        }
         let rt = Arc::clone(self);
         let key = digest.to_string();
         let compile_err = |message: String| ModuleError::Compile {
@@ -218,11 +222,27 @@ impl WasmRuntime {
             message: format!("{e:#}"),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
-        ModulePre::new(instance_pre).map_err(world_err)
+        let pre = Arc::new(ModulePre::new(instance_pre).map_err(world_err)?);
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        compiled.retain(|_, held| held.strong_count() > 0);
+        compiled.insert(digest.to_string(), Arc::downgrade(&pre));
+        Ok(pre)
+    }
+
+    /// The compiled module for `digest`, if a loaded module still holds it.
+    fn shared_compiled(&self, digest: &str) -> Option<Arc<ModulePre<ModuleCtx>>> {
+        let compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        compiled.get(digest).and_then(Weak::upgrade)
     }
 }
 
 impl LoadedModule {
+    /// Whether this module and `other` run the same compiled code (loaded
+    /// from identical bytes while one of them was loaded).
+    pub fn shares_code_with(&self, other: &LoadedModule) -> bool {
+        Arc::ptr_eq(&self.pre, &other.pre)
+    }
+
     /// First 12 hex digits of the digest, for logs and status.
     pub fn short_digest(&self) -> &str {
         &self.digest[..12.min(self.digest.len())]
