@@ -30,7 +30,10 @@ use weir::config::{AuthConfig, HttpConfig, UpstreamConfig};
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, run_chain};
 use weir::runtime::http::{HttpPolicy, Upstreams};
-use weir::runtime::{LoadedModule, RuntimeConfig, WasmRuntime};
+use weir::runtime::{LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
+
+mod modules;
+use modules::load_module;
 use weir::telemetry::PipelineMetrics;
 
 // ------------------------------------------------------------- harness
@@ -52,23 +55,15 @@ async fn load(
     config: &[(&str, &str)],
     http: &Arc<HttpPolicy>,
 ) -> Arc<LoadedModule> {
-    let path = weir_testkit::module_wasm(stem)
-        .unwrap_or_else(|e| panic!("{e}: run `cargo xtask modules {stem}`"));
-    let config = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let module = rt
-        .load(
-            "test",
-            stem,
-            std::fs::read(path).unwrap(),
-            config,
-            Arc::clone(http),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{stem} loads: {e}"));
-    Arc::new(module)
+    load_module(
+        rt,
+        "test",
+        stem,
+        config,
+        Arc::clone(http),
+        ModuleOptions::default(),
+    )
+    .await
 }
 
 /// What a batch turned into, by record: a document or a failure reason.

@@ -11,8 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, run_chain};
-use weir::runtime::{HttpPolicy, LoadedModule, RuntimeConfig, WasmRuntime};
+use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
+
+mod modules;
+use modules::load_module;
 
 /// The modules of the default chains, with the config they run under.
 const MODULES: &[(&str, &[(&str, &str)])] = &[
@@ -22,23 +25,8 @@ const MODULES: &[(&str, &[(&str, &str)])] = &[
 ];
 
 async fn load(rt: &Arc<WasmRuntime>, name: &str, config: &[(&str, &str)]) -> Arc<LoadedModule> {
-    let path = weir_testkit::tools::module_wasm(name)
-        .unwrap_or_else(|e| panic!("{e} (run `cargo xtask modules`)"));
-    let config = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let module = rt
-        .load(
-            "stack",
-            name,
-            std::fs::read(path).unwrap(),
-            config,
-            HttpPolicy::deny_all("stack"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name} loads: {e}"));
-    Arc::new(module)
+    let http = HttpPolicy::deny_all("stack");
+    load_module(rt, "stack", name, config, http, ModuleOptions::default()).await
 }
 
 /// A tweet whose `meta` field holds `depth` nested arrays around a string,

@@ -13,30 +13,32 @@ use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, RuntimeConfig, Wasm
 use weir::telemetry::PipelineMetrics;
 use weir::tenancy::Quotas;
 
+mod modules;
+use modules::load_module;
+
 fn runtime() -> Arc<WasmRuntime> {
     Arc::new(WasmRuntime::new(&RuntimeConfig::default()).expect("wasm runtime"))
 }
 
 async fn load(rt: &Arc<WasmRuntime>, name: &str, quotas: &Quotas) -> Arc<LoadedModule> {
-    let path = weir_testkit::tools::module_wasm(name)
-        .unwrap_or_else(|e| panic!("{e} (run `cargo xtask modules`)"));
+    load_for(rt, "acme", name, quotas).await
+}
+
+/// Loads module `name` into `<tenant>.p` under `quotas`.
+async fn load_for(
+    rt: &Arc<WasmRuntime>,
+    tenant: &str,
+    name: &str,
+    quotas: &Quotas,
+) -> Arc<LoadedModule> {
+    let pipeline = format!("{tenant}.p");
     let options = ModuleOptions {
         limits: Some(rt.config().tenant_limits(quotas)),
-        tenant: Some("acme".into()),
+        tenant: Some(tenant.into()),
         log_lines_per_second: Some(quotas.log_lines_per_second),
     };
-    let module = rt
-        .load_with(
-            "acme.p",
-            name,
-            std::fs::read(path).unwrap(),
-            Vec::new(),
-            HttpPolicy::deny_all("acme.p"),
-            options,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name} loads: {e}"));
-    Arc::new(module)
+    let http = HttpPolicy::deny_all(&pipeline);
+    load_module(rt, &pipeline, name, &[], http, options).await
 }
 
 fn records(values: &[String]) -> Vec<Arc<SourceRecord>> {
@@ -121,6 +123,33 @@ async fn a_memory_bomb_is_stopped_by_the_tenants_memory_limit() {
             f.reason.contains("memory limit exceeded") && f.reason.contains(&(8 << 20).to_string()),
             "{}",
             f.reason
+        );
+    }
+}
+
+/// Identical modules loaded by different tenants share one compiled copy
+/// (memory per tenant), while each keeps its own limits.
+#[tokio::test]
+async fn tenants_share_compiled_code_but_not_limits() {
+    let rt = runtime();
+    let quotas = |max_memory_bytes| Quotas {
+        max_memory_bytes,
+        ..Quotas::default()
+    };
+    let a = load_for(&rt, "a", "fixture-alloc", &quotas(8 << 20)).await;
+    let b = load_for(&rt, "b", "fixture-alloc", &quotas(24 << 20)).await;
+    assert!(a.shares_code_with(&b), "identical bytes compiled twice");
+    let other = load_for(&rt, "b", "passthrough", &quotas(24 << 20)).await;
+    assert!(!a.shares_code_with(&other));
+
+    // Each runs under its own tenant's memory limit.
+    for (module, limit) in [(a, 8usize << 20), (b, 24 << 20)] {
+        let out = run(&rt, Chain::new(vec![module], None), &tweets(1, "BOMB")).await;
+        assert_eq!(out.failures.len(), 1);
+        let reason = &out.failures[0].reason;
+        assert!(
+            reason.contains("memory limit exceeded") && reason.contains(&limit.to_string()),
+            "{reason}"
         );
     }
 }
