@@ -26,9 +26,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+use weir::config::{PoolingMode, RuntimeConfig};
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, run_chain, validate_document};
-use weir::runtime::{HttpPolicy, LoadedModule, PoolingMode, RuntimeConfig, WasmRuntime, WitRecord};
+use weir::runtime::{HttpPolicy, LoadedModule, WasmRuntime, WitRecord};
 use weir::sinks::elasticsearch::encoder;
 use weir::telemetry::PipelineMetrics;
 use weir_benches::corpus;

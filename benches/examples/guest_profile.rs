@@ -26,8 +26,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ProfilingStrategy, Store};
 
 use ::weir::runtime::HttpPolicy;
-use ::weir::runtime::ctx::{LogContext, ModuleCtx};
+use ::weir::runtime::ctx::ModuleCtx;
 use ::weir::runtime::limits::InstanceLimits;
+use ::weir::runtime::log::LogContext;
 
 mod bindings {
     wasmtime::component::bindgen!({

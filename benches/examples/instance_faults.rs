@@ -15,7 +15,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use weir::runtime::{HttpPolicy, LoadedModule, PoolingMode, RuntimeConfig, WasmRuntime};
+use weir::config::{PoolingMode, RuntimeConfig};
+use weir::runtime::{HttpPolicy, LoadedModule, WasmRuntime};
 
 /// Minor page faults of this process so far (field 10 of /proc/self/stat).
 fn minor_faults() -> u64 {

@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use weir::admin::{self, AdminState};
 use weir::config::Config;
-use weir::dlq::{DeadLetterQueue, writer};
 use weir::event::IndexRequest;
-use weir::pipeline::DocumentSink;
+use weir::pipeline::{DeadLetterQueue, DocumentSink, Workers};
 use weir::runtime::WasmRuntime;
+use weir::sinks::dead_letter;
 use weir::sinks::elasticsearch::{ElasticsearchSink, SinkHandle};
 use weir::source::kafka::KafkaSource;
 use weir::telemetry::Metrics;
@@ -92,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .create()
         .context("dead-letter producer")?;
     let dlq_stop = CancellationToken::new();
-    tokio::spawn(writer::run_writer(
+    tokio::spawn(dead_letter::run_writer(
         producer,
         dlq_rx,
         metrics.clone(),
@@ -124,12 +124,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let source = KafkaSource::new(
         &config.kafka,
         Arc::new(ArcSwap::from_pointee(routes)),
-        runtime,
-        NativeSink {
-            inner: sink.clone(),
-            native,
-        },
-        dlq,
+        Workers::new(
+            runtime,
+            NativeSink {
+                inner: sink.clone(),
+                native,
+            },
+            dlq,
+        ),
         metrics,
     )?;
     let shutdown = CancellationToken::new();

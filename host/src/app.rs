@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, ComponentHealth};
 use crate::config::{Config, KafkaConfig};
-use crate::dlq::{DeadLetterQueue, writer};
-use crate::pipeline::Routes;
-use crate::reload::{ConfigStatus, Registry as ModuleRegistry, Reloader};
+use crate::modules::{ConfigStatus, Registry as ModuleRegistry, Reloader};
+use crate::pipeline::{DeadLetterQueue, Routes, Workers};
 use crate::runtime::{OutboundHttp, WasmRuntime};
+use crate::sinks::dead_letter;
 use crate::sinks::elasticsearch::ElasticsearchSink;
 use crate::source::kafka::KafkaSource;
 use crate::telemetry::Metrics;
@@ -63,7 +63,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let (dlq, dlq_rx) = DeadLetterQueue::channel(1024);
     let dlq_stop = CancellationToken::new();
-    let dlq_writer = tokio::spawn(writer::run_writer(
+    let dlq_writer = tokio::spawn(dead_letter::run_writer(
         dead_letter_producer(&config.kafka)?,
         dlq_rx,
         metrics.clone(),
@@ -117,9 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let source = KafkaSource::new(
         &config.kafka,
         modules.routes(),
-        Arc::clone(&runtime),
-        sink.clone(),
-        dlq.clone(),
+        Workers::new(Arc::clone(&runtime), sink.clone(), dlq.clone()),
         metrics.clone(),
     )?
     .with_control(control_rx);

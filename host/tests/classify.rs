@@ -26,11 +26,12 @@ use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use weir::config::{AuthConfig, HttpConfig, UpstreamConfig};
+use weir::config::RuntimeConfig;
+use weir::config::{HttpConfig, UpstreamAuth, UpstreamConfig};
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, run_chain};
 use weir::runtime::http::{HttpPolicy, Upstreams};
-use weir::runtime::{LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
+use weir::runtime::{LoadedModule, ModuleOptions, WasmRuntime};
 
 mod modules;
 use modules::load_module;
@@ -451,9 +452,9 @@ async fn the_expertai_backend_reads_the_classifiers_v2_endpoints_with_a_host_cre
 }
 
 fn upstreams(name: &str, url: &str, var: &str, secret: &str) -> Arc<Upstreams> {
-    let auth = AuthConfig {
+    let auth = UpstreamAuth {
         bearer_env: Some(var.into()),
-        ..AuthConfig::default()
+        ..UpstreamAuth::default()
     };
     let config = BTreeMap::from([(
         name.to_string(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use rig::*;
-use weir::dlq::writer::headers;
+use weir::sinks::dead_letter::headers;
 
 /// 10,000 tweets and 10,000 news items through text-clean into two
 /// indices: counts and ids exact, documents cleaned, offsets committed to

@@ -19,9 +19,10 @@ use axum::response::IntoResponse;
 use axum::routing::{any, post};
 use serde_json::{Value, json};
 
-use weir::config::{AuthConfig, HttpConfig, UpstreamConfig};
+use weir::config::RuntimeConfig;
+use weir::config::{HttpConfig, UpstreamAuth, UpstreamConfig};
 use weir::runtime::http::{HttpMetrics, HttpPolicy, Outcome, StaticResolver, Upstreams};
-use weir::runtime::{LoadedModule, RuntimeConfig, WasmRuntime, WitOutcome, WitRecord};
+use weir::runtime::{LoadedModule, WasmRuntime, WitOutcome, WitRecord};
 
 // ---------------------------------------------------------------- upstream
 
@@ -534,7 +535,7 @@ async fn concurrency_is_limited_per_pipeline() {
     assert!(up.seen.max_in_flight.load(Ordering::SeqCst) <= 2);
 }
 
-fn upstreams(entries: Vec<(&str, String, AuthConfig)>, env: &[(&str, &str)]) -> Arc<Upstreams> {
+fn upstreams(entries: Vec<(&str, String, UpstreamAuth)>, env: &[(&str, &str)]) -> Arc<Upstreams> {
     let config = entries
         .into_iter()
         .map(|(name, url, auth)| (name.to_string(), UpstreamConfig { url, auth }))
@@ -556,9 +557,9 @@ async fn a_bearer_secret_reaches_the_upstream_and_never_the_module() {
         vec![(
             "expertai",
             up.origin(),
-            AuthConfig {
+            UpstreamAuth {
                 bearer_env: Some("EXPERTAI_TOKEN".into()),
-                ..AuthConfig::default()
+                ..UpstreamAuth::default()
             },
         )],
         &[("EXPERTAI_TOKEN", SECRET)],
@@ -613,10 +614,10 @@ async fn an_upstream_without_its_secret_is_denied_not_sent_bare() {
         vec![(
             "newsapi",
             up.url("/echo"),
-            AuthConfig {
+            UpstreamAuth {
                 header: Some("X-Api-Key".into()),
                 value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
-                ..AuthConfig::default()
+                ..UpstreamAuth::default()
             },
         )],
         &[],
@@ -640,11 +641,11 @@ async fn a_token_upstream_logs_in_caches_and_refreshes_on_401() {
         vec![(
             "expertai",
             up.url("/api"),
-            AuthConfig {
+            UpstreamAuth {
                 token_url: Some(up.url("/token")),
                 username_env: Some("EAI_USER".into()),
                 password_env: Some("EAI_PASS".into()),
-                ..AuthConfig::default()
+                ..UpstreamAuth::default()
             },
         )],
         &[("EAI_USER", "weir-user"), ("EAI_PASS", "weir-pass")],
@@ -749,7 +750,7 @@ async fn pooled_vs_unpooled() {
 async fn a_tenants_request_rate_quota_spans_its_pipelines() {
     let up = start_upstream().await;
     let rt = runtime();
-    let rate = Arc::new(weir::tenancy::rate::RateLimiter::new(3.0, 3.0));
+    let rate = Arc::new(weir::runtime::rate::RateLimiter::new(3.0, 3.0));
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let metrics = HttpMetrics::detached();
     let tenant_policy = |pipeline: &str| {

@@ -9,9 +9,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use weir::config::RuntimeConfig;
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, run_chain};
-use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
+use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
 
 mod modules;

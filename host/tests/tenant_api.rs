@@ -48,7 +48,7 @@ struct Host {
     dir: tempfile::TempDir,
     state: AdminState,
     app: Router,
-    registry: Arc<weir::reload::Registry>,
+    registry: Arc<weir::modules::Registry>,
     metrics: Metrics,
 }
 
@@ -135,7 +135,7 @@ modules = [{{ path = "passthrough.wasm" }}]
         let mut prom = prometheus_client::registry::Registry::default();
         let http = weir::runtime::OutboundHttp::new(&config, &mut prom).unwrap();
         let metrics = Metrics::register(&mut prom);
-        let registry = weir::reload::Registry::build(runtime, http, metrics.clone(), 5, &config)
+        let registry = weir::modules::Registry::build(runtime, http, metrics.clone(), 5, &config)
             .await
             .unwrap();
         let state = AdminState {

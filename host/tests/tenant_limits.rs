@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use weir::config::Quotas;
+use weir::config::RuntimeConfig;
 use weir::event::SourceRecord;
 use weir::pipeline::{Chain, ChainOutput, run_chain};
-use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, RuntimeConfig, WasmRuntime};
+use weir::runtime::{HttpPolicy, InstanceLimits, LoadedModule, ModuleOptions, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
-use weir::tenancy::Quotas;
 
 mod modules;
 use modules::load_module;
@@ -33,7 +34,7 @@ async fn load_for(
 ) -> Arc<LoadedModule> {
     let pipeline = format!("{tenant}.p");
     let options = ModuleOptions {
-        limits: Some(rt.config().tenant_limits(quotas)),
+        limits: Some(InstanceLimits::for_tenant(rt.config(), quotas)),
         tenant: Some(tenant.into()),
         log_lines_per_second: Some(quotas.log_lines_per_second),
     };
@@ -235,10 +236,11 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use arc_swap::ArcSwap;
+    use weir::config::BreakerConfig;
+    use weir::config::TenantBinding;
+    use weir::pipeline::FairScheduler;
+    use weir::pipeline::TenantShare;
     use weir::pipeline::{Pipeline, PipelineControl, process_batch};
-    use weir::tenancy::breaker::BreakerConfig;
-    use weir::tenancy::scheduler::FairScheduler;
-    use weir::tenancy::{TenantBinding, TenantRuntime};
 
     const RATE: u64 = 2_000;
     let rt = runtime();
@@ -246,7 +248,7 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
         records_per_second: RATE,
         ..Quotas::default()
     };
-    let tenant = TenantRuntime::new(&TenantBinding {
+    let tenant = TenantShare::new(&TenantBinding {
         id: "acme".into(),
         weight: 1,
         quotas: quotas.clone(),

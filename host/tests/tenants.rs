@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use rig::*;
 use sha2::{Digest, Sha256};
-use weir::dlq::writer::headers;
+use weir::sinks::dead_letter::headers;
 
 /// The breaker backs off briefly here, so a tenant whose every batch fails
 /// still gets through its records within the test.
@@ -385,7 +385,7 @@ async fn tenant_http_quota_is_enforced() -> Result<()> {
     let http = weir::runtime::OutboundHttp::new(&config, &mut prom)?;
     let metrics = weir::telemetry::Metrics::register(&mut prom);
     let registry =
-        weir::reload::Registry::build(Arc::clone(&runtime), http, metrics, 5, &config).await?;
+        weir::modules::Registry::build(Arc::clone(&runtime), http, metrics, 5, &config).await?;
     let routes = registry.routes().load_full();
 
     // One record asking for `repeat` requests; returns the module's tally.

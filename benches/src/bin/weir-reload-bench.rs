@@ -20,10 +20,11 @@ use clap::Parser;
 use prometheus_client::registry::Registry as PromRegistry;
 use tokio_util::sync::CancellationToken;
 use weir::config::Config;
+use weir::config::RuntimeConfig;
 use weir::event::SourceRecord;
+use weir::modules::{Registry, Reloader};
 use weir::pipeline::run_chain;
-use weir::reload::{Registry, Reloader};
-use weir::runtime::{HttpPolicy, OutboundHttp, RuntimeConfig, WasmRuntime};
+use weir::runtime::{HttpPolicy, OutboundHttp, WasmRuntime};
 use weir::telemetry::{Metrics, PipelineMetrics};
 use weir_testkit::{Kafka, NoopBulk, Process, free_port, module_wasm};
 

@@ -37,11 +37,11 @@ use prometheus_client::registry::Registry as PromRegistry;
 use tokio_util::sync::CancellationToken;
 use weir::config::Config;
 use weir::event::SourceRecord;
+use weir::modules::Registry;
+use weir::pipeline::FairScheduler;
 use weir::pipeline::{Pipeline, run_chain};
-use weir::reload::Registry;
 use weir::runtime::{OutboundHttp, WasmRuntime};
 use weir::telemetry::Metrics;
-use weir::tenancy::scheduler::FairScheduler;
 use weir_testkit::module_wasm;
 
 #[derive(Parser)]
@@ -491,7 +491,7 @@ async fn isolation(args: &Args) -> Result<()> {
         "\n== isolation: tenant a (text-clean, {} records/batch) alone vs alongside b (spin) and c (alloc); {} workers per tenant, {} slots; {} rounds of 2 × {} ==",
         args.batch,
         args.partitions,
-        weir::runtime::RuntimeConfig::default().max_concurrency,
+        weir::config::RuntimeConfig::default().max_concurrency,
         args.rounds,
         args.isolation
     );

@@ -4,7 +4,6 @@
 //! call them: [`api::routes`]; documented in `docs/openapi.json`.
 
 pub mod api;
-mod modules;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -35,8 +34,8 @@ pub struct AdminState {
     pub registry: Arc<Registry>,
     pub health: HealthCheck,
     /// Module versions (absent when the host runs no pipelines).
-    pub modules: Option<Arc<crate::reload::Registry>>,
-    pub config_status: Arc<std::sync::Mutex<crate::reload::ConfigStatus>>,
+    pub modules: Option<Arc<crate::modules::Registry>>,
+    pub config_status: Arc<std::sync::Mutex<crate::modules::ConfigStatus>>,
     /// The status page's sampler and index queries (absent: the page shows
     /// counters and modules only).
     pub status: Option<Arc<status::StatusPage>>,

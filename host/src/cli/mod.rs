@@ -42,15 +42,15 @@ enum Command {
     },
     /// Run a chain of modules over JSON lines from stdin (no Kafka, no
     /// Elasticsearch): documents to stdout, failures to stderr.
-    Process(process::Args),
+    Process(process::ProcessArgs),
     /// Produce records to Kafka from a source (JSON-lines replay, ...).
-    Produce(produce::Args),
+    Produce(produce::ProduceArgs),
     /// Module versions of a running host: status, rollback, push (upload).
-    Modules(modules::Args),
+    Modules(modules::ModulesArgs),
     /// Tenants of a running host (list, show), and new API tokens.
-    Tenants(tenants::Args),
+    Tenants(tenants::TenantsArgs),
     /// Pause or resume a tenant's pipeline on a running host.
-    Pipelines(pipelines::Args),
+    Pipelines(pipelines::PipelinesArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::admin_api::{Api, Endpoint, require_tenant, segment};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct ModulesArgs {
     #[command(flatten)]
     endpoint: Endpoint,
     /// Act as / on this tenant (its pipelines, its modules folder).
@@ -49,7 +49,7 @@ enum Command {
     },
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.endpoint);
     let tenant = args.tenant.as_deref();
     match args.command {
@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default(),
             };
-            if !weir::tenancy::config::valid_module_name(&name) {
+            if !weir::config::valid_module_name(&name) {
                 bail!(
                     "`{name}` is not a module name: use 1-64 of a-z, 0-9, '-' and '_' (--name sets it)"
                 );

@@ -7,7 +7,7 @@ use reqwest::Method;
 use super::admin_api::{Api, Endpoint, segment};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct PipelinesArgs {
     #[command(flatten)]
     endpoint: Endpoint,
     #[command(subcommand)]
@@ -26,7 +26,7 @@ enum Command {
     Resume { tenant: String, pipeline: String },
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: PipelinesArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.endpoint);
     match args.command {
         Command::Pause { tenant, pipeline } => set_paused(&api, &tenant, &pipeline, true).await,

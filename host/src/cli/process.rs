@@ -9,13 +9,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 
+use weir::config::RuntimeConfig;
 use weir::event::{SourceRecord, default_doc_id};
 use weir::pipeline::{Chain, run_chain};
-use weir::runtime::{HttpPolicy, RuntimeConfig, WasmRuntime};
+use weir::runtime::{HttpPolicy, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct ProcessArgs {
     /// A module to run, in order (repeat for a chain).
     #[arg(short, long = "module", required = true)]
     modules: Vec<PathBuf>,
@@ -55,7 +56,7 @@ fn settings_for(module: &str, config: &[String]) -> anyhow::Result<Vec<(String, 
     Ok(out)
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(WasmRuntime::new(&RuntimeConfig::default())?);
     let http = HttpPolicy::builder("process")
         .allow(args.allow_http.iter().cloned())

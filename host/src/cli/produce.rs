@@ -20,7 +20,7 @@ use weir_producers::{
 };
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct ProduceArgs {
     #[command(subcommand)]
     source: Source,
 }
@@ -239,7 +239,7 @@ fn secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ProduceArgs) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     let s = shutdown.clone();

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::admin_api::{Api, Endpoint, segment};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct TenantsArgs {
     #[command(flatten)]
     endpoint: Endpoint,
     #[command(subcommand)]
@@ -37,7 +37,7 @@ enum Command {
     Token,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: TenantsArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.endpoint);
     match args.command {
         Command::Token => {

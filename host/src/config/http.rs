@@ -36,7 +36,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::http::{HostPattern, UpstreamUrl};
+use super::Problems;
+pub use super::host_pattern::{HostPattern, UpstreamUrl};
 
 /// `[pipelines.NAME.http]`: limits on a pipeline's outbound requests.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -95,7 +96,7 @@ pub struct UpstreamConfig {
     /// `scheme://host[:port][/path]`: requests to this origin whose path is
     /// under `/path` (segment-wise) get the credential.
     pub url: String,
-    pub auth: AuthConfig,
+    pub auth: UpstreamAuth,
 }
 
 /// How the host authenticates to an upstream. Exactly one of:
@@ -103,7 +104,7 @@ pub struct UpstreamConfig {
 /// `{ token_url, username_env, password_env [, token_ttl] }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthConfig {
+pub struct UpstreamAuth {
     /// Environment variable holding a token sent as `Authorization: Bearer <token>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_env: Option<String>,
@@ -137,14 +138,15 @@ pub(super) fn validate_pipeline(
     name: &str,
     allowed: &[String],
     http: &HttpConfig,
-) -> Result<(), (String, String)> {
-    for (i, p) in allowed.iter().enumerate() {
-        HostPattern::parse(p).map_err(|e| {
-            (
+    p: &mut Problems,
+) {
+    for (i, pattern) in allowed.iter().enumerate() {
+        if let Err(e) = HostPattern::parse(pattern) {
+            p.add(
                 format!("pipelines.{name}.allowed_outbound_hosts[{i}]"),
                 e.to_string(),
-            )
-        })?;
+            );
+        }
     }
     let key = |k: &str| format!("pipelines.{name}.http.{k}");
     for (k, d) in [
@@ -153,20 +155,26 @@ pub(super) fn validate_pipeline(
         ("total_timeout", http.total_timeout),
     ] {
         if d.is_zero() {
-            return Err((key(k), "must be greater than zero".into()));
+            p.add(key(k), "must be greater than zero");
         }
     }
     if http.max_concurrency == 0 {
-        return Err((key("max_concurrency"), "must be at least 1".into()));
+        p.add(key("max_concurrency"), "must be at least 1");
     }
     if http.max_response_bytes == 0 {
-        return Err((key("max_response_bytes"), "must be at least 1".into()));
+        p.add(key("max_response_bytes"), "must be at least 1");
     }
-    Ok(())
 }
 
-/// Checks one `[upstreams.NAME]`.
-pub(super) fn validate_upstream(name: &str, u: &UpstreamConfig) -> Result<(), (String, String)> {
+/// Checks one `[upstreams.NAME]` (the first problem of its `auth` shape:
+/// later checks depend on the shape being right).
+pub(super) fn validate_upstream(name: &str, u: &UpstreamConfig, p: &mut Problems) {
+    if let Err((key, reason)) = upstream_problem(name, u) {
+        p.add(key, reason);
+    }
+}
+
+fn upstream_problem(name: &str, u: &UpstreamConfig) -> Result<(), (String, String)> {
     let key = |k: &str| format!("upstreams.{name}.{k}");
     UpstreamUrl::parse(&u.url).map_err(|e| (key("url"), e))?;
     let a = &u.auth;

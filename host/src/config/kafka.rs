@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Scalar;
+use super::{Problems, Scalar};
 
 /// librdkafka properties Weir sets itself; setting them would break the
 /// delivery guarantee, so the config refuses them.
@@ -90,47 +90,34 @@ fn default_revoke() -> Duration {
 }
 
 impl KafkaConfig {
-    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+    pub(super) fn validate(&self, p: &mut Problems) {
         if self.brokers.trim().is_empty() {
-            return Err((
-                "kafka.brokers".into(),
-                "must name at least one broker".into(),
-            ));
+            p.add("kafka.brokers", "must name at least one broker");
         }
         if self.group_id.trim().is_empty() {
-            return Err(("kafka.group_id".into(), "must not be empty".into()));
+            p.add("kafka.group_id", "must not be empty");
         }
         for (table, props) in [
             ("properties", &self.properties),
             ("consumer_properties", &self.consumer_properties),
             ("producer_properties", &self.producer_properties),
         ] {
-            for key in props.keys() {
-                if RESERVED.contains(&key.as_str()) {
-                    return Err((
-                        format!("kafka.{table}.\"{key}\""),
-                        "is set by Weir (see kafka.brokers, kafka.group_id, kafka.commit_interval)"
-                            .into(),
-                    ));
-                }
+            for key in props.keys().filter(|k| RESERVED.contains(&k.as_str())) {
+                p.add(
+                    format!("kafka.{table}.\"{key}\""),
+                    "is set by Weir (see kafka.brokers, kafka.group_id, kafka.commit_interval)",
+                );
             }
         }
-        if self.batch.max_records == 0 {
-            return Err((
-                "kafka.batch.max_records".into(),
-                "must be at least 1".into(),
-            ));
+        for (key, value) in [
+            ("kafka.batch.max_records", self.batch.max_records),
+            ("kafka.batch.max_bytes", self.batch.max_bytes),
+            ("kafka.max_in_flight_batches", self.max_in_flight_batches),
+        ] {
+            if value == 0 {
+                p.add(key, "must be at least 1");
+            }
         }
-        if self.batch.max_bytes == 0 {
-            return Err(("kafka.batch.max_bytes".into(), "must be at least 1".into()));
-        }
-        if self.max_in_flight_batches == 0 {
-            return Err((
-                "kafka.max_in_flight_batches".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// Properties for the consumer, most specific last.

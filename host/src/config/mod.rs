@@ -1,40 +1,123 @@
 //! `weir.toml`: one file, strict (`deny_unknown_fields` everywhere), with
 //! errors that name the file, the key and the reason.
 
+mod elasticsearch;
+mod host_pattern;
 mod http;
 mod kafka;
 mod pipeline;
+mod quotas;
+mod runtime;
+mod tenants;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use http::{AuthConfig, HttpConfig, UpstreamConfig};
+pub use elasticsearch::{
+    BatchConfig, ElasticsearchAuth, ElasticsearchConfig, HealthConfig, MissingSecret,
+    RequestConfig, RetryConfig, TemplateConfig, TlsConfig, redacted,
+};
+pub use host_pattern::{HostMatch, HostPattern, PatternError, Scheme, UpstreamUrl};
+pub use http::{HttpConfig, UpstreamAuth, UpstreamConfig};
 pub use kafka::{KafkaConfig, SourceBatchConfig};
-pub use pipeline::{ModuleConfig, PipelineConfig};
+pub use pipeline::{BreakerConfig, ModuleConfig, PipelineConfig};
+pub use quotas::{QuotaOverrides, Quotas, TenantBinding};
+pub use runtime::{PoolingMode, RuntimeConfig};
+pub use tenants::{
+    LoadedTenants, Tenant, TenantFile, TenantsConfig, valid_module_name, valid_tenant_id,
+};
 
-use crate::runtime::RuntimeConfig;
-use crate::sinks::elasticsearch::ElasticsearchConfig;
-use crate::tenancy::config::{Tenant, TenantsConfig};
-
-/// Why a configuration was refused.
+/// Why a configuration was refused: it could not be read, it is not valid
+/// TOML of the right shape, or it names values that are wrong (every one
+/// found, each with its file and key).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{}: cannot read: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {key}: {reason}")]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        reason: String,
-    },
+    #[error("{}", lines(.0))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl ConfigError {
+    /// The problems of an invalid configuration (none for the other kinds).
+    pub fn problems(&self) -> &[ConfigProblem] {
+        match self {
+            ConfigError::Invalid(problems) => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// One wrong value: the file it is in, its key, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
+pub struct ConfigProblem {
+    pub file: PathBuf,
+    /// Dotted path from the file's root, e.g. `pipelines.news.index`.
+    pub key: String,
+    pub reason: String,
+}
+
+fn lines(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Collects the problems validation finds, so one run reports them all.
+#[derive(Debug)]
+pub struct Problems {
+    file: PathBuf,
+    list: Vec<ConfigProblem>,
+}
+
+impl Problems {
+    /// Problems of `file` (later ones may name other files: [`Problems::add_in`]).
+    pub fn new(file: &Path) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            list: Vec::new(),
+        }
+    }
+
+    /// A problem of the file being validated.
+    pub fn add(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        let file = self.file.clone();
+        self.add_in(&file, key, reason);
+    }
+
+    /// A problem of another file (a tenant's).
+    pub fn add_in(&mut self, file: &Path, key: impl Into<String>, reason: impl Into<String>) {
+        self.list.push(ConfigProblem {
+            file: file.to_path_buf(),
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// `Ok` if nothing was found.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.list.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.list))
+        }
+    }
 }
 
 /// Environment variables that override a config value (deployment
@@ -59,7 +142,7 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
-    pub reload: crate::reload::ReloadConfig,
+    pub reload: ReloadConfig,
     /// Pipelines by name: `[pipelines.tweets]`.
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
@@ -142,6 +225,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[reload]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Watch module files and the config file and apply changes live.
+    pub watch: bool,
+    /// Quiet time after the last file event before acting on a change.
+    #[serde(with = "humantime_serde")]
+    pub debounce: Duration,
+    /// Versions kept per module for rollback.
+    pub keep_versions: usize,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: Duration::from_millis(300),
+            keep_versions: 5,
+        }
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -189,82 +295,58 @@ impl Config {
             base_dir.to_path_buf()
         };
         config.path = path.to_path_buf();
-        config.load_tenants()?;
-        config
-            .validate()
-            .map_err(|(key, reason)| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key,
-                reason,
-            })?;
+        let mut problems = Problems::new(path);
+        config.load_tenants(&mut problems);
+        config.validate(&mut problems);
+        problems.finish()?;
         Ok(config)
     }
 
     /// Resolves a path from the config against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+        resolve_path(&self.base_dir, p)
     }
 
-    /// Reads the tenants folder and adds the tenants' pipelines.
-    fn load_tenants(&mut self) -> Result<(), ConfigError> {
+    /// Reads the tenants folder and adds the tenants' pipelines. A tenant
+    /// file with problems is left out (and its problems reported).
+    fn load_tenants(&mut self, problems: &mut Problems) {
         if self.tenants.dir.as_os_str().is_empty() {
-            return Ok(());
+            return;
         }
         let dir = self.resolve(&self.tenants.dir);
-        let dir = std::fs::canonicalize(&dir).map_err(|e| ConfigError::Invalid {
-            path: self.path.clone(),
-            key: "tenants.dir".into(),
-            reason: format!("{}: {e}", dir.display()),
-        })?;
-        crate::tenancy::config::validate_quotas(
+        let dir = match std::fs::canonicalize(&dir) {
+            Ok(dir) => dir,
+            Err(e) => return problems.add("tenants.dir", format!("{}: {e}", dir.display())),
+        };
+        quotas::validate_quotas(
             &self.tenants.defaults,
             self.runtime.max_memory_bytes,
-        )
-        .map_err(|(k, reason)| ConfigError::Invalid {
-            path: self.path.clone(),
-            key: format!("tenants.defaults.{k}"),
-            reason,
-        })?;
-        let loaded = crate::tenancy::config::load_dir(
+            "tenants.defaults.",
+            problems,
+        );
+        let loaded = tenants::load_dir(
             &dir,
             &self.tenants.defaults,
             self.runtime.max_memory_bytes,
-        )
-        .map_err(|e| ConfigError::Invalid {
-            path: e.file,
-            key: e.key,
-            reason: e.reason,
-        })?;
+            problems,
+        );
         for t in loaded.tenants.values() {
+            let mut own = Problems::new(&t.file);
             for (name, u) in &t.upstreams {
-                http::validate_upstream(name, u).map_err(|(key, reason)| ConfigError::Invalid {
-                    path: t.file.clone(),
-                    key,
-                    reason,
-                })?;
+                http::validate_upstream(name, u, &mut own);
             }
+            problems.list.append(&mut own.list);
         }
         self.pipelines.extend(loaded.pipelines);
         self.tenant_set = loaded.tenants;
-        Ok(())
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
-        self.kafka.validate()?;
-        self.runtime.validate().map_err(split_key)?;
-        if let Err(errors) = self.elasticsearch.validate() {
-            let first = &errors[0];
-            return Err((
-                format!("elasticsearch.{}", first.key),
-                first.message.clone(),
-            ));
-        }
+    fn validate(&self, p: &mut Problems) {
+        self.kafka.validate(p);
+        self.runtime.validate(p);
+        self.elasticsearch.validate("elasticsearch.", p);
         if let Some(Err(e)) = self.admin.address() {
-            return Err(("admin.listen".into(), e));
+            p.add("admin.listen", e);
         }
         // Tenants reach the API over the network: operator endpoints (every
         // tenant's metrics and modules) may not be open to them.
@@ -273,56 +355,65 @@ impl Config {
             && !self.tenant_set.is_empty()
             && self.admin.operator_token_sha256.is_none()
         {
-            return Err((
-                "admin.operator_token_sha256".into(),
+            p.add(
+                "admin.operator_token_sha256",
                 format!(
                     "required when tenants are configured and admin.listen ({addr}) is not loopback: /metrics and /v1/modules show every tenant"
                 ),
-            ));
+            );
         }
         if let Some(h) = &self.admin.operator_token_sha256
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return Err((
-                "admin.operator_token_sha256".into(),
-                "must be 64 hex digits (`weir tenants token` prints one)".into(),
-            ));
+            p.add(
+                "admin.operator_token_sha256",
+                "must be 64 hex digits (`weir tenants token` prints one)",
+            );
         }
         for (name, u) in &self.upstreams {
-            http::validate_upstream(name, u)?;
+            http::validate_upstream(name, u, p);
         }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         let mut dead_letter_topics = BTreeSet::new();
-        for (name, p) in &self.pipelines {
-            p.validate(name, self)?;
-            for t in &p.topics {
+        for (name, pipeline) in &self.pipelines {
+            // A tenant's pipeline is reported in the tenant's file.
+            let file = pipeline
+                .tenant
+                .as_ref()
+                .and_then(|b| self.tenant_set.get(&b.id))
+                .map_or_else(|| self.path.clone(), |t| t.file.clone());
+            let mut own = Problems::new(&file);
+            pipeline.validate(name, self, &mut own);
+            for t in &pipeline.topics {
                 if let Some(other) = owner.insert(t, name) {
-                    return Err((
+                    own.add(
                         format!("pipelines.{name}.topics"),
                         format!("topic `{t}` is already consumed by pipeline `{other}`"),
-                    ));
+                    );
                 }
             }
-            dead_letter_topics.insert(p.dead_letter_topic(name));
+            dead_letter_topics.insert(pipeline.dead_letter_topic(name));
+            p.list.append(&mut own.list);
         }
-        for (name, p) in &self.pipelines {
-            let dlq = p.dead_letter_topic(name);
+        for (name, pipeline) in &self.pipelines {
+            let dlq = pipeline.dead_letter_topic(name);
             if owner.contains_key(dlq.as_str()) {
-                return Err((
+                p.add(
                     format!("pipelines.{name}.dead_letter_topic"),
                     format!("`{dlq}` is also consumed by a pipeline; dead letters would loop"),
-                ));
+                );
             }
         }
-        Ok(())
     }
 }
 
-/// Splits "key: reason" messages from sub-validators into their parts.
-fn split_key(message: String) -> (String, String) {
-    match message.split_once(": ") {
-        Some((k, r)) if !k.contains(' ') => (k.to_string(), r.to_string()),
-        _ => (String::new(), message),
+/// `path` if absolute, else `base_dir/path` (paths in a config file are
+/// relative to its folder).
+pub fn resolve_path(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
     }
 }
 

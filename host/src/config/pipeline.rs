@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, Scalar};
+use super::{Config, Problems, Scalar, TenantBinding};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +35,7 @@ pub struct PipelineConfig {
     /// Set for a tenant's pipeline (never read from TOML): its owner and
     /// the quotas it runs under.
     #[serde(skip)]
-    pub tenant: Option<crate::tenancy::TenantBinding>,
+    pub tenant: Option<TenantBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -79,7 +80,7 @@ impl PipelineConfig {
             .unwrap_or_else(|| format!("{name}-dlq"))
     }
 
-    pub(super) fn validate(&self, name: &str, config: &Config) -> Result<(), (String, String)> {
+    pub(super) fn validate(&self, name: &str, config: &Config, p: &mut Problems) {
         let key = |k: &str| format!("pipelines.{name}.{k}");
         // A tenant's pipelines are named `<tenant>.<name>`, both parts
         // checked when the tenant file was read.
@@ -89,16 +90,16 @@ impl PipelineConfig {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
-            return Err((
+            p.add(
                 format!("pipelines.{name}"),
-                "a pipeline name uses only letters, digits, '-' and '_'".into(),
-            ));
+                "a pipeline name uses only letters, digits, '-' and '_'",
+            );
         }
         if self.topics.is_empty() {
-            return Err((key("topics"), "must list at least one topic".into()));
+            p.add(key("topics"), "must list at least one topic");
         }
         if let Some(t) = self.topics.iter().find(|t| t.trim().is_empty()) {
-            return Err((key("topics"), format!("invalid topic name `{t}`")));
+            p.add(key("topics"), format!("invalid topic name `{t}`"));
         }
         if self.index.is_empty()
             || self.index.starts_with(['-', '_', '+'])
@@ -107,37 +108,60 @@ impl PipelineConfig {
                 .chars()
                 .any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
         {
-            return Err((
+            p.add(
                 key("index"),
                 format!(
                     "`{}` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)",
                     self.index
                 ),
-            ));
+            );
         }
-        super::http::validate_pipeline(name, &self.allowed_outbound_hosts, &self.http)?;
+        super::http::validate_pipeline(name, &self.allowed_outbound_hosts, &self.http, p);
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.modules.iter().enumerate() {
             let path = config.resolve(&m.path);
             if !path.is_file() {
-                return Err((
+                p.add(
                     format!("pipelines.{name}.modules[{i}].path"),
                     format!(
                         "{} does not exist (build modules with `cargo xtask modules`)",
                         path.display()
                     ),
-                ));
+                );
             }
             if !names.insert(m.name()) {
-                return Err((
+                p.add(
                     format!("pipelines.{name}.modules[{i}].name"),
                     format!(
                         "`{}` appears twice in this pipeline; give one a `name`",
                         m.name()
                     ),
-                ));
+                );
             }
         }
-        Ok(())
+    }
+}
+
+/// When a pipeline's breaker opens and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive failed batches that open the breaker.
+    pub failure_threshold: u32,
+    /// First open period; doubles with each consecutive trip.
+    #[serde(with = "humantime_serde")]
+    pub base_backoff: Duration,
+    /// Longest open period.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
     }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::tenancy::breaker::{Admission, BreakerConfig, BreakerStatus, CircuitBreaker};
+use super::breaker::{Admission, BreakerState, BreakerStatus, CircuitBreaker};
+use crate::config::BreakerConfig;
 
 /// Kept by the registry per pipeline name; the partition workers consult it
 /// before every batch.
@@ -61,6 +62,12 @@ impl PipelineControl {
 
     pub fn is_paused(&self) -> bool {
         *self.paused.borrow()
+    }
+
+    /// Paused, or its breaker not closed: its batches will wait for a
+    /// while (the source pauses such a partition at once).
+    pub fn is_held_back(&self) -> bool {
+        self.is_paused() || self.breaker.status().state != BreakerState::Closed
     }
 
     /// Returns once the pipeline may run a batch: not paused, and its

@@ -1,13 +1,16 @@
 //! Hands a processed batch to the sink and the dead-letter queue, with one
-//! acknowledgement unit per deliverable.
+//! acknowledgement unit per deliverable. The pipeline names neither
+//! concrete output: documents go to a [`DocumentSink`] (the Elasticsearch
+//! sink implements it) and dead letters into a [`DeadLetterQueue`], a
+//! channel whose other end a writer drains (`sinks/dead_letter.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use super::{ChainOutput, Pipeline};
-use crate::dlq::DeadLetterQueue;
 use crate::event::{
     Ack, DeadLetter, FailureStage, IndexRequest, OnComplete, SourceRecord, default_doc_id,
 };
@@ -19,19 +22,34 @@ pub trait DocumentSink: Send + Sync + 'static {
     fn send(&self, request: IndexRequest) -> impl Future<Output = ()> + Send;
 }
 
-impl DocumentSink for crate::sinks::elasticsearch::SinkHandle {
-    async fn send(&self, request: IndexRequest) {
-        if let Err(e) = crate::sinks::elasticsearch::SinkHandle::send(self, request).await {
-            // The sink is gone (shutdown): the document stays unacknowledged
-            // and its record is redelivered after restart.
-            tracing::warn!(error = %e, "sink closed; document left unacknowledged");
-        }
-    }
-}
-
 impl DocumentSink for tokio::sync::mpsc::Sender<IndexRequest> {
     async fn send(&self, request: IndexRequest) {
         let _ = tokio::sync::mpsc::Sender::send(self, request).await;
+    }
+}
+
+/// Handle to the dead-letter writer. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DeadLetterQueue {
+    tx: mpsc::Sender<DeadLetter>,
+}
+
+impl DeadLetterQueue {
+    /// A queue and the receiving end its writer drains. `capacity` bounds
+    /// the dead letters waiting to be written (backpressure on producers).
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<DeadLetter>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Self { tx }, rx)
+    }
+
+    /// Queues a dead letter; waits while the queue is full. The dead
+    /// letter's `ack` is acknowledged by the writer once the broker has it.
+    /// If the writer is gone (shutdown) the dead letter is dropped
+    /// unacknowledged, so its offset is never committed and it is redelivered.
+    pub async fn send(&self, dead_letter: DeadLetter) {
+        if let Err(e) = self.tx.send(dead_letter).await {
+            tracing::warn!(record = ?e.0.record.offset, "dead-letter writer stopped; record will be redelivered");
+        }
     }
 }
 

@@ -1,10 +1,18 @@
-//! Pipelines: a chain of modules between a set of topics and an index.
+//! Pipelines: a chain of modules between a set of topics and an index, and
+//! everything that moves one batch through it: the per-partition
+//! [`worker`], the per-batch [`step`] (admission, the fair [`scheduler`],
+//! the circuit [`breaker`], the [`chain`] of modules), and [`dispatch`] to
+//! the output ports (a [`DocumentSink`], the [`DeadLetterQueue`]).
 
+pub mod breaker;
 pub mod chain;
 pub mod control;
 pub mod dispatch;
 pub mod provenance;
+pub mod scheduler;
 pub mod step;
+pub mod tenant;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,12 +21,14 @@ use arc_swap::ArcSwap;
 
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
 pub use control::{ControlStatus, PipelineControl};
-pub use dispatch::{DocumentSink, dispatch_outputs};
+pub use dispatch::{DeadLetterQueue, DocumentSink, dispatch_outputs};
 pub use provenance::{Chain, version_label};
+pub use scheduler::FairScheduler;
 pub use step::process_batch;
+pub use tenant::TenantShare;
+pub use worker::{PartitionBatch, PartitionWorkers, Workers};
 
 use crate::telemetry::PipelineMetrics;
-use crate::tenancy::TenantRuntime;
 
 /// A running pipeline. Its module chain is swappable: a batch loads the
 /// chain once when it starts and finishes on that version.
@@ -29,7 +39,7 @@ pub struct Pipeline {
     pub chain: ArcSwap<Chain>,
     pub metrics: PipelineMetrics,
     /// The tenant it belongs to (`None` on a single-tenant host).
-    pub tenant: Option<Arc<TenantRuntime>>,
+    pub tenant: Option<Arc<TenantShare>>,
     /// Pause flag, circuit breaker, throughput: survives rebuilds.
     pub control: Arc<PipelineControl>,
 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use super::{ChainOutput, Pipeline, run_chain};
 use crate::event::SourceRecord;
+use crate::pipeline::breaker::Transition;
+use crate::pipeline::scheduler::FairScheduler;
 use crate::runtime::WasmRuntime;
-use crate::tenancy::breaker::Transition;
-use crate::tenancy::scheduler::FairScheduler;
 
 /// Runs `records` through `pipeline` under its run state and quotas.
 /// While it waits (paused, breaker open, records/s), the caller's queue

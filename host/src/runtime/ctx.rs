@@ -14,7 +14,8 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use super::bindings::wasi::logging::logging;
 use super::http::{HttpPolicy, ModuleHttp};
 use super::limits::InstanceLimits;
-use crate::tenancy::rate::{LogAdmission, LogLimiter};
+use super::log::LogContext;
+use super::rate::LogAdmission;
 
 /// Everything one module instance owns while it processes one batch.
 ///
@@ -33,39 +34,6 @@ pub struct ModuleCtx {
     max_instances: usize,
     /// `wasi:http` state; every request goes through the pipeline's policy.
     http: ModuleHttp,
-}
-
-/// Names attached to every log line and error a module produces, and the
-/// limiter that keeps a chatty module from flooding the host's log. One per
-/// loaded module version, shared by all its instances.
-#[derive(Debug)]
-pub struct LogContext {
-    pub tenant: Option<String>,
-    pub pipeline: String,
-    pub module: String,
-    /// `None`: unlimited.
-    pub limiter: Option<LogLimiter>,
-}
-
-impl LogContext {
-    pub fn new(
-        tenant: Option<String>,
-        pipeline: &str,
-        module: &str,
-        lines_per_second: u64,
-    ) -> Self {
-        Self {
-            tenant,
-            pipeline: pipeline.to_string(),
-            module: module.to_string(),
-            limiter: (lines_per_second > 0).then(|| LogLimiter::new(lines_per_second as f64)),
-        }
-    }
-
-    /// Lines dropped by the limiter so far.
-    pub fn dropped(&self) -> u64 {
-        self.limiter.as_ref().map_or(0, LogLimiter::dropped_total)
-    }
 }
 
 impl ModuleCtx {

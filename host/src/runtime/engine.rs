@@ -1,6 +1,7 @@
 //! The wasmtime engine Weir runs every module on, and its epoch ticker.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -13,7 +14,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::bindings::{self, ModulePre};
 use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
-use super::limits::{InstanceLimits, PoolingMode, RuntimeConfig};
+use super::limits::InstanceLimits;
+use crate::config::{PoolingMode, Problems, RuntimeConfig};
 
 /// A configured engine plus the linker that provides every import a module
 /// may use. One per process; cheap to share behind an `Arc`.
@@ -36,8 +38,10 @@ impl WasmRuntime {
     /// probed and the on-demand allocator used if the machine cannot reserve
     /// the pool (e.g. a low virtual-memory ulimit).
     pub fn new(config: &RuntimeConfig) -> anyhow::Result<Self> {
-        config.validate().map_err(anyhow::Error::msg)?;
-        let limits = config.instance_limits();
+        let mut problems = Problems::new(Path::new("[runtime]"));
+        config.validate(&mut problems);
+        problems.finish()?;
+        let limits = InstanceLimits::for_runtime(config);
         let (engine, pooling) = match config.pooling {
             PoolingMode::Off => (Engine::new(&base_config(config))?, false),
             PoolingMode::On => (

@@ -1,5 +1,6 @@
 //! The Wasm runtime: one engine, modules compiled once and pre-instantiated,
-//! a fresh Store for every batch.
+//! a fresh Store for every batch, and the host capabilities modules get
+//! (outbound HTTP, logging) with the limits they run under.
 
 mod bindings;
 pub mod cache;
@@ -7,13 +8,14 @@ pub mod ctx;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod log;
 pub mod module;
+pub mod rate;
 
 pub use bindings::types::{
     Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord,
 };
 pub use engine::{EpochTicker, WasmRuntime};
-pub use http::{HttpPolicy, OutboundHttp};
-pub use limits::InstanceLimits;
-pub use limits::{LimitExceeded, PoolingMode, RuntimeConfig};
+pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
+pub use limits::{InstanceLimits, LimitExceeded};
 pub use module::{LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Trapped, digest_of};

@@ -8,10 +8,11 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{ModulePre, guest, types};
-use super::ctx::{LogContext, ModuleCtx};
+use super::ctx::ModuleCtx;
 use super::engine::WasmRuntime;
 use super::http::HttpPolicy;
 use super::limits::{InstanceLimits, LimitExceeded};
+use super::log::LogContext;
 
 /// How a module is loaded beyond its bytes and settings: the limits its
 /// instances run under and whose it is. Defaults: the runtime's limits,

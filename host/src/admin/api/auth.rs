@@ -17,7 +17,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::error;
 use crate::admin::AdminState;
-use crate::tenancy::Tenant;
+use crate::config::Tenant;
 
 /// Who a valid token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +157,7 @@ impl FromRequestParts<AdminState> for Caller {
 /// handler does (its body is not read before).
 pub(super) struct Scope {
     pub tenant: Tenant,
-    pub registry: Arc<crate::reload::Registry>,
+    pub registry: Arc<crate::modules::Registry>,
 }
 
 impl FromRequestParts<AdminState> for Scope {

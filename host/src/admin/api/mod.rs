@@ -7,6 +7,7 @@
 
 mod auth;
 mod metrics;
+mod modules;
 mod tenants;
 
 use axum::Json;
@@ -109,13 +110,10 @@ fn table(settings: &ApiSettings) -> Vec<(Route, MethodRouter<AdminState>)> {
     vec![
         (route("get", "/metrics", Operator), get(super::metrics)),
         (route("get", "/healthz", Open), get(super::healthz)),
-        (
-            route("get", "/v1/modules", Operator),
-            get(super::modules::list),
-        ),
+        (route("get", "/v1/modules", Operator), get(modules::list)),
         (
             route("post", "/v1/modules/{pipeline}/{module}/rollback", Operator),
-            post(super::modules::rollback),
+            post(modules::rollback),
         ),
         (route("get", "/v1/tenants", Tenant), get(tenants::list)),
         (

@@ -12,11 +12,11 @@ use serde::Serialize;
 
 use super::auth::{Caller, Principal, Scope};
 use super::error;
+use super::modules::RollbackRequest;
 use crate::admin::AdminState;
-use crate::admin::modules::RollbackRequest;
-use crate::reload::{PipelineStatus, RollbackError, UploadError};
-use crate::tenancy::config::valid_module_name;
-use crate::tenancy::{Quotas, Tenant};
+use crate::config::valid_module_name;
+use crate::config::{Quotas, Tenant};
+use crate::modules::{PipelineStatus, RollbackError, UploadError};
 
 /// A tenant as the API shows it (no file paths, no token hash).
 #[derive(Debug, Serialize)]
@@ -200,7 +200,7 @@ pub(super) async fn rollback(
         .rollback(&p.name, &module, to.as_deref())
         .await
     {
-        Ok(status) => Json(scope.tenant.relative_status(status)).into_response(),
+        Ok(status) => Json(status.relative_to(&scope.tenant.modules_dir)).into_response(),
         Err(RollbackError::NotFound { .. }) => error(
             StatusCode::NOT_FOUND,
             format!("no module `{module}` in pipeline `{pipeline}`"),

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::indices::{IndexSide, Target};
 pub use self::summary::Summary;
 use super::AdminState;
-use crate::sinks::elasticsearch::ElasticsearchConfig;
+use crate::config::ElasticsearchConfig;
 
 /// How long an index query answer is reused.
 pub const INDEX_TTL: Duration = Duration::from_secs(1);

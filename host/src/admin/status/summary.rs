@@ -9,7 +9,7 @@ use super::indices::{IndexSide, Target};
 use super::metrics::{self, Counts, History, round2};
 use super::{RATE_WINDOW, StatusPage};
 use crate::admin::{AdminState, ComponentHealth};
-use crate::reload::{ConfigStatus, LoadError};
+use crate::modules::{ConfigStatus, LoadError};
 
 #[derive(Debug, Serialize)]
 pub struct Summary {

@@ -37,7 +37,7 @@ use super::client::{ConnectError, SendError};
 use super::metrics::Outcome;
 use super::policy::{Admitted, Denial};
 use super::upstreams::CredentialError;
-use crate::runtime::ctx::LogContext;
+use crate::runtime::log::LogContext;
 
 /// The `wasi:http` state of one module instance: the context wasmtime
 /// needs plus the hooks that apply the pipeline's policy.

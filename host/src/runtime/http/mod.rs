@@ -30,11 +30,11 @@ use tokio::sync::Semaphore;
 pub use client::{HttpClient, Resolve, StaticResolver, SystemResolver};
 pub use hooks::ModuleHttp;
 pub use metrics::{HttpMetrics, Outcome};
-pub use policy::{AddressClass, Denial, HostPattern, OutboundRules, PatternError, classify};
-pub use upstreams::{UpstreamUrl, Upstreams};
+pub use policy::{Denial, OutboundRules};
+pub use upstreams::Upstreams;
 
-use crate::config::{Config, HttpConfig, PipelineConfig};
-use crate::tenancy::rate::RateLimiter;
+use super::rate::RateLimiter;
+use crate::config::{Config, HttpConfig, PatternError, PipelineConfig};
 
 /// A pipeline's outbound HTTP: rules, limits, pool, concurrency slots.
 pub struct HttpPolicy {
@@ -198,6 +198,16 @@ impl HttpPolicyBuilder {
     }
 }
 
+/// One tenant's outbound HTTP, shared by all its pipelines: concurrency
+/// slots, a requests/s bucket, and its own upstream credentials (never
+/// another tenant's, never the host's).
+#[derive(Debug)]
+pub struct HttpQuota {
+    pub permits: Arc<Semaphore>,
+    pub rate: Option<Arc<RateLimiter>>,
+    pub upstreams: Arc<Upstreams>,
+}
+
 /// What every pipeline's HTTP shares: upstream credentials (one token
 /// cache each) and the metrics. One per host process.
 pub struct OutboundHttp {
@@ -244,13 +254,13 @@ impl OutboundHttp {
         &self,
         name: &str,
         pipeline: &PipelineConfig,
-        tenant: &crate::tenancy::TenantRuntime,
+        quota: &HttpQuota,
     ) -> anyhow::Result<Arc<HttpPolicy>> {
         HttpPolicy::builder(name)
             .allow(pipeline.allowed_outbound_hosts.iter().cloned())
             .config(pipeline.http.clone())
-            .upstreams(Arc::clone(&tenant.upstreams))
-            .tenant_quota(Arc::clone(&tenant.http_permits), tenant.http_rate.clone())
+            .upstreams(Arc::clone(&quota.upstreams))
+            .tenant_quota(Arc::clone(&quota.permits), quota.rate.clone())
             .metrics(self.metrics.clone())
             .build()
             .map_err(|e| anyhow::anyhow!("pipelines.{name}.{e}"))

@@ -28,8 +28,8 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 
 use super::client::{ClientOptions, Gate, HttpClient, Resolve, SystemResolver};
-use super::policy::Scheme;
-use crate::config::UpstreamConfig;
+use crate::config::Scheme;
+use crate::config::{UpstreamConfig, UpstreamUrl};
 
 /// Lifetime assumed for a token whose JWT carries no `exp`.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -39,67 +39,6 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Token endpoint limits.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_TOKEN_BYTES: usize = 64 << 10;
-
-/// An upstream's `url`: an origin plus a path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamUrl {
-    pub scheme: Scheme,
-    /// Lowercase, without IPv6 brackets.
-    pub host: String,
-    pub port: u16,
-    /// Without a trailing `/`; empty for the whole origin.
-    pub path: String,
-}
-
-impl UpstreamUrl {
-    /// Parses `scheme://host[:port][/path]`; the error says why not.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-        let scheme = uri
-            .scheme_str()
-            .and_then(Scheme::parse)
-            .ok_or_else(|| format!("`{url}`: the scheme must be http or https"))?;
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("`{url}` has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "`{url}`: user info does not belong in the URL; use auth"
-            ));
-        }
-        if uri.query().is_some() {
-            return Err(format!("`{url}`: no query string"));
-        }
-        let host = authority.host();
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        Ok(Self {
-            scheme,
-            host: host.to_ascii_lowercase(),
-            port: authority.port_u16().unwrap_or(scheme.default_port()),
-            path: uri.path().trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// Whether a request to this origin and path lies under the url.
-    pub fn covers(&self, scheme: Scheme, host: &str, port: u16, path: &str) -> bool {
-        scheme == self.scheme
-            && port == self.port
-            && host.eq_ignore_ascii_case(&self.host)
-            && (self.path.is_empty()
-                || path == self.path
-                || path
-                    .strip_prefix(self.path.as_str())
-                    .is_some_and(|rest| rest.starts_with('/')))
-    }
-}
 
 /// Why no credential could be produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -394,9 +333,9 @@ fn jwt_lifetime(jwt: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthConfig;
+    use crate::config::UpstreamAuth;
 
-    fn upstreams(entries: &[(&str, &str, AuthConfig)], env: &[(&str, &str)]) -> Upstreams {
+    fn upstreams(entries: &[(&str, &str, UpstreamAuth)], env: &[(&str, &str)]) -> Upstreams {
         let config = entries
             .iter()
             .map(|(n, url, auth)| {
@@ -416,10 +355,10 @@ mod tests {
         Upstreams::from_config(&config, &|k| env.get(k).cloned()).unwrap()
     }
 
-    fn bearer(var: &str) -> AuthConfig {
-        AuthConfig {
+    fn bearer(var: &str) -> UpstreamAuth {
+        UpstreamAuth {
             bearer_env: Some(var.into()),
-            ..AuthConfig::default()
+            ..UpstreamAuth::default()
         }
     }
 
@@ -451,10 +390,10 @@ mod tests {
                 (
                     "b",
                     "https://b.example/v2",
-                    AuthConfig {
+                    UpstreamAuth {
                         header: Some("X-Api-Key".into()),
                         value_env: Some("KEY_B".into()),
-                        ..AuthConfig::default()
+                        ..UpstreamAuth::default()
                     },
                 ),
                 ("c", "https://c.example", bearer("MISSING")),

@@ -83,9 +83,9 @@ pub enum RetryKind {
 
 /// Pipeline name as a label value, without copying it into a `String`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
-pub struct Pipeline(pub Arc<str>);
+pub struct PipelineLabel(pub Arc<str>);
 
-impl EncodeLabelValue for Pipeline {
+impl EncodeLabelValue for PipelineLabel {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         EncodeLabelValue::encode(&&*self.0, encoder)
     }
@@ -99,7 +99,7 @@ struct RequestLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ItemLabels {
-    pipeline: Pipeline,
+    pipeline: PipelineLabel,
     outcome: ItemOutcome,
 }
 
@@ -115,7 +115,7 @@ struct BytesLabels {
 
 /// The sink's metrics. Cheap to clone (all handles are shared).
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub struct SinkMetrics {
     requests: Family<RequestLabels, Counter>,
     items: Family<ItemLabels, Counter>,
     retries: Family<RetryLabels, Counter>,
@@ -124,7 +124,7 @@ pub struct Metrics {
     in_flight: Gauge,
 }
 
-impl Metrics {
+impl SinkMetrics {
     /// Creates the metrics and registers them under `weir_es_`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::unregistered();
@@ -187,7 +187,7 @@ impl Metrics {
     pub fn items(&self, outcome: ItemOutcome, counts: &[(Arc<str>, u64)]) {
         for (pipeline, n) in counts {
             let labels = ItemLabels {
-                pipeline: Pipeline(Arc::clone(pipeline)),
+                pipeline: PipelineLabel(Arc::clone(pipeline)),
                 outcome,
             };
             self.items.get_or_create(&labels).inc_by(*n);
@@ -226,7 +226,7 @@ impl Metrics {
     pub fn item_count(&self, pipeline: &str, outcome: ItemOutcome) -> u64 {
         self.items
             .get_or_create(&ItemLabels {
-                pipeline: Pipeline(pipeline.into()),
+                pipeline: PipelineLabel(pipeline.into()),
                 outcome,
             })
             .get()

@@ -3,7 +3,7 @@
 //! when Elasticsearch rejects it permanently.
 //!
 //! ```text
-//! SinkHandle::send ─▶ bounded channel ─▶ sink task ─▶ ≤ concurrency bulk requests
+//! SinkHandle::submit ─▶ bounded channel ─▶ sink task ─▶ ≤ concurrency bulk requests
 //!                                          ▲   │            │ 2xx item      → ack
 //!                                          │   │            │ 429/5xx item  → retry that item
 //!                                          │   │            │ other 4xx     → DeadLetterQueue
@@ -22,7 +22,8 @@
 //! - on shutdown whatever is not indexed or dead-lettered by the deadline
 //!   stays unacknowledged, to be redelivered.
 //!
-//! Configuration (every key but `url` optional; defaults shown):
+//! Configuration (`[elasticsearch]`, `config/elasticsearch.rs`; every key
+//! but `url` optional; defaults shown):
 //!
 //! ```toml
 //! url = "https://es.example:9200"
@@ -37,12 +38,11 @@
 //! templates = [{ name = "logs", path = "templates/logs.json" }]
 //! ```
 //!
-//! Files: [`config`] (settings), [`encoder`] (NDJSON and gzip),
+//! Files: [`encoder`] (NDJSON and gzip),
 //! [`request_builder`] (batches), [`service`] (one request and its
 //! outcome), [`response`] (bulk response parsing), [`retry`] (rules and
 //! backoff), [`health`], [`templates`], [`metrics`], and `task` (the loop).
 
-pub mod config;
 pub mod encoder;
 pub mod health;
 pub mod metrics;
@@ -64,22 +64,22 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use self::config::{
-    AuthConfig, BatchConfig, ConfigError, ElasticsearchConfig, HealthConfig, RequestConfig,
-    RetryConfig, TemplateConfig, TlsConfig,
-};
 use self::health::HealthState;
 pub use self::health::SinkHealth;
-use self::metrics::Metrics;
+use self::metrics::SinkMetrics;
 pub use self::task::ShutdownReport;
-use crate::dlq::DeadLetterQueue;
+use crate::config::redacted;
+use crate::config::{ConfigError, ElasticsearchConfig, MissingSecret, Problems};
 use crate::event::IndexRequest;
+use crate::pipeline::{DeadLetterQueue, DocumentSink};
 
 /// Why the sink could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("invalid elasticsearch sink configuration: {}", join(.0))]
-    Config(Vec<ConfigError>),
+    #[error("invalid elasticsearch sink configuration: {0}")]
+    Config(ConfigError),
+    #[error("elasticsearch.{0}")]
+    Secret(MissingSecret),
     #[error("cannot load the CA certificate {}: {reason}", file.display())]
     Tls { file: PathBuf, reason: String },
     #[error("cannot build the Elasticsearch client: {0}")]
@@ -103,13 +103,6 @@ pub enum SinkError {
     Task(String),
 }
 
-fn join(errs: &[ConfigError]) -> String {
-    errs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Entry point of the sink.
 #[derive(Debug)]
 pub struct ElasticsearchSink;
@@ -125,11 +118,13 @@ impl ElasticsearchSink {
         dlq: DeadLetterQueue,
         registry: &mut Registry,
     ) -> Result<SinkHandle, SinkError> {
-        config.validate().map_err(SinkError::Config)?;
+        let mut problems = Problems::new(Path::new("[elasticsearch]"));
+        config.validate("", &mut problems);
+        problems.finish().map_err(SinkError::Config)?;
         let client = service::build_client(config, base_dir)?;
         let templates = templates::load(&config.templates, base_dir)?;
         let url = elasticsearch::http::Url::parse(&config.url)
-            .map(|u| config::redacted(&u))
+            .map(|u| redacted(&u))
             .unwrap_or_else(|_| config.url.clone());
         health::wait_reachable(
             &client,
@@ -144,7 +139,7 @@ impl ElasticsearchSink {
         let service = Arc::new(service::Service {
             client,
             dlq,
-            metrics: Metrics::register(registry),
+            metrics: SinkMetrics::register(registry),
             health: Arc::clone(&health),
             compression: config.gzip(),
             max_item_attempts: config.retry.max_item_attempts,
@@ -184,7 +179,7 @@ impl SinkHandle {
     /// Queues a document; waits while the sink is saturated (backpressure).
     /// Fails only once the sink is shut down, dropping `request`
     /// unacknowledged so it is redelivered.
-    pub async fn send(&self, request: IndexRequest) -> Result<(), SinkError> {
+    pub async fn submit(&self, request: IndexRequest) -> Result<(), SinkError> {
         self.tx.send(request).await.map_err(|_| SinkError::Closed)
     }
 
@@ -214,5 +209,15 @@ impl SinkHandle {
     /// Whether the last request to the cluster got a usable answer.
     pub fn is_healthy(&self) -> bool {
         self.health.is_healthy()
+    }
+}
+
+impl DocumentSink for SinkHandle {
+    async fn send(&self, request: IndexRequest) {
+        if let Err(e) = self.submit(request).await {
+            // The sink is gone (shutdown): the document stays unacknowledged
+            // and its record is redelivered after restart.
+            tracing::warn!(error = %e, "sink closed; document left unacknowledged");
+        }
     }
 }

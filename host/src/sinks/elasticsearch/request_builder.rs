@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::config::BatchConfig;
 use super::encoder::{self, BodyError};
+use crate::config::BatchConfig;
 use crate::event::IndexRequest;
 
 /// A document waiting to be indexed.
@@ -42,7 +42,7 @@ pub struct WireBody {
 
 /// Documents sent together in one bulk request, in body order.
 #[derive(Debug)]
-pub struct Batch {
+pub struct BulkBatch {
     pub items: Vec<Pending>,
     pub body: WireBody,
     /// Times this exact request failed as a whole (drives its backoff).

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::config::RetryConfig;
+use crate::config::RetryConfig;
 
 /// Decision for one bulk response item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,15 +13,15 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder}
 use elasticsearch::http::{Method, Url};
 
 use super::SinkError;
-use super::config::{ElasticsearchConfig, resolve};
 use super::encoder::{self, BodyError};
 use super::health::HealthState;
-use super::metrics::{ItemOutcome, Metrics, RequestOutcome, Tally};
-use super::request_builder::{Batch, Pending, WireBody};
+use super::metrics::{ItemOutcome, RequestOutcome, SinkMetrics, Tally};
+use super::request_builder::{BulkBatch, Pending, WireBody};
 use super::response::{self, error_summary};
 use super::retry::{ItemAction, RequestAction, classify_item, classify_request};
-use crate::dlq::DeadLetterQueue;
+use crate::config::{ElasticsearchConfig, Problems, resolve_path as resolve};
 use crate::event::{DeadLetter, FailureStage};
+use crate::pipeline::DeadLetterQueue;
 
 /// Builds the client: one node, auth, TLS roots, request timeout. Bodies
 /// are compressed by the sink itself (once, reused across retries), not by
@@ -30,17 +30,15 @@ pub fn build_client(
     cfg: &ElasticsearchConfig,
     base_dir: &Path,
 ) -> Result<Elasticsearch, SinkError> {
-    let config_err = |e: super::config::ConfigError| SinkError::Config(vec![e]);
     let url = Url::parse(&cfg.url).map_err(|e| {
-        config_err(super::config::ConfigError {
-            key: "url".into(),
-            message: e.to_string(),
-        })
+        let mut problems = Problems::new(Path::new("[elasticsearch]"));
+        problems.add("url", e.to_string());
+        SinkError::Config(problems.finish().expect_err("one problem was added"))
     })?;
     let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
         .timeout(cfg.request.timeout)
         .request_body_compression(false);
-    if let Some(creds) = cfg.credentials().map_err(config_err)? {
+    if let Some(creds) = cfg.credentials().map_err(SinkError::Secret)? {
         builder = builder.auth(creds);
     }
     if cfg.tls.accept_invalid_certs {
@@ -69,7 +67,7 @@ pub enum Completion {
     /// These documents were rejected transiently; resend them (alone).
     RetryItems(Vec<Pending>),
     /// No usable answer; resend the same request.
-    RetryRequest(Batch),
+    RetryRequest(BulkBatch),
     /// Refused as a whole; resend as smaller batches to isolate the culprit.
     Split(Vec<Pending>),
 }
@@ -79,7 +77,7 @@ pub enum Completion {
 pub struct Service {
     pub client: Elasticsearch,
     pub dlq: DeadLetterQueue,
-    pub metrics: Metrics,
+    pub metrics: SinkMetrics,
     pub health: Arc<HealthState>,
     pub compression: bool,
     pub max_item_attempts: Option<u32>,
@@ -122,7 +120,7 @@ impl Service {
                 ndjson_len,
             }
         };
-        self.send(Batch {
+        self.send(BulkBatch {
             items,
             body,
             failures: 0,
@@ -131,7 +129,7 @@ impl Service {
     }
 
     /// Sends `batch` once and settles its documents.
-    pub async fn send(self: Arc<Self>, batch: Batch) -> Completion {
+    pub async fn send(self: Arc<Self>, batch: BulkBatch) -> Completion {
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
@@ -193,7 +191,7 @@ impl Service {
 
     fn retry_request(
         &self,
-        mut batch: Batch,
+        mut batch: BulkBatch,
         status: Option<u16>,
         started: Instant,
         why: String,
@@ -211,7 +209,13 @@ impl Service {
     }
 
     /// Reads a 2xx bulk response and settles each document by position.
-    async fn settle(&self, batch: Batch, status: u16, body: &[u8], started: Instant) -> Completion {
+    async fn settle(
+        &self,
+        batch: BulkBatch,
+        status: u16,
+        body: &[u8],
+        started: Instant,
+    ) -> Completion {
         let parsed = match response::parse(body, batch.items.len()) {
             Ok(p) => p,
             Err(e) => return self.retry_request(batch, Some(status), started, e.to_string()),

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, sleep_until};
 
-use super::request_builder::{Batch, Pending, RequestBuilder};
+use super::request_builder::{BulkBatch, Pending, RequestBuilder};
 use super::retry::Backoff;
 use super::service::{Completion, Service, halves, item_retry_attempt};
 use crate::event::IndexRequest;
@@ -31,7 +31,7 @@ enum RetryWork {
     /// Documents to encode and send as one request.
     Items(Vec<Pending>),
     /// An encoded request to resend as it is.
-    Request(Batch),
+    Request(BulkBatch),
 }
 
 impl RetryWork {

@@ -11,8 +11,8 @@ use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::de::IgnoredAny;
 
 use super::SinkError;
-use super::config::{TemplateConfig, resolve};
 use super::response::error_summary;
+use crate::config::{TemplateConfig, resolve_path as resolve};
 
 /// A template read from disk and checked to be a JSON object.
 #[derive(Debug, Clone)]

@@ -1,10 +1,10 @@
 //! The Kafka source: a consumer group member that batches records per
-//! partition, runs them through their pipeline, and stores an offset only
-//! once everything derived from it is acknowledged.
+//! partition, hands each sealed batch to its partition's worker (see
+//! `pipeline::worker`), and stores an offset only once everything derived
+//! from it is acknowledged.
 
 mod context;
 pub mod offsets;
-mod worker;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -24,17 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use context::{RebalanceEvent, SourceContext};
 pub use offsets::{OffsetTracker, Ticket, TopicPartition};
-pub use worker::{Batch, WorkerShared};
 
 use crate::config::KafkaConfig;
-use crate::dlq::DeadLetterQueue;
 use crate::event::SourceRecord;
-use crate::pipeline::{DocumentSink, Routes};
-use crate::reload::SourceControl;
-use crate::runtime::WasmRuntime;
+use crate::pipeline::{PartitionBatch, PartitionWorkers, Routes};
 use crate::telemetry::Metrics;
-use crate::tenancy::breaker::BreakerState;
-use crate::tenancy::scheduler::FairScheduler;
 
 type WeirConsumer = StreamConsumer<SourceContext>;
 
@@ -79,18 +73,24 @@ fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsume
         .context("creating the Kafka consumer")
 }
 
+/// Sent to the source when the set of consumed topics changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceControl {
+    Resubscribe,
+}
+
 /// Per-partition batching state.
-struct Slot {
+struct PartitionSlot {
     pipeline_topic: Arc<str>,
     acc: Vec<Arc<SourceRecord>>,
     bytes: usize,
     first_at: Instant,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<PartitionBatch>,
     /// Batches that found the worker's queue full. While they are young
     /// the source stops polling; after [`STALL_BEFORE_PAUSE`] (or when
     /// `max_in_flight_batches` of them pile up) the partition is paused
     /// until they are handed over.
-    waiting: VecDeque<Batch>,
+    waiting: VecDeque<PartitionBatch>,
     /// When `waiting` became non-empty.
     waiting_since: Instant,
     paused: bool,
@@ -98,24 +98,23 @@ struct Slot {
 }
 
 /// The running source. Drive it with [`KafkaSource::run`].
-pub struct KafkaSource<S: DocumentSink> {
+pub struct KafkaSource {
     consumer: Arc<WeirConsumer>,
     events: mpsc::UnboundedReceiver<RebalanceEvent>,
     routes: Arc<ArcSwap<Routes>>,
-    shared: Arc<WorkerShared<S>>,
+    workers: Arc<dyn PartitionWorkers>,
+    tracker: Arc<OffsetTracker>,
     cfg: KafkaConfig,
     metrics: Metrics,
     topics: HashMap<String, Arc<str>>,
     control: Option<mpsc::UnboundedReceiver<SourceControl>>,
 }
 
-impl<S: DocumentSink> KafkaSource<S> {
+impl KafkaSource {
     pub fn new(
         cfg: &KafkaConfig,
         routes: Arc<ArcSwap<Routes>>,
-        runtime: Arc<WasmRuntime>,
-        sink: S,
-        dlq: DeadLetterQueue,
+        workers: Arc<dyn PartitionWorkers>,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
         let handle: Arc<std::sync::OnceLock<Weak<WeirConsumer>>> = Arc::default();
@@ -146,18 +145,12 @@ impl<S: DocumentSink> KafkaSource<S> {
             },
         )?);
         let _ = handle.set(Arc::downgrade(&consumer));
-        let scheduler = Arc::new(FairScheduler::new(runtime.config().max_concurrency));
         Ok(Self {
             consumer,
             events,
             routes,
-            shared: Arc::new(WorkerShared {
-                runtime,
-                sink,
-                dlq,
-                tracker,
-                scheduler,
-            }),
+            workers,
+            tracker,
             cfg: cfg.clone(),
             metrics,
             topics: HashMap::new(),
@@ -174,7 +167,7 @@ impl<S: DocumentSink> KafkaSource<S> {
 
     /// Offsets that are stored and awaiting commit, per partition.
     pub fn tracker(&self) -> &Arc<OffsetTracker> {
-        &self.shared.tracker
+        &self.tracker
     }
 
     /// Subscribes to every routed topic.
@@ -193,7 +186,7 @@ impl<S: DocumentSink> KafkaSource<S> {
     /// `kafka.drain_timeout`) and returns the consumer for the final commit.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<Drained> {
         self.subscribe()?;
-        let mut slots: HashMap<TopicPartition, Slot> = HashMap::new();
+        let mut slots: HashMap<TopicPartition, PartitionSlot> = HashMap::new();
         let consumer = Arc::clone(&self.consumer);
         let mut control = self.control.take();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -256,7 +249,7 @@ impl<S: DocumentSink> KafkaSource<S> {
         self.drain(slots, deadline).await;
         Ok(Drained {
             consumer: self.consumer,
-            tracker: Arc::clone(&self.shared.tracker),
+            tracker: Arc::clone(&self.tracker),
             deadline,
         })
     }
@@ -266,7 +259,7 @@ impl<S: DocumentSink> KafkaSource<S> {
     fn on_message(
         &mut self,
         m: &rdkafka::message::BorrowedMessage<'_>,
-        slots: &mut HashMap<TopicPartition, Slot>,
+        slots: &mut HashMap<TopicPartition, PartitionSlot>,
     ) -> bool {
         let topic = match self.topics.get(m.topic()) {
             Some(t) => Arc::clone(t),
@@ -298,8 +291,8 @@ impl<S: DocumentSink> KafkaSource<S> {
             Some(s) => s,
             None => {
                 let (tx, rx) = mpsc::channel(self.cfg.max_in_flight_batches);
-                let worker = tokio::spawn(worker::run_partition(Arc::clone(&self.shared), rx));
-                slots.entry(tp.clone()).or_insert(Slot {
+                let worker = Arc::clone(&self.workers).spawn(rx);
+                slots.entry(tp.clone()).or_insert(PartitionSlot {
                     pipeline_topic: Arc::clone(&tp.0),
                     acc: Vec::new(),
                     bytes: 0,
@@ -325,7 +318,7 @@ impl<S: DocumentSink> KafkaSource<S> {
     }
 
     /// Closes the slot's accumulating batch and hands it to its worker.
-    fn seal(&self, tp: &TopicPartition, slot: &mut Slot) {
+    fn seal(&self, tp: &TopicPartition, slot: &mut PartitionSlot) {
         let records = std::mem::take(&mut slot.acc);
         slot.bytes = 0;
         let Some(last) = records.last() else { return };
@@ -334,7 +327,7 @@ impl<S: DocumentSink> KafkaSource<S> {
             tracing::warn!(topic = %slot.pipeline_topic, "no pipeline for topic; records left uncommitted");
             return;
         };
-        let Some(ticket) = self.shared.tracker.begin(tp, last.offset) else {
+        let Some(ticket) = self.tracker.begin(tp, last.offset) else {
             // Revoked meanwhile: the next owner will deliver these again.
             return;
         };
@@ -347,13 +340,12 @@ impl<S: DocumentSink> KafkaSource<S> {
         // paused or backing-off pipeline waits for seconds: stalling the
         // loop for those would make every other pipeline (and tenant) wait
         // too, so their partitions are paused at once instead.
-        let held_back = pipeline.tenant.is_some()
-            || pipeline.control.is_paused()
-            || pipeline.control.breaker.status().state != BreakerState::Closed;
-        let batch = Batch {
+        let held_back = pipeline.tenant.is_some() || pipeline.control.is_held_back();
+        let tracker = Arc::clone(&self.tracker);
+        let batch = PartitionBatch {
             pipeline: Arc::clone(pipeline),
             records,
-            ticket,
+            on_complete: Box::new(move || tracker.complete(&ticket)),
         };
         if !slot.waiting.is_empty() {
             slot.waiting.push_back(batch);
@@ -377,7 +369,7 @@ impl<S: DocumentSink> KafkaSource<S> {
         }
     }
 
-    fn set_paused(&self, tp: &TopicPartition, slot: &mut Slot, paused: bool) {
+    fn set_paused(&self, tp: &TopicPartition, slot: &mut PartitionSlot, paused: bool) {
         if slot.paused == paused {
             return;
         }
@@ -403,7 +395,7 @@ impl<S: DocumentSink> KafkaSource<S> {
         }
     }
 
-    fn on_tick(&self, slots: &mut HashMap<TopicPartition, Slot>) {
+    fn on_tick(&self, slots: &mut HashMap<TopicPartition, PartitionSlot>) {
         let linger = self.cfg.batch.linger;
         for (tp, slot) in slots.iter_mut() {
             while let Some(batch) = slot.waiting.pop_front() {
@@ -430,7 +422,11 @@ impl<S: DocumentSink> KafkaSource<S> {
         }
     }
 
-    fn on_rebalance(&self, event: RebalanceEvent, slots: &mut HashMap<TopicPartition, Slot>) {
+    fn on_rebalance(
+        &self,
+        event: RebalanceEvent,
+        slots: &mut HashMap<TopicPartition, PartitionSlot>,
+    ) {
         match event {
             RebalanceEvent::Assigned(tps) => {
                 // librdkafka keeps an application pause on a partition across
@@ -453,7 +449,11 @@ impl<S: DocumentSink> KafkaSource<S> {
         }
     }
 
-    fn on_revoked(&self, tps: Vec<TopicPartition>, slots: &mut HashMap<TopicPartition, Slot>) {
+    fn on_revoked(
+        &self,
+        tps: Vec<TopicPartition>,
+        slots: &mut HashMap<TopicPartition, PartitionSlot>,
+    ) {
         {
             for tp in tps {
                 if let Some(slot) = slots.remove(&tp) {
@@ -468,7 +468,7 @@ impl<S: DocumentSink> KafkaSource<S> {
         }
     }
 
-    async fn drain(&self, mut slots: HashMap<TopicPartition, Slot>, deadline: Instant) {
+    async fn drain(&self, mut slots: HashMap<TopicPartition, PartitionSlot>, deadline: Instant) {
         let mut workers = Vec::new();
         for (tp, mut slot) in slots.drain() {
             self.seal(&tp, &mut slot);
@@ -495,7 +495,7 @@ impl<S: DocumentSink> KafkaSource<S> {
 }
 
 /// Resolves once `tx` has room for a batch; never without a sender.
-async fn has_room(tx: Option<&mpsc::Sender<Batch>>) -> Option<()> {
+async fn has_room(tx: Option<&mpsc::Sender<PartitionBatch>>) -> Option<()> {
     match tx {
         Some(tx) => tx.reserve().await.ok().map(drop),
         None => std::future::pending().await,

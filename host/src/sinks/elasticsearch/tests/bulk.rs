@@ -24,7 +24,7 @@ async fn mixed_items_are_acked_retried_alone_and_dead_lettered() {
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b", "c"] {
-        s.sink.send(acks.doc(id, r#"{"n":1}"#)).await.unwrap();
+        s.sink.submit(acks.doc(id, r#"{"n":1}"#)).await.unwrap();
     }
 
     let dead = next_dead_letter(&mut s.dead_letters).await;
@@ -83,8 +83,8 @@ async fn overload_error_types_and_5xx_items_are_retried() {
     cfg.batch.max_docs = 2;
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
-    s.sink.send(acks.doc("a", "{}")).await.unwrap();
-    s.sink.send(acks.doc("b", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("a", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("b", "{}")).await.unwrap();
     assert_eq!(acks.wait(2).await, ["a", "b"]);
     let ids: Vec<_> = mock.requests().into_iter().map(|r| r.ids).collect();
     assert_eq!(ids, [vec!["a", "b"], vec!["a", "b"], vec!["a"]]);
@@ -102,8 +102,8 @@ async fn items_past_max_attempts_are_dead_lettered() {
     cfg.retry.max_item_attempts = Some(3);
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
-    s.sink.send(acks.doc("x", "{}")).await.unwrap();
-    s.sink.send(acks.doc("y", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("x", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("y", "{}")).await.unwrap();
 
     let dead = next_dead_letter(&mut s.dead_letters).await;
     assert_eq!(
@@ -125,14 +125,14 @@ async fn unframeable_bodies_are_dead_lettered_without_being_sent() {
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     s.sink
-        .send(acks.doc("ok", "{\n \"pretty\": true\n}\n"))
+        .submit(acks.doc("ok", "{\n \"pretty\": true\n}\n"))
         .await
         .unwrap();
     s.sink
-        .send(acks.doc("bad", "{\"s\":\"raw\nnewline\"}"))
+        .submit(acks.doc("bad", "{\"s\":\"raw\nnewline\"}"))
         .await
         .unwrap();
-    s.sink.send(acks.doc("arr", "[1,2]")).await.unwrap();
+    s.sink.submit(acks.doc("arr", "[1,2]")).await.unwrap();
 
     let mut reasons = vec![
         next_dead_letter(&mut s.dead_letters).await.reason,
@@ -160,7 +160,7 @@ async fn loopback_is_not_gzipped_by_default() {
     assert_eq!(cfg.compression, None);
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
-    s.sink.send(acks.doc("a", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("a", "{}")).await.unwrap();
     assert_eq!(acks.wait(1).await, ["a"]);
     assert!(!mock.requests()[0].gzip, "{}", mock.url());
 }
@@ -184,7 +184,7 @@ async fn a_refused_request_is_split_until_the_culprit_is_alone() {
     let mut s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b", "poison", "d"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     let dead = next_dead_letter(&mut s.dead_letters).await;
     assert_eq!(&dead.record.offset, &("poison".len() as i64));

@@ -43,7 +43,7 @@ async fn a_503_request_is_retried_whole_and_acked_only_after_success() {
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b", "c"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     mock.wait_requests(3).await;
     assert!(
@@ -72,8 +72,8 @@ async fn connection_refused_then_the_server_appears() {
     first.stop().await;
 
     let mut acks = Acks::new();
-    s.sink.send(acks.doc("a", "{}")).await.unwrap();
-    s.sink.send(acks.doc("b", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("a", "{}")).await.unwrap();
+    s.sink.submit(acks.doc("b", "{}")).await.unwrap();
     wait_unhealthy(&s.sink).await;
     assert!(acks.so_far().is_empty());
 
@@ -101,7 +101,7 @@ async fn short_or_garbled_responses_retry_the_whole_request() {
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b", "c"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     assert_eq!(acks.wait(3).await, ["a", "b", "c"]);
     let reqs = mock.requests();
@@ -121,12 +121,12 @@ async fn a_saturated_sink_stops_reading_so_producers_wait() {
     let mut acks = Acks::new();
     // 1 in flight, 1 accumulated, 1 in the channel: the 4th send must wait.
     for id in ["1", "2", "3"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     mock.wait_requests(1).await;
     let sink = s.sink.clone();
     let fourth = acks.doc("4", "{}");
-    let blocked = tokio::spawn(async move { sink.send(fourth).await });
+    let blocked = tokio::spawn(async move { sink.submit(fourth).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !blocked.is_finished(),
@@ -149,7 +149,7 @@ async fn shutdown_flushes_what_is_buffered() {
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     let other = s.sink.clone();
     let report = s.sink.shutdown(WAIT).await.unwrap();
@@ -157,7 +157,7 @@ async fn shutdown_flushes_what_is_buffered() {
     assert_eq!(acks.wait(2).await, ["a", "b"]);
     assert_eq!(mock.requests()[0].ids, ["a", "b"]);
     assert!(matches!(
-        other.send(acks.doc("late", "{}")).await,
+        other.submit(acks.doc("late", "{}")).await,
         Err(SinkError::Closed)
     ));
     assert!(matches!(other.shutdown(WAIT).await, Err(SinkError::Closed)));
@@ -172,7 +172,7 @@ async fn shutdown_deadline_leaves_unindexed_documents_unacknowledged() {
     let s = start(&cfg, Path::new(".")).await;
     let mut acks = Acks::new();
     for id in ["a", "b", "c"] {
-        s.sink.send(acks.doc(id, "{}")).await.unwrap();
+        s.sink.submit(acks.doc(id, "{}")).await.unwrap();
     }
     mock.wait_requests(1).await;
     let report = s.sink.shutdown(Duration::from_millis(200)).await.unwrap();
@@ -189,7 +189,7 @@ async fn startup_fails_naming_the_url_when_unreachable() {
         .port();
     let mut cfg = fast_config(&format!("http://127.0.0.1:{port}"));
     cfg.health.startup_timeout = Duration::from_millis(300);
-    let (dlq, _rx) = crate::dlq::DeadLetterQueue::channel(1);
+    let (dlq, _rx) = crate::pipeline::DeadLetterQueue::channel(1);
     let err = ElasticsearchSink::start(&cfg, Path::new("."), dlq, &mut Default::default())
         .await
         .unwrap_err();

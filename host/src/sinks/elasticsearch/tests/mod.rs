@@ -3,7 +3,6 @@
 //! tests wait on acknowledgements and dead letters with generous timeouts.
 
 mod bulk;
-mod config;
 mod delivery;
 mod mock;
 mod osmem;
@@ -16,9 +15,10 @@ use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
-use super::{ElasticsearchConfig, ElasticsearchSink, SinkHandle};
-use crate::dlq::DeadLetterQueue;
+use super::{ElasticsearchSink, SinkHandle};
+use crate::config::ElasticsearchConfig;
 use crate::event::{Ack, DeadLetter, IndexRequest, SourceRecord};
+use crate::pipeline::DeadLetterQueue;
 
 /// Generous bound for anything the tests wait for.
 pub const WAIT: Duration = Duration::from_secs(30);

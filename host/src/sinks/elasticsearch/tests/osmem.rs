@@ -12,8 +12,9 @@ use elasticsearch::http::transport::Transport;
 use serde_json::Value;
 
 use super::{Acks, WAIT, fast_config, next_dead_letter, start};
-use crate::dlq::DeadLetterQueue;
-use crate::sinks::elasticsearch::{ElasticsearchSink, SinkError, TemplateConfig};
+use crate::config::TemplateConfig;
+use crate::pipeline::DeadLetterQueue;
+use crate::sinks::elasticsearch::{ElasticsearchSink, SinkError};
 
 /// `OSMEM_BIN`, else `<workspace>/.tools/bin/osmem-server`, else the
 /// unpacked wheel under `/tmp/tools`. Never skips: a missing binary fails.
@@ -118,12 +119,12 @@ async fn templates_documents_and_a_mapping_conflict() {
     for i in 0..10 {
         let body = format!(r#"{{"n":{i},"msg":"line \"{i}\"\nwith escapes"}}"#);
         s.sink
-            .send(acks.doc_in("weir-test-a", &format!("d{i}"), &body))
+            .submit(acks.doc_in("weir-test-a", &format!("d{i}"), &body))
             .await
             .unwrap();
     }
     s.sink
-        .send(acks.doc_in("weir-test-a", "bad", r#"{"n":"abc"}"#))
+        .submit(acks.doc_in("weir-test-a", "bad", r#"{"n":"abc"}"#))
         .await
         .unwrap();
 

@@ -3,33 +3,11 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::{Duration, Instant};
 
-/// When a pipeline's breaker opens and for how long.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreakerConfig {
-    /// Consecutive failed batches that open the breaker.
-    pub failure_threshold: u32,
-    /// First open period; doubles with each consecutive trip.
-    #[serde(with = "humantime_serde")]
-    pub base_backoff: Duration,
-    /// Longest open period.
-    #[serde(with = "humantime_serde")]
-    pub max_backoff: Duration,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self {
-            failure_threshold: 5,
-            base_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-        }
-    }
-}
+use crate::config::BreakerConfig;
 
 /// A change of state worth logging and counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,18 @@
-//! Configuration of the Elasticsearch sink.
+//! `[elasticsearch]`: configuration of the Elasticsearch sink
+//! (`sinks/elasticsearch/`).
 //!
 //! Every field has a default except `url`. Durations use humantime syntax
 //! (`"200ms"`, `"30s"`). Keys named in validation errors are relative to the
 //! sink's own section (e.g. `batch.max_docs`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
 use elasticsearch::http::Url;
 use serde::{Deserialize, Serialize};
+
+use super::Problems;
 
 /// Settings of the Elasticsearch bulk sink.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -19,7 +22,7 @@ pub struct ElasticsearchConfig {
     pub url: String,
     /// How to authenticate. Default: none.
     #[serde(default)]
-    pub auth: AuthConfig,
+    pub auth: ElasticsearchAuth,
     /// TLS settings for `https://` URLs. Default: system roots, full validation.
     #[serde(default)]
     pub tls: TlsConfig,
@@ -51,7 +54,7 @@ pub struct ElasticsearchConfig {
 /// environment variables that hold them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthConfig {
+pub enum ElasticsearchAuth {
     /// No `Authorization` header (the default).
     #[default]
     None,
@@ -201,22 +204,13 @@ impl Default for HealthConfig {
     }
 }
 
-/// A configuration value that is invalid, naming its key.
+/// A secret the configuration names but the environment does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// Key relative to the sink section, e.g. `batch.max_docs`.
+#[error("{key}: environment variable {variable} is not set")]
+pub struct MissingSecret {
+    /// Key relative to the section, e.g. `auth.api_key_env`.
     pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
+    pub variable: String,
 }
 
 impl ElasticsearchConfig {
@@ -224,7 +218,7 @@ impl ElasticsearchConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            auth: AuthConfig::None,
+            auth: ElasticsearchAuth::None,
             tls: TlsConfig::default(),
             compression: None,
             batch: BatchConfig::default(),
@@ -250,33 +244,36 @@ impl ElasticsearchConfig {
         })
     }
 
-    /// Checks every value; returns all problems found, each naming its key.
-    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
-        let mut errs = Vec::new();
+    /// Checks every value, reporting each problem under `prefix` (the
+    /// section's key, e.g. `elasticsearch.`).
+    pub fn validate(&self, prefix: &str, p: &mut Problems) {
+        let mut errs: Vec<(String, String)> = Vec::new();
+        fn push(
+            errs: &mut Vec<(String, String)>,
+            key: impl Into<String>,
+            reason: impl Into<String>,
+        ) {
+            errs.push((key.into(), reason.into()));
+        }
         match Url::parse(&self.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            Ok(_) => errs.push(ConfigError::new(
-                "url",
-                "must be an http:// or https:// URL",
-            )),
-            Err(e) => errs.push(ConfigError::new("url", format!("invalid URL: {e}"))),
+            Ok(_) => push(&mut errs, "url", "must be an http:// or https:// URL"),
+            Err(e) => push(&mut errs, "url", format!("invalid URL: {e}")),
         }
-        if let AuthConfig::ApiKey { api_key_env: v }
-        | AuthConfig::Basic {
+        if let ElasticsearchAuth::ApiKey { api_key_env: v }
+        | ElasticsearchAuth::Basic {
             password_env: v, ..
         } = &self.auth
             && v.is_empty()
         {
-            errs.push(ConfigError::new(
-                "auth",
-                "environment variable name is empty",
-            ));
+            push(&mut errs, "auth", "environment variable name is empty");
         }
         if self.tls.accept_invalid_certs && self.tls.ca_file.is_some() {
-            errs.push(ConfigError::new(
+            push(
+                &mut errs,
                 "tls.accept_invalid_certs",
                 "cannot be combined with tls.ca_file",
-            ));
+            );
         }
         let positive = [
             ("batch.max_docs", self.batch.max_docs),
@@ -285,7 +282,7 @@ impl ElasticsearchConfig {
         ];
         for (key, v) in positive {
             if v == 0 {
-                errs.push(ConfigError::new(key, "must be greater than 0"));
+                push(&mut errs, key, "must be greater than 0");
             }
         }
         let durations = [
@@ -295,20 +292,22 @@ impl ElasticsearchConfig {
         ];
         for (key, v) in durations {
             if v.is_zero() {
-                errs.push(ConfigError::new(key, "must be greater than 0"));
+                push(&mut errs, key, "must be greater than 0");
             }
         }
         if self.retry.max_backoff < self.retry.initial_backoff {
-            errs.push(ConfigError::new(
+            push(
+                &mut errs,
                 "retry.max_backoff",
                 "must not be less than retry.initial_backoff",
-            ));
+            );
         }
         if self.retry.max_item_attempts == Some(0) {
-            errs.push(ConfigError::new(
+            push(
+                &mut errs,
                 "retry.max_item_attempts",
                 "must be at least 1 (omit it to retry forever)",
-            ));
+            );
         }
         for (i, t) in self.templates.iter().enumerate() {
             let valid = !t.name.is_empty()
@@ -317,38 +316,44 @@ impl ElasticsearchConfig {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
             if !valid {
-                errs.push(ConfigError::new(
+                push(
+                    &mut errs,
                     format!("templates[{i}].name"),
                     format!(
                         "{:?} must be lowercase letters, digits, '-', '_' or '.'",
                         t.name
                     ),
-                ));
+                );
             }
             if self.templates[..i].iter().any(|o| o.name == t.name) {
-                errs.push(ConfigError::new(
+                push(
+                    &mut errs,
                     format!("templates[{i}].name"),
                     format!("duplicate template name {:?}", t.name),
-                ));
+                );
             }
         }
-        if errs.is_empty() { Ok(()) } else { Err(errs) }
+        for (key, reason) in errs {
+            p.add(format!("{prefix}{key}"), reason);
+        }
     }
 
-    /// Reads the secrets named by `auth` from the environment.
-    pub(crate) fn credentials(&self) -> Result<Option<Credentials>, ConfigError> {
+    /// Reads the secrets named by `auth` from the environment; the error
+    /// names the key whose variable is not set.
+    pub fn credentials(&self) -> Result<Option<Credentials>, MissingSecret> {
         let var = |key: &str, name: &str| {
-            std::env::var(name).map_err(|_| {
-                ConfigError::new(key, format!("environment variable {name} is not set"))
+            std::env::var(name).map_err(|_| MissingSecret {
+                key: key.to_string(),
+                variable: name.to_string(),
             })
         };
         Ok(match &self.auth {
-            AuthConfig::None => None,
-            AuthConfig::ApiKey { api_key_env } => Some(Credentials::EncodedApiKey(var(
+            ElasticsearchAuth::None => None,
+            ElasticsearchAuth::ApiKey { api_key_env } => Some(Credentials::EncodedApiKey(var(
                 "auth.api_key_env",
                 api_key_env,
             )?)),
-            AuthConfig::Basic {
+            ElasticsearchAuth::Basic {
                 username,
                 password_env,
             } => Some(Credentials::Basic(
@@ -359,20 +364,14 @@ impl ElasticsearchConfig {
     }
 }
 
-/// `path` if absolute, else `base_dir/path`.
-pub(crate) fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
-
 /// The URL without any embedded password, for messages and logs.
-pub(crate) fn redacted(url: &Url) -> String {
+pub fn redacted(url: &Url) -> String {
     let mut u = url.clone();
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
     }
     u.to_string()
 }
+
+#[cfg(test)]
+mod tests;

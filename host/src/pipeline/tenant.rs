@@ -5,27 +5,24 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::rate::RateLimiter;
-use super::{Quotas, TenantBinding};
-use crate::runtime::http::Upstreams;
+use crate::config::{Quotas, TenantBinding};
+use crate::runtime::http::{HttpQuota, Upstreams};
+use crate::runtime::rate::RateLimiter;
 
 /// One per tenant, rebuilt when its quotas or weight change (its pipelines
 /// are rebuilt with it).
 #[derive(Debug)]
-pub struct TenantRuntime {
+pub struct TenantShare {
     pub id: String,
     pub weight: u32,
     pub quotas: Quotas,
     records: Option<RateLimiter>,
-    pub http_permits: Arc<Semaphore>,
-    pub http_rate: Option<Arc<RateLimiter>>,
-    /// The tenant's upstream credentials (never another tenant's, never
-    /// the host's).
-    pub upstreams: Arc<Upstreams>,
+    /// Outbound HTTP slots, rate and credentials of all its modules.
+    pub http: HttpQuota,
     binding: TenantBinding,
 }
 
-impl TenantRuntime {
+impl TenantShare {
     /// Reads the tenant's upstream secrets from the environment.
     pub fn new(binding: &TenantBinding) -> anyhow::Result<Self> {
         let upstreams = Upstreams::from_config(&binding.upstreams, &|k| std::env::var(k).ok())
@@ -40,9 +37,11 @@ impl TenantRuntime {
             weight: binding.weight,
             quotas: q.clone(),
             records: bucket(q.records_per_second),
-            http_permits: Arc::new(Semaphore::new(q.http_concurrency)),
-            http_rate: bucket(q.http_requests_per_second).map(Arc::new),
-            upstreams: Arc::new(upstreams),
+            http: HttpQuota {
+                permits: Arc::new(Semaphore::new(q.http_concurrency)),
+                rate: bucket(q.http_requests_per_second).map(Arc::new),
+                upstreams: Arc::new(upstreams),
+            },
             binding: binding.clone(),
         })
     }

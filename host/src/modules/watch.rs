@@ -20,13 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Registry;
 use crate::config::Config;
+use crate::source::kafka::SourceControl;
 use crate::telemetry::Metrics;
-
-/// Sent to the source when the set of consumed topics changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceControl {
-    Resubscribe,
-}
 
 /// The outcome of the latest config reload, for status.
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -13,14 +13,12 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use crate::config::{Config, PipelineConfig};
-use crate::pipeline::{Chain, Pipeline, PipelineControl, Routes, version_label};
+use crate::config::{BreakerConfig, Config, PipelineConfig, Tenant};
+use crate::pipeline::{Chain, Pipeline, PipelineControl, Routes, TenantShare, version_label};
 use crate::runtime::{
-    HttpPolicy, LoadedModule, ModuleOptions, OutboundHttp, WasmRuntime, digest_of,
+    HttpPolicy, InstanceLimits, LoadedModule, ModuleOptions, OutboundHttp, WasmRuntime, digest_of,
 };
 use crate::telemetry::Metrics;
-use crate::tenancy::breaker::BreakerConfig;
-use crate::tenancy::{Tenant, TenantRuntime};
 
 /// One version of a module that passed compile, world check and `init`.
 #[derive(Clone)]
@@ -39,7 +37,7 @@ pub struct LoadError {
 }
 
 /// One module position in a pipeline's chain.
-pub(super) struct Slot {
+pub(super) struct ModuleSlot {
     pub(super) name: String,
     /// Canonical path of the component file.
     pub(super) path: PathBuf,
@@ -54,7 +52,7 @@ pub(super) struct Slot {
     file_digest: String,
 }
 
-impl Slot {
+impl ModuleSlot {
     pub(super) fn active(&self) -> &Version {
         &self.versions[self.active]
     }
@@ -82,7 +80,7 @@ pub(super) struct Entry {
     pub(super) pipeline: Arc<Pipeline>,
     pub(super) config: PipelineConfig,
     pub(super) http: Arc<HttpPolicy>,
-    pub(super) slots: Vec<Slot>,
+    pub(super) slots: Vec<ModuleSlot>,
 }
 
 impl Entry {
@@ -124,6 +122,24 @@ pub struct ModuleStatus {
     /// Kept versions, oldest first (rollback targets).
     pub versions: Vec<VersionStatus>,
     pub last_error: Option<LoadError>,
+}
+
+impl ModuleStatus {
+    /// The status as a tenant may see it: the module path relative to its
+    /// modules folder, never the host's file system layout.
+    pub fn relative_to(mut self, modules_dir: &Path) -> Self {
+        // modules_dir is already canonical (the tenants folder is
+        // canonicalized at load), as are the registry's module paths.
+        let path = Path::new(&self.path);
+        self.path = match path.strip_prefix(modules_dir) {
+            Ok(p) => p.display().to_string(),
+            Err(_) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,7 +190,7 @@ pub struct Registry {
     /// Snapshot for status readers (no async lock on the admin path).
     status: Mutex<Vec<ModuleStatus>>,
     /// Running tenants (shared quotas), by id.
-    tenant_runtimes: Mutex<HashMap<String, Arc<TenantRuntime>>>,
+    tenant_runtimes: Mutex<HashMap<String, Arc<TenantShare>>>,
     /// Tenants as configured, by id (tokens, folders, quotas).
     pub(super) tenants: Mutex<BTreeMap<String, Tenant>>,
     /// Run state per pipeline name, kept across rebuilds.
@@ -239,13 +255,13 @@ impl Registry {
             .map(|b| self.tenant_runtime(b))
             .transpose()?;
         let http = match &tenant {
-            Some(t) => self.http.tenant_policy_for(name, p, t)?,
+            Some(t) => self.http.tenant_policy_for(name, p, &t.http)?,
             None => self.http.policy_for(name, p)?,
         };
         let options = ModuleOptions {
             limits: tenant
                 .as_ref()
-                .map(|t| self.runtime.config().tenant_limits(&t.quotas)),
+                .map(|t| InstanceLimits::for_tenant(self.runtime.config(), &t.quotas)),
             tenant: tenant.as_ref().map(|t| t.id.clone()),
             log_lines_per_second: tenant.as_ref().map(|t| t.quotas.log_lines_per_second),
         };
@@ -264,7 +280,7 @@ impl Registry {
                     .find(|s| s.name == m.name() && s.path == path && s.settings == settings)
             });
             if let Some(s) = reuse {
-                slots.push(Slot {
+                slots.push(ModuleSlot {
                     name: s.name.clone(),
                     path: s.path.clone(),
                     settings: s.settings.clone(),
@@ -291,7 +307,7 @@ impl Registry {
                 )
                 .await?;
             tracing::info!(pipeline = name, module = %module.name, version = %version_label(&module), "module loaded");
-            slots.push(Slot {
+            slots.push(ModuleSlot {
                 file_digest: module.digest.clone(),
                 name: m.name(),
                 path,
@@ -497,8 +513,8 @@ impl Registry {
     /// The running tenant for `binding`, reused while it still matches.
     fn tenant_runtime(
         &self,
-        binding: &crate::tenancy::TenantBinding,
-    ) -> anyhow::Result<Arc<TenantRuntime>> {
+        binding: &crate::config::TenantBinding,
+    ) -> anyhow::Result<Arc<TenantShare>> {
         let mut all = self
             .tenant_runtimes
             .lock()
@@ -506,7 +522,7 @@ impl Registry {
         if let Some(t) = all.get(&binding.id).filter(|t| t.matches(binding)) {
             return Ok(Arc::clone(t));
         }
-        let t = Arc::new(TenantRuntime::new(binding)?);
+        let t = Arc::new(TenantShare::new(binding)?);
         all.insert(binding.id.clone(), Arc::clone(&t));
         Ok(t)
     }

@@ -8,12 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::breaker::BreakerConfig;
-use crate::config::{PipelineConfig, UpstreamConfig};
+use super::quotas::quota_problem;
+use super::{
+    BreakerConfig, PipelineConfig, Problems, QuotaOverrides, Quotas, TenantBinding, UpstreamConfig,
+};
 
 /// `[tenants]`: where tenant files live and what every tenant gets.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -34,102 +35,6 @@ impl Default for TenantsConfig {
             dir: PathBuf::new(),
             defaults: Quotas::default(),
             breaker: BreakerConfig::default(),
-        }
-    }
-}
-
-/// Limits one tenant runs under. In `[tenants.defaults]` every key has a
-/// default; in a tenant's `[quotas]` any key overrides it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Quotas {
-    /// Linear memory one module instance may grow to, in bytes.
-    pub max_memory_bytes: usize,
-    /// CPU time one module may spend on one batch.
-    #[serde(with = "humantime_serde")]
-    pub max_batch_time: Duration,
-    /// Table elements one instance may grow to.
-    pub max_table_elements: usize,
-    /// Instances (core instances inside a component) one Store may create.
-    pub max_instances: usize,
-    /// Largest module file accepted (drop-in or upload), in bytes.
-    pub max_module_bytes: usize,
-    /// Records/s across the tenant's pipelines; 0 = unlimited.
-    pub records_per_second: u64,
-    /// Outbound HTTP requests/s across the tenant's modules; 0 = unlimited.
-    pub http_requests_per_second: u64,
-    /// Outbound HTTP requests in flight at once across the tenant's modules.
-    pub http_concurrency: usize,
-    /// Largest document a module may emit, in bytes (larger: dead letter).
-    pub max_document_bytes: usize,
-    /// Log lines/s a module may write through `wasi:logging`; the rest are
-    /// dropped and counted.
-    pub log_lines_per_second: u64,
-}
-
-impl Default for Quotas {
-    fn default() -> Self {
-        Self {
-            max_memory_bytes: 64 << 20,
-            max_batch_time: Duration::from_secs(5),
-            max_table_elements: 100_000,
-            max_instances: 16,
-            max_module_bytes: 32 << 20,
-            records_per_second: 0,
-            http_requests_per_second: 0,
-            http_concurrency: 16,
-            max_document_bytes: 1 << 20,
-            log_lines_per_second: 100,
-        }
-    }
-}
-
-/// A tenant's `[quotas]`: every key optional, falling back to the defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaOverrides {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_memory_bytes: Option<usize>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub max_batch_time: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_table_elements: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_instances: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_module_bytes: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records_per_second: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_requests_per_second: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_concurrency: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_document_bytes: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_lines_per_second: Option<u64>,
-}
-
-impl QuotaOverrides {
-    /// The quotas in force: each override, else the default.
-    pub fn resolve(&self, d: &Quotas) -> Quotas {
-        Quotas {
-            max_memory_bytes: self.max_memory_bytes.unwrap_or(d.max_memory_bytes),
-            max_batch_time: self.max_batch_time.unwrap_or(d.max_batch_time),
-            max_table_elements: self.max_table_elements.unwrap_or(d.max_table_elements),
-            max_instances: self.max_instances.unwrap_or(d.max_instances),
-            max_module_bytes: self.max_module_bytes.unwrap_or(d.max_module_bytes),
-            records_per_second: self.records_per_second.unwrap_or(d.records_per_second),
-            http_requests_per_second: self
-                .http_requests_per_second
-                .unwrap_or(d.http_requests_per_second),
-            http_concurrency: self.http_concurrency.unwrap_or(d.http_concurrency),
-            max_document_bytes: self.max_document_bytes.unwrap_or(d.max_document_bytes),
-            log_lines_per_second: self.log_lines_per_second.unwrap_or(d.log_lines_per_second),
         }
     }
 }
@@ -212,25 +117,6 @@ impl Tenant {
     pub fn module_path(&self, name: &str) -> Option<PathBuf> {
         valid_module_name(name).then(|| self.modules_dir.join(format!("{name}.wasm")))
     }
-
-    /// `status` as the tenant may see it: the module path relative to its
-    /// modules folder, never the host's file system layout.
-    pub fn relative_status(
-        &self,
-        mut status: crate::reload::ModuleStatus,
-    ) -> crate::reload::ModuleStatus {
-        // modules_dir is already canonical (the tenants folder is
-        // canonicalized at load), as are the registry's module paths.
-        let path = Path::new(&status.path);
-        status.path = match path.strip_prefix(&self.modules_dir) {
-            Ok(p) => p.display().to_string(),
-            Err(_) => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        status
-    }
 }
 
 /// A module name an API caller may use: 1–64 of `[a-z0-9_-]`, starting
@@ -254,15 +140,6 @@ pub fn valid_tenant_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// Why a tenant file was refused: the file, the key, the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {key}: {reason}")]
-pub struct TenantError {
-    pub file: PathBuf,
-    pub key: String,
-    pub reason: String,
-}
-
 /// Everything read from the tenants folder: the tenants and their
 /// pipelines, named `<tenant>.<pipeline>` and ready to join the host's.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -271,58 +148,71 @@ pub struct LoadedTenants {
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
 
-/// Reads every `*.toml` in `dir` (sorted; other files are ignored).
-pub fn load_dir(
+/// Reads every `*.toml` in `dir` (sorted; other files are ignored). A
+/// file with a problem is reported in `problems` and left out.
+pub(super) fn load_dir(
     dir: &Path,
     defaults: &Quotas,
     runtime_memory: usize,
-) -> Result<LoadedTenants, TenantError> {
-    let err = |file: &Path, key: &str, reason: String| TenantError {
-        file: file.to_path_buf(),
-        key: key.to_string(),
-        reason,
+    problems: &mut Problems,
+) -> LoadedTenants {
+    let mut out = LoadedTenants::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.add_in(
+                dir,
+                "tenants.dir",
+                format!("cannot read the tenants folder: {e}"),
+            );
+            return out;
+        }
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        err(
-            dir,
-            "tenants.dir",
-            format!("cannot read the tenants folder: {e}"),
-        )
-    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
         .collect();
     files.sort();
-    let mut out = LoadedTenants::default();
     for file in files {
-        let id = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !valid_tenant_id(&id) {
-            return Err(err(
-                &file,
-                "",
-                format!(
-                    "`{id}` is not a tenant id: use 1-32 of a-z, 0-9 and '-', starting with a letter"
-                ),
-            ));
+        match load_file(&file, dir, defaults, runtime_memory) {
+            Ok((tenant, pipelines)) => {
+                out.pipelines.extend(pipelines);
+                out.tenants.insert(tenant.id.clone(), tenant);
+            }
+            Err((key, reason)) => problems.add_in(&file, key, reason),
         }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| err(&file, "", format!("cannot read: {e}")))?;
-        let spec: TenantFile = toml::from_str(&text)
-            .map_err(|e| err(&file, "", e.to_string().trim_end().to_string()))?;
-        let (tenant, pipelines) = resolve(&id, &file, dir, spec, defaults, runtime_memory)
-            .map_err(|(key, reason)| err(&file, &key, reason))?;
-        out.pipelines.extend(pipelines);
-        out.tenants.insert(id, tenant);
     }
-    check_overlaps(&out)?;
-    Ok(out)
+    check_overlaps(&out, problems);
+    out
 }
 
+/// The first problem of a tenant file, by key (empty: the whole file).
 type Invalid = (String, String);
+
+fn load_file(
+    file: &Path,
+    dir: &Path,
+    defaults: &Quotas,
+    runtime_memory: usize,
+) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
+    let id = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !valid_tenant_id(&id) {
+        return Err((
+            String::new(),
+            format!(
+                "`{id}` is not a tenant id: use 1-32 of a-z, 0-9 and '-', starting with a letter"
+            ),
+        ));
+    }
+    let text =
+        std::fs::read_to_string(file).map_err(|e| (String::new(), format!("cannot read: {e}")))?;
+    let spec: TenantFile =
+        toml::from_str(&text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
+    resolve(&id, file, dir, spec, defaults, runtime_memory)
+}
 
 fn resolve(
     id: &str,
@@ -333,7 +223,7 @@ fn resolve(
     runtime_memory: usize,
 ) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
     let quotas = spec.quotas.resolve(defaults);
-    validate_quotas(&quotas, runtime_memory).map_err(|(k, r)| (format!("quotas.{k}"), r))?;
+    quota_problem(&quotas, runtime_memory).map_err(|(k, r)| (format!("quotas.{k}"), r))?;
     if spec.weight == 0 || spec.weight > 1000 {
         return Err(("weight".into(), "must be between 1 and 1000".into()));
     }
@@ -454,7 +344,7 @@ fn resolve(
             }
             m.path = tenant.modules_dir.join(&m.path);
         }
-        p.tenant = Some(super::TenantBinding {
+        p.tenant = Some(TenantBinding {
             id: id.to_string(),
             weight: tenant.weight,
             quotas: tenant.quotas.clone(),
@@ -470,43 +360,8 @@ fn is_inside(p: &Path) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Checks values serde cannot; the key is relative to the quotas table.
-pub fn validate_quotas(q: &Quotas, runtime_memory: usize) -> Result<(), Invalid> {
-    if q.max_memory_bytes < (1 << 16) {
-        return Err((
-            "max_memory_bytes".into(),
-            "must be at least one Wasm page (65536)".into(),
-        ));
-    }
-    if q.max_memory_bytes > runtime_memory {
-        return Err((
-            "max_memory_bytes".into(),
-            format!(
-                "{} exceeds runtime.max_memory_bytes ({runtime_memory}), which sizes the instance pool",
-                q.max_memory_bytes
-            ),
-        ));
-    }
-    if q.max_batch_time.is_zero() {
-        return Err(("max_batch_time".into(), "must be greater than zero".into()));
-    }
-    if q.max_instances == 0 {
-        return Err(("max_instances".into(), "must be at least 1".into()));
-    }
-    if q.http_concurrency == 0 {
-        return Err(("http_concurrency".into(), "must be at least 1".into()));
-    }
-    if q.max_document_bytes == 0 || q.max_module_bytes == 0 {
-        return Err((
-            "max_document_bytes".into(),
-            "must be greater than zero".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// No two tenants may claim overlapping topic or index prefixes.
-fn check_overlaps(t: &LoadedTenants) -> Result<(), TenantError> {
+fn check_overlaps(t: &LoadedTenants, problems: &mut Problems) {
     let all: Vec<&Tenant> = t.tenants.values().collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
@@ -517,25 +372,24 @@ fn check_overlaps(t: &LoadedTenants) -> Result<(), TenantError> {
                 .flat_map(|x| b.topic_prefixes.iter().map(move |y| (x, y)))
                 .find(|(x, y)| overlap(x, y))
             {
-                return Err(TenantError {
-                    file: b.file.clone(),
-                    key: "topic_prefixes".into(),
-                    reason: format!("`{y}` overlaps tenant `{}`'s `{x}`", a.id),
-                });
+                problems.add_in(
+                    &b.file,
+                    "topic_prefixes",
+                    format!("`{y}` overlaps tenant `{}`'s `{x}`", a.id),
+                );
             }
             if overlap(&a.index_prefix, &b.index_prefix) {
-                return Err(TenantError {
-                    file: b.file.clone(),
-                    key: "index_prefix".into(),
-                    reason: format!(
+                problems.add_in(
+                    &b.file,
+                    "index_prefix",
+                    format!(
                         "`{}` overlaps tenant `{}`'s `{}`",
                         b.index_prefix, a.id, a.index_prefix
                     ),
-                });
+                );
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::AdminState;
-use crate::reload::{ConfigStatus, ModuleStatus, RollbackError};
+use crate::admin::AdminState;
+use crate::modules::{ConfigStatus, ModuleStatus, RollbackError};
 
 #[derive(Serialize)]
 struct ModulesReport {
@@ -18,7 +18,7 @@ struct ModulesReport {
     config: ConfigStatus,
 }
 
-use super::api::error;
+use super::error;
 
 pub(super) async fn list(State(state): State<AdminState>) -> Response {
     let Some(registry) = &state.modules else {

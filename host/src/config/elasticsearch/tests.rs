@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::sinks::elasticsearch::{AuthConfig, ElasticsearchConfig};
+use std::path::Path;
+
+use crate::config::{ElasticsearchAuth, ElasticsearchConfig, Problems};
 
 fn parse(toml_text: &str) -> Result<ElasticsearchConfig, toml::de::Error> {
     toml::from_str(toml_text)
@@ -12,7 +14,7 @@ fn parse(toml_text: &str) -> Result<ElasticsearchConfig, toml::de::Error> {
 fn defaults() {
     let c = parse(r#"url = "http://es:9200""#).unwrap();
     assert_eq!(c, ElasticsearchConfig::new("http://es:9200"));
-    assert_eq!(c.auth, AuthConfig::None);
+    assert_eq!(c.auth, ElasticsearchAuth::None);
     assert_eq!(c.compression, None);
     assert!(c.gzip());
     for (url, compression, gzip) in [
@@ -41,7 +43,7 @@ fn defaults() {
     assert_eq!(c.retry.max_item_attempts, None);
     assert_eq!(c.health.startup_timeout, Duration::from_secs(10));
     assert!(c.templates.is_empty());
-    c.validate().unwrap();
+    assert!(valid(&c));
 }
 
 #[test]
@@ -62,7 +64,7 @@ fn full_example() {
     .unwrap();
     assert_eq!(
         c.auth,
-        AuthConfig::Basic {
+        ElasticsearchAuth::Basic {
             username: "weir".into(),
             password_env: "WEIR_ES_PASSWORD".into()
         }
@@ -71,7 +73,7 @@ fn full_example() {
     assert_eq!(c.retry.max_item_attempts, Some(10));
     assert_eq!(c.health.startup_timeout, Duration::from_secs(60));
     assert_eq!(c.templates[0].path.to_str(), Some("templates/logs.json"));
-    c.validate().unwrap();
+    assert!(valid(&c));
     let k = parse(
         r#"url = "http://x:1"
         auth = { type = "api_key", api_key_env = "K" }"#,
@@ -79,7 +81,7 @@ fn full_example() {
     .unwrap();
     assert_eq!(
         k.auth,
-        AuthConfig::ApiKey {
+        ElasticsearchAuth::ApiKey {
             api_key_env: "K".into()
         }
     );
@@ -112,11 +114,14 @@ fn validation_names_every_bad_key() {
     )
     .unwrap()
     .templates;
-    let keys: Vec<String> = c
-        .validate()
+    let mut problems = Problems::new(Path::new("weir.toml"));
+    c.validate("", &mut problems);
+    let keys: Vec<String> = problems
+        .finish()
         .unwrap_err()
-        .into_iter()
-        .map(|e| e.key)
+        .problems()
+        .iter()
+        .map(|e| e.key.clone())
         .collect();
     assert_eq!(
         keys,
@@ -137,7 +142,7 @@ fn validation_names_every_bad_key() {
 #[test]
 fn secrets_come_from_the_named_variables() {
     let mut c = ElasticsearchConfig::new("http://x:1");
-    c.auth = AuthConfig::ApiKey {
+    c.auth = ElasticsearchAuth::ApiKey {
         api_key_env: "WEIR_TEST_SURELY_UNSET_API_KEY".into(),
     };
     let err = c.credentials().unwrap_err();
@@ -147,7 +152,7 @@ fn secrets_come_from_the_named_variables() {
         "auth.api_key_env: environment variable WEIR_TEST_SURELY_UNSET_API_KEY is not set"
     );
     // PATH is set in every test environment; it stands in for a secret.
-    c.auth = AuthConfig::Basic {
+    c.auth = ElasticsearchAuth::Basic {
         username: "u".into(),
         password_env: "PATH".into(),
     };
@@ -155,4 +160,10 @@ fn secrets_come_from_the_named_variables() {
         c.credentials().unwrap(),
         Some(elasticsearch::auth::Credentials::Basic(u, _)) if u == "u"
     ));
+}
+
+fn valid(c: &ElasticsearchConfig) -> bool {
+    let mut problems = Problems::new(Path::new("weir.toml"));
+    c.validate("", &mut problems);
+    problems.is_empty()
 }

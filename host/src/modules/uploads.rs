@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::registry::{Registry, canonical, check_module_size};
 use super::{LoadError, ModuleStatus};
+use crate::config::Tenant;
 use crate::pipeline::{ControlStatus, version_label};
 use crate::runtime::digest_of;
-use crate::tenancy::Tenant;
 
 /// One pipeline as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -90,7 +90,7 @@ impl Registry {
                     .filter(|m| m.pipeline == name)
                     .cloned()
                     .map(|m| match &owner {
-                        Some(t) => t.relative_status(m),
+                        Some(t) => m.relative_to(&t.modules_dir),
                         None => m,
                     })
                     .collect();

@@ -1,0 +1,160 @@
+//! Quotas: the limits a tenant's pipelines run under (`[tenants.defaults]`
+//! and a tenant's `[quotas]`), and what a tenant's pipeline carries of its
+//! tenant.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Problems, UpstreamConfig};
+
+/// Limits one tenant runs under. In `[tenants.defaults]` every key has a
+/// default; in a tenant's `[quotas]` any key overrides it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// Linear memory one module instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// CPU time one module may spend on one batch.
+    #[serde(with = "humantime_serde")]
+    pub max_batch_time: Duration,
+    /// Table elements one instance may grow to.
+    pub max_table_elements: usize,
+    /// Instances (core instances inside a component) one Store may create.
+    pub max_instances: usize,
+    /// Largest module file accepted (drop-in or upload), in bytes.
+    pub max_module_bytes: usize,
+    /// Records/s across the tenant's pipelines; 0 = unlimited.
+    pub records_per_second: u64,
+    /// Outbound HTTP requests/s across the tenant's modules; 0 = unlimited.
+    pub http_requests_per_second: u64,
+    /// Outbound HTTP requests in flight at once across the tenant's modules.
+    pub http_concurrency: usize,
+    /// Largest document a module may emit, in bytes (larger: dead letter).
+    pub max_document_bytes: usize,
+    /// Log lines/s a module may write through `wasi:logging`; the rest are
+    /// dropped and counted.
+    pub log_lines_per_second: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 64 << 20,
+            max_batch_time: Duration::from_secs(5),
+            max_table_elements: 100_000,
+            max_instances: 16,
+            max_module_bytes: 32 << 20,
+            records_per_second: 0,
+            http_requests_per_second: 0,
+            http_concurrency: 16,
+            max_document_bytes: 1 << 20,
+            log_lines_per_second: 100,
+        }
+    }
+}
+
+/// A tenant's `[quotas]`: every key optional, falling back to the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<usize>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_batch_time: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_table_elements: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_module_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_requests_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_concurrency: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_document_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lines_per_second: Option<u64>,
+}
+
+impl QuotaOverrides {
+    /// The quotas in force: each override, else the default.
+    pub fn resolve(&self, d: &Quotas) -> Quotas {
+        Quotas {
+            max_memory_bytes: self.max_memory_bytes.unwrap_or(d.max_memory_bytes),
+            max_batch_time: self.max_batch_time.unwrap_or(d.max_batch_time),
+            max_table_elements: self.max_table_elements.unwrap_or(d.max_table_elements),
+            max_instances: self.max_instances.unwrap_or(d.max_instances),
+            max_module_bytes: self.max_module_bytes.unwrap_or(d.max_module_bytes),
+            records_per_second: self.records_per_second.unwrap_or(d.records_per_second),
+            http_requests_per_second: self
+                .http_requests_per_second
+                .unwrap_or(d.http_requests_per_second),
+            http_concurrency: self.http_concurrency.unwrap_or(d.http_concurrency),
+            max_document_bytes: self.max_document_bytes.unwrap_or(d.max_document_bytes),
+            log_lines_per_second: self.log_lines_per_second.unwrap_or(d.log_lines_per_second),
+        }
+    }
+}
+
+/// What a tenant's pipeline carries of its tenant: who owns it and the
+/// quotas it runs under (a change to either rebuilds the pipeline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantBinding {
+    pub id: String,
+    pub weight: u32,
+    pub quotas: Quotas,
+    /// The tenant's credentials, for its modules' requests only.
+    #[serde(skip)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+}
+
+/// Checks quotas (`[tenants.defaults]` or a tenant's), keys under `prefix`.
+pub(super) fn validate_quotas(q: &Quotas, runtime_memory: usize, prefix: &str, p: &mut Problems) {
+    if let Err((key, reason)) = quota_problem(q, runtime_memory) {
+        p.add(format!("{prefix}{key}"), reason);
+    }
+}
+
+/// Checks values serde cannot; the key is relative to the quotas table.
+pub(super) fn quota_problem(q: &Quotas, runtime_memory: usize) -> Result<(), (String, String)> {
+    if q.max_memory_bytes < (1 << 16) {
+        return Err((
+            "max_memory_bytes".into(),
+            "must be at least one Wasm page (65536)".into(),
+        ));
+    }
+    if q.max_memory_bytes > runtime_memory {
+        return Err((
+            "max_memory_bytes".into(),
+            format!(
+                "{} exceeds runtime.max_memory_bytes ({runtime_memory}), which sizes the instance pool",
+                q.max_memory_bytes
+            ),
+        ));
+    }
+    if q.max_batch_time.is_zero() {
+        return Err(("max_batch_time".into(), "must be greater than zero".into()));
+    }
+    if q.max_instances == 0 {
+        return Err(("max_instances".into(), "must be at least 1".into()));
+    }
+    if q.http_concurrency == 0 {
+        return Err(("http_concurrency".into(), "must be at least 1".into()));
+    }
+    if q.max_document_bytes == 0 || q.max_module_bytes == 0 {
+        return Err((
+            "max_document_bytes".into(),
+            "must be greater than zero".into(),
+        ));
+    }
+    Ok(())
+}

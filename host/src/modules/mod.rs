@@ -1,0 +1,16 @@
+//! Module versions at run time: every pipeline's modules and the versions
+//! kept of each ([`registry`]), hot reload of module files and of the
+//! config file ([`watch`]), and tenants' uploads ([`uploads`]).
+//!
+//! A new module version replaces the running one for the next batch once
+//! it compiled, matched the world and passed `init`; anything invalid is
+//! rejected and the running version stays. Kept versions can be rolled
+//! back to.
+
+mod registry;
+mod uploads;
+mod watch;
+
+pub use registry::{LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
+pub use uploads::{PipelineStatus, UploadError, UploadReport};
+pub use watch::{ConfigStatus, Reloader};
