@@ -144,6 +144,15 @@ impl EsClient {
         }
     }
 
+    /// The composable index template `name` as the server stores it
+    /// (`GET _index_template/<name>`), or `None` if there is none.
+    pub async fn index_template(&self, name: &str) -> Result<Option<Value>> {
+        Ok(self
+            .call(Method::GET, &["_index_template", name], None)
+            .await?
+            .map(|mut body| body["index_templates"][0]["index_template"].take()))
+    }
+
     /// Runs a search (`body` is the full request, e.g. `{"query": {...}}`)
     /// and returns the whole response. A missing index is an error here.
     pub async fn search(&self, index: &str, body: &Value) -> Result<Value> {

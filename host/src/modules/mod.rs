@@ -1,6 +1,7 @@
 //! Module versions at run time: every pipeline's modules and the versions
 //! kept of each ([`registry`]), hot reload of module files and of the
-//! config file ([`watch`]), and tenants' uploads ([`uploads`]).
+//! config file ([`watch`]), tenants' uploads ([`uploads`]) and the
+//! pipelines' status ([`status`]).
 //!
 //! A new module version replaces the running one for the next batch once
 //! it compiled, matched the world and passed `init`; anything invalid is
@@ -8,9 +9,11 @@
 //! back to.
 
 mod registry;
+mod status;
 mod uploads;
 mod watch;
 
 pub use registry::{LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
-pub use uploads::{PipelineStatus, UploadError, UploadReport};
+pub use status::PipelineStatus;
+pub use uploads::{UploadError, UploadReport};
 pub use watch::{ConfigStatus, Reloader};

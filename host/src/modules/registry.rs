@@ -92,13 +92,8 @@ impl Entry {
             .collect();
         self.pipeline
             .chain
-            .store(Arc::new(chain_of(modules, &self.config)));
+            .store(Arc::new(Chain::for_pipeline(modules, &self.config)));
     }
-}
-
-fn chain_of(modules: Vec<Arc<LoadedModule>>, p: &PipelineConfig) -> Chain {
-    Chain::new(modules, p.provenance_field.as_deref())
-        .with_max_document_bytes(p.tenant.as_ref().map(|t| t.quotas.max_document_bytes))
 }
 
 /// Refuses a module file over its tenant's `max_module_bytes`.
@@ -324,15 +319,14 @@ impl Registry {
             .iter()
             .map(|s| Arc::clone(&s.active().module))
             .collect();
-        let pipeline = Arc::new(Pipeline {
-            name: Arc::from(name),
-            index: Arc::from(p.index.as_str()),
-            dead_letter_topic: Arc::from(p.dead_letter_topic(name)),
-            chain: ArcSwap::from_pointee(chain_of(modules, p)),
-            metrics: self.metrics.pipeline(name),
+        let pipeline = Arc::new(Pipeline::assemble(
+            name,
+            p,
+            modules,
             tenant,
-            control: self.control(name),
-        });
+            self.control(name),
+            self.metrics.pipeline(name),
+        ));
         Ok(Entry {
             pipeline,
             config: p.clone(),

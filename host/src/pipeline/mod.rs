@@ -28,6 +28,8 @@ pub use step::process_batch;
 pub use tenant::TenantShare;
 pub use worker::{PartitionBatch, PartitionWorkers, Workers};
 
+use crate::config::PipelineConfig;
+use crate::runtime::LoadedModule;
 use crate::telemetry::PipelineMetrics;
 
 /// A running pipeline. Its module chain is swappable: a batch loads the
@@ -45,6 +47,27 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline as `config` describes it, running `modules` (one active
+    /// version per entry of its chain). `control` outlives rebuilds.
+    pub fn assemble(
+        name: &str,
+        config: &PipelineConfig,
+        modules: Vec<Arc<LoadedModule>>,
+        tenant: Option<Arc<TenantShare>>,
+        control: Arc<PipelineControl>,
+        metrics: PipelineMetrics,
+    ) -> Self {
+        Self {
+            name: Arc::from(name),
+            index: Arc::from(config.index.as_str()),
+            dead_letter_topic: Arc::from(config.dead_letter_topic(name)),
+            chain: ArcSwap::from_pointee(Chain::for_pipeline(modules, config)),
+            metrics,
+            tenant,
+            control,
+        }
+    }
+
     /// The scheduling key and weight of the pipeline's Wasm work.
     pub fn share(&self) -> (&str, u32) {
         self.tenant

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::config::PipelineConfig;
 use crate::runtime::LoadedModule;
 
 /// A pipeline's chain of modules as one immutable, swappable unit.
@@ -16,6 +17,13 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// The chain of a pipeline: its provenance field and, for a tenant's
+    /// pipeline, the tenant's document size limit.
+    pub fn for_pipeline(modules: Vec<Arc<LoadedModule>>, config: &PipelineConfig) -> Self {
+        Self::new(modules, config.provenance_field.as_deref())
+            .with_max_document_bytes(config.tenant.as_ref().map(|t| t.quotas.max_document_bytes))
+    }
+
     /// A chain stamping its versions into `field` (none when `None` or empty).
     pub fn new(modules: Vec<Arc<LoadedModule>>, field: Option<&str>) -> Self {
         let provenance = field.filter(|f| !f.is_empty()).map(|f| {
