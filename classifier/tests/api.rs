@@ -170,7 +170,10 @@ async fn expertai_hate_speech_categories() {
     // 2000 accumulates every driving term, a subcategory only its own.
     assert_eq!(cats[0]["winner"], true);
     for sub in &cats[1..] {
-        assert!(sub["score"].as_u64() <= cats[0]["score"].as_u64(), "{cats:?}");
+        assert!(
+            sub["score"].as_u64() <= cats[0]["score"].as_u64(),
+            "{cats:?}"
+        );
     }
     let racism: Vec<_> = cats[1]["positions"]
         .as_array()
@@ -240,11 +243,21 @@ fn assert_documented_shape(cats: &[Value]) {
     for (c, score) in cats.iter().zip(&scores) {
         assert!(*score >= 1, "{c}");
         let f = c["frequency"].as_f64().unwrap();
-        assert!((f - 100.0 * *score as f64 / total as f64).abs() <= 0.01, "{c}");
+        assert!(
+            (f - 100.0 * *score as f64 / total as f64).abs() <= 0.01,
+            "{c}"
+        );
         sum += f;
-        assert_eq!(c["winner"], json!(*score == *scores.iter().max().unwrap()), "{c}");
+        assert_eq!(
+            c["winner"],
+            json!(*score == *scores.iter().max().unwrap()),
+            "{c}"
+        );
         assert_eq!(c["namespace"], "hate_speech");
-        assert!(c["positions"].is_array() && c["hierarchy"].is_array(), "{c}");
+        assert!(
+            c["positions"].is_array() && c["hierarchy"].is_array(),
+            "{c}"
+        );
     }
     assert!((sum - 100.0).abs() < 1e-9, "{sum}");
 }

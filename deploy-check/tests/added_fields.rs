@@ -92,7 +92,12 @@ async fn added_fields(config: &Config, origin: &str) -> BTreeMap<String, BTreeSe
             let bytes = std::fs::read(module_path(&stem)).unwrap();
             let mut settings = m.settings();
             for (k, v) in &mut settings {
-                if k == "url" && pipeline.allowed_outbound_hosts.iter().any(|h| v.starts_with(h)) {
+                if k == "url"
+                    && pipeline
+                        .allowed_outbound_hosts
+                        .iter()
+                        .any(|h| v.starts_with(h))
+                {
                     *v = origin.to_owned();
                 }
             }
@@ -157,7 +162,11 @@ async fn added_fields(config: &Config, origin: &str) -> BTreeMap<String, BTreeSe
 
 fn template_for<'a>(all: &'a BTreeMap<String, Template>, index: &str) -> &'a Template {
     all.values()
-        .find(|t| t.index_patterns.iter().any(|p| common::glob_match(p, index)))
+        .find(|t| {
+            t.index_patterns
+                .iter()
+                .any(|p| common::glob_match(p, index))
+        })
         .unwrap_or_else(|| panic!("no shipped template covers index {index}"))
 }
 

@@ -349,10 +349,7 @@ impl Kafka {
                                     headers
                                         .iter()
                                         .map(|h| {
-                                            (
-                                                h.key.to_owned(),
-                                                h.value.unwrap_or_default().to_vec(),
-                                            )
+                                            (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
                                         })
                                         .collect()
                                 })

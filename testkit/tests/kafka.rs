@@ -132,11 +132,17 @@ async fn read_to_end_reads_headers_everything_and_times_out_when_short() -> anyh
 
     let short = kafka.read_to_end("dlq", 2, Duration::from_secs(2)).await;
     let message = format!("{:#}", short.expect_err("only one record exists"));
-    assert!(message.contains("read 1 of at least 2 records"), "{message}");
+    assert!(
+        message.contains("read 1 of at least 2 records"),
+        "{message}"
+    );
 
     // Asked for one of two, it still returns both: extras are visible.
     producer
-        .send(FutureRecord::to("dlq").key("k2").payload("v2"), Duration::from_secs(10))
+        .send(
+            FutureRecord::to("dlq").key("k2").payload("v2"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)?;
     let all = kafka.read_to_end("dlq", 1, Duration::from_secs(30)).await?;

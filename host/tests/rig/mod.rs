@@ -540,14 +540,19 @@ pub async fn dead_letters_exactly(
     (partition_header, offset_header): (&str, &str),
     timeout: Duration,
 ) -> Result<Vec<weir_testkit::ConsumedRecord>> {
-    let dead = rig.kafka.read_to_end(topic, expected.len(), timeout).await?;
+    let dead = rig
+        .kafka
+        .read_to_end(topic, expected.len(), timeout)
+        .await?;
     let mut got = Vec::with_capacity(dead.len());
     for r in &dead {
         let p = header(r, partition_header);
         let o = header(r, offset_header);
         let at: (i32, i64) = (
-            p.parse().with_context(|| format!("{topic}: {partition_header} {p:?}"))?,
-            o.parse().with_context(|| format!("{topic}: {offset_header} {o:?}"))?,
+            p.parse()
+                .with_context(|| format!("{topic}: {partition_header} {p:?}"))?,
+            o.parse()
+                .with_context(|| format!("{topic}: {offset_header} {o:?}"))?,
         );
         got.push(at);
     }
@@ -555,7 +560,12 @@ pub async fn dead_letters_exactly(
     got.sort_unstable();
     want.sort_unstable();
     if got != want {
-        let twice: Vec<_> = got.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).take(5).collect();
+        let twice: Vec<_> = got
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .take(5)
+            .collect();
         let got_set: HashSet<_> = got.iter().copied().collect();
         let want_set: HashSet<_> = want.iter().copied().collect();
         let missing: Vec<_> = want_set.difference(&got_set).take(5).collect();

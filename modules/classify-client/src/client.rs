@@ -67,7 +67,11 @@ impl<T: Task> Client<T> {
     /// `backoff_ms` and `timeout_ms`.
     pub fn from_config(config: &Config, task: T) -> Result<Self, Error> {
         let (service, default_url, default_model) = match config.get_or("backend", "weir") {
-            "weir" => (Service::Weir, Some("http://127.0.0.1:8090"), "weir-classifier"),
+            "weir" => (
+                Service::Weir,
+                Some("http://127.0.0.1:8090"),
+                "weir-classifier",
+            ),
             "expertai" => (
                 Service::ExpertAi,
                 Some("https://nlapi.expert.ai"),
@@ -139,9 +143,7 @@ impl<T: Task> Client<T> {
                     .collect()
             }),
             Service::Hf => self.call("", &hf::hf_request(texts), |v| self.labels(&v, n)),
-            Service::Tei => self.call("/predict", &hf::tei_request(texts), |v| {
-                self.labels(&v, n)
-            }),
+            Service::Tei => self.call("/predict", &hf::tei_request(texts), |v| self.labels(&v, n)),
         };
         match batch {
             Ok(results) => results.into_iter().map(Ok).collect(),

@@ -151,7 +151,8 @@ impl Category {
         let positions = positions
             .filter_map(|p| Some((p["start"].as_u64()? as usize, p["end"].as_u64()? as usize)))
             .collect();
-        let branch = Branch::of_id(&id).or_else(|| hierarchy.first().and_then(|l| Branch::of_label(l)));
+        let branch =
+            Branch::of_id(&id).or_else(|| hierarchy.first().and_then(|l| Branch::of_label(l)));
         Ok(Self {
             score: number("score")?,
             frequency: number("frequency")?,
@@ -227,7 +228,10 @@ impl HateSpeech {
     /// The group the winners point to: the one with the largest frequency
     /// among the winning categories (among all when none is flagged); ties
     /// go to the lower group index. `None` when nothing was detected.
-    pub fn winning<const N: usize>(&self, group: impl Fn(Option<Branch>) -> usize) -> Option<usize> {
+    pub fn winning<const N: usize>(
+        &self,
+        group: impl Fn(Option<Branch>) -> usize,
+    ) -> Option<usize> {
         let any_winner = self.categories.iter().any(|c| c.winner);
         let mut sums = [0.0f64; N];
         let mut seen = [false; N];

@@ -19,7 +19,12 @@ fn the_docs_example_is_sexism_under_discrimination() {
     assert!(found.detected());
     let sexism = &found.categories[0];
     assert_eq!(
-        (sexism.id.as_str(), sexism.score, sexism.frequency, sexism.winner),
+        (
+            sexism.id.as_str(),
+            sexism.score,
+            sexism.frequency,
+            sexism.winner
+        ),
         ("2200", 3.0, 6.96, true)
     );
     assert_eq!(sexism.branch, Some(Branch::DiscriminationAndHarassment));

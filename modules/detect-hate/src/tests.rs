@@ -345,7 +345,8 @@ fn expertai_categories_outside_the_taxonomy_still_count_and_bad_ones_fail() {
     let config = [("backend", "expertai")];
     let threat = json!([{"id": "3000", "label": "Threat and Violence", "hierarchy": ["Threat and Violence"],
         "namespace": "hate_speech", "score": 4005.0, "frequency": 100.0, "winner": true, "positions": []}]);
-    let broken = json!([{"id": "1000", "label": "Personal Insult", "score": "high", "frequency": 100.0}]);
+    let broken =
+        json!([{"id": "1000", "label": "Personal Insult", "score": "high", "frequency": 100.0}]);
     let mut answers = vec![expertai_answer(threat), expertai_answer(broken)].into_iter();
     let (out, _) = run(
         &config,
