@@ -200,13 +200,24 @@ async fn twenty_swaps_under_load_lose_nothing_and_never_go_back() -> Result<()> 
 /// fails: each rejected with its reason while processing goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_modules_are_rejected_and_the_running_version_stays() -> Result<()> {
+    const RECORDS: usize = 100_000;
     let _serial = SERIAL.lock().await;
     let rig = Rig::start().await?;
     let stamps = StampFiles::load(&rig)?;
     stamps.drop_in(&stamps.a)?;
-    let placed = rig.load("tweets", (0..30_000).map(tweet).collect()).await?;
+    let placed = rig
+        .load("tweets", (0..RECORDS).map(tweet).collect())
+        .await?;
     let config = HostConfig::new(&rig.osmem.url(), stamp_pipeline(&stamps.path()));
     let host = Host::start(&rig, &config).await?;
+    // The bad modules arrive while records flow.
+    wait_for(
+        "indexing to start",
+        Duration::from_secs(60),
+        Some(&host),
+        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
+    )
+    .await?;
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (
             b"\0asm\x0d\0\x01\0 this is not a component".to_vec(),
@@ -245,6 +256,10 @@ async fn invalid_modules_are_rejected_and_the_running_version_stays() -> Result<
             "active version changed"
         );
     }
+    ensure!(
+        (rig.es().count("weir-tweets").await? as usize) < RECORDS,
+        "load finished before the last bad module was rejected; the test proves nothing"
+    );
     assert_indexed_exactly(
         &rig,
         "weir-tweets",
