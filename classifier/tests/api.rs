@@ -283,7 +283,7 @@ async fn the_module_reads_the_emulation_as_it_reads_expertai() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let (data, model) = classify_client::expertai::data(&body, "expert.ai").unwrap();
-        let hate = HateTask.from_expertai(data, text, &model).unwrap();
+        let hate = HateTask.expertai_verdict(data, text, &model).unwrap();
         assert_eq!(hate.label, expected["label"], "{text}: {body}");
         assert!(model.starts_with("expert.ai weir-classifier"), "{model}");
         if hate.label == "neither" {

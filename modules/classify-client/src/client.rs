@@ -26,13 +26,17 @@ pub trait Task {
     /// `/v2/detect/hate-speech/en`.
     fn expertai_path(language: &str) -> String;
     /// One element of the Weir classifier's `results`.
-    fn from_weir(&self, result: &Value, model: &str) -> Result<Self::Verdict, String>;
+    fn weir_verdict(&self, result: &Value, model: &str) -> Result<Self::Verdict, String>;
     /// expert.ai's `data` for `text`.
-    fn from_expertai(&self, data: &Value, text: &str, model: &str)
-    -> Result<Self::Verdict, String>;
+    fn expertai_verdict(
+        &self,
+        data: &Value,
+        text: &str,
+        model: &str,
+    ) -> Result<Self::Verdict, String>;
     /// Class scores (in [`Task::CLASSES`] order) from a model's labels
     /// (Hugging Face, TEI).
-    fn from_class_scores(&self, scores: [f64; 3], model: &str) -> Self::Verdict;
+    fn class_scores_verdict(&self, scores: [f64; 3], model: &str) -> Self::Verdict;
 }
 
 /// Which service answers.
@@ -139,7 +143,7 @@ impl<T: Task> Client<T> {
                 let (model, results) = weir::results(&v, n, &self.model)?;
                 results
                     .iter()
-                    .map(|r| self.task.from_weir(r, model))
+                    .map(|r| self.task.weir_verdict(r, model))
                     .collect()
             }),
             Service::Hf => self.call("", &hf::hf_request(texts), |v| self.labels(&v, n)),
@@ -156,7 +160,7 @@ impl<T: Task> Client<T> {
             .into_iter()
             .map(|labels| {
                 let scores = self.label_map.class_scores(labels)?;
-                Ok(self.task.from_class_scores(scores, &self.model))
+                Ok(self.task.class_scores_verdict(scores, &self.model))
             })
             .collect()
     }
@@ -174,7 +178,7 @@ impl<T: Task> Client<T> {
                 }
                 let result = self.call(&path, &expertai::request(text), |v| {
                     let (data, model) = expertai::data(&v, &self.model)?;
-                    self.task.from_expertai(data, text, &model)
+                    self.task.expertai_verdict(data, text, &model)
                 });
                 if let Err(reason) = &result
                     && reason.starts_with("classifier unavailable")

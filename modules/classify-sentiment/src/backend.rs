@@ -64,7 +64,7 @@ impl Task for SentimentTask {
         format!("/v2/analyze/standard/{language}/sentiment")
     }
 
-    fn from_weir(&self, r: &Value, model: &str) -> Result<Sentiment, String> {
+    fn weir_verdict(&self, r: &Value, model: &str) -> Result<Sentiment, String> {
         let score = weir::number(r, "compound")?;
         Ok(Sentiment {
             score,
@@ -75,7 +75,12 @@ impl Task for SentimentTask {
         })
     }
 
-    fn from_expertai(&self, data: &Value, _text: &str, model: &str) -> Result<Sentiment, String> {
+    fn expertai_verdict(
+        &self,
+        data: &Value,
+        _text: &str,
+        model: &str,
+    ) -> Result<Sentiment, String> {
         let s = expertai::Sentiment::parse(data)?;
         let score = (s.overall / 100.0).clamp(-1.0, 1.0);
         Ok(Sentiment {
@@ -87,7 +92,7 @@ impl Task for SentimentTask {
         })
     }
 
-    fn from_class_scores(&self, scores: [f64; 3], model: &str) -> Sentiment {
+    fn class_scores_verdict(&self, scores: [f64; 3], model: &str) -> Sentiment {
         let [positivity, negativity, neutral] = scores;
         let score = (positivity - negativity).clamp(-1.0, 1.0);
         let label = if neutral >= positivity.max(negativity) {

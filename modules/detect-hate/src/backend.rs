@@ -82,7 +82,7 @@ impl Task for HateTask {
         format!("/v2/detect/hate-speech/{language}")
     }
 
-    fn from_weir(&self, r: &Value, model: &str) -> Result<Hate, String> {
+    fn weir_verdict(&self, r: &Value, model: &str) -> Result<Hate, String> {
         let mut scores = [0.0; 3];
         for (i, class) in LABELS.iter().enumerate() {
             scores[i] = r["scores"][class]
@@ -110,7 +110,7 @@ impl Task for HateTask {
     /// frequencies (so `neither` is 0), `categories` the detected
     /// categories' paths in the taxonomy (winners first), `terms` the
     /// winners' positions in the text. No category: `neither`, score 1.
-    fn from_expertai(&self, data: &Value, text: &str, model: &str) -> Result<Hate, String> {
+    fn expertai_verdict(&self, data: &Value, text: &str, model: &str) -> Result<Hate, String> {
         let found = HateSpeech::parse(data)?;
         let Some(label) = found.winning::<3>(class_of) else {
             return Ok(Hate::from_scores([0.0, 0.0, 1.0], Vec::new(), model));
@@ -127,7 +127,7 @@ impl Task for HateTask {
         })
     }
 
-    fn from_class_scores(&self, scores: [f64; 3], model: &str) -> Hate {
+    fn class_scores_verdict(&self, scores: [f64; 3], model: &str) -> Hate {
         Hate::from_scores(scores, Vec::new(), model)
     }
 }
