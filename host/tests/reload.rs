@@ -97,6 +97,17 @@ impl StampFiles {
     }
 }
 
+/// Waits until the tweets index holds its first thousand documents.
+async fn indexing_started(rig: &Rig, host: &Host) -> Result<()> {
+    wait_for(
+        "indexing to start",
+        Duration::from_secs(60),
+        Some(host),
+        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
+    )
+    .await
+}
+
 fn stamp_pipeline(path: &Path) -> Vec<PipelineSpec> {
     vec![PipelineSpec::new("tweets", "tweets", "weir-tweets").module(path.to_str().unwrap(), &[])]
 }
@@ -123,13 +134,7 @@ async fn twenty_swaps_under_load_lose_nothing_and_never_go_back() -> Result<()> 
     let config = HostConfig::new(&rig.osmem.url(), stamp_pipeline(&stamps.path()));
     let host = Host::start(&rig, &config).await?;
     let pid = host.process.pid();
-    wait_for(
-        "indexing to start",
-        Duration::from_secs(60),
-        Some(&host),
-        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
-    )
-    .await?;
+    indexing_started(&rig, &host).await?;
     for (g, v) in versions.iter().enumerate().skip(1) {
         stamps.drop_in(v)?;
         wait_active(&host, "stamp", v)
@@ -211,13 +216,7 @@ async fn invalid_modules_are_rejected_and_the_running_version_stays() -> Result<
     let config = HostConfig::new(&rig.osmem.url(), stamp_pipeline(&stamps.path()));
     let host = Host::start(&rig, &config).await?;
     // The bad modules arrive while records flow.
-    wait_for(
-        "indexing to start",
-        Duration::from_secs(60),
-        Some(&host),
-        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
-    )
-    .await?;
+    indexing_started(&rig, &host).await?;
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (
             b"\0asm\x0d\0\x01\0 this is not a component".to_vec(),

@@ -201,24 +201,31 @@ async fn hashtag_stream_statuses_are_normalised() {
     assert_eq!(req.2.as_deref(), Some("text/event-stream"));
 }
 
-#[tokio::test]
-async fn public_stream_sends_the_user_token() {
+/// Streams one status with `configure`d settings; the request it sent
+/// (path and query, `Authorization`).
+async fn first_request(configure: impl FnOnce(&mut Config)) -> (String, Option<String>) {
     let (base, fake) = start(Fake {
         conns: vec![Conn::Ok(vec![update(&status("1", "a"))], End::Hang)],
         ..Fake::default()
     })
     .await;
     let mut c = config(&base);
-    c.local = true;
+    configure(&mut c);
     let (emitter, mut rx, _) = Emitter::channel(100);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(mastodon::run(c, emitter, shutdown.clone()));
     collect(&mut rx, 1).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    let req = &fake.lock().unwrap().requests[0];
-    assert_eq!(req.0, "/api/v1/streaming/public/local");
-    assert_eq!(req.1.as_deref(), Some("Bearer user-token"));
+    let req = fake.lock().unwrap().requests[0].clone();
+    (req.0, req.1)
+}
+
+#[tokio::test]
+async fn public_stream_sends_the_user_token() {
+    let (path, auth) = first_request(|c| c.local = true).await;
+    assert_eq!(path, "/api/v1/streaming/public/local");
+    assert_eq!(auth.as_deref(), Some("Bearer user-token"));
 }
 
 /// Since Mastodon 4.2 the public and local timelines stream only with a
@@ -256,21 +263,13 @@ async fn public_streams_without_a_token_fail_before_connecting() {
 
 #[tokio::test]
 async fn hashtag_streams_need_no_token() {
-    let (base, fake) = start(Fake {
-        conns: vec![Conn::Ok(vec![update(&status("1", "a"))], End::Hang)],
-        ..Fake::default()
+    let (path, auth) = first_request(|c| {
+        c.hashtag = Some("climate".into());
+        c.access_token = None;
     })
     .await;
-    let mut c = config(&base);
-    c.hashtag = Some("climate".into());
-    c.access_token = None;
-    let (emitter, mut rx, _) = Emitter::channel(100);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(mastodon::run(c, emitter, shutdown.clone()));
-    collect(&mut rx, 1).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
-    assert_eq!(fake.lock().unwrap().requests[0].1, None);
+    assert_eq!(path, "/api/v1/streaming/hashtag?tag=climate");
+    assert_eq!(auth, None);
 }
 
 #[tokio::test]

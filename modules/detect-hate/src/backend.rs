@@ -30,6 +30,11 @@ impl Hate {
     /// From class scores: the label is the highest (ties: the more severe).
     fn from_scores(scores: [f64; 3], terms: Vec<String>, model: &str) -> Self {
         let i = (0..3).fold(0, |best, i| if scores[i] > scores[best] { i } else { best });
+        Self::labelled(i, scores, terms, model)
+    }
+
+    /// Class `i` with its score and top-level category.
+    fn labelled(i: usize, scores: [f64; 3], terms: Vec<String>, model: &str) -> Self {
         Self {
             label: LABELS[i],
             score: scores[i],
@@ -94,14 +99,7 @@ impl Task for HateTask {
         let terms = terms
             .filter_map(|t| t["term"].as_str().map(str::to_owned))
             .collect();
-        Ok(Hate {
-            label: LABELS[i],
-            score: scores[i],
-            scores,
-            categories: categories_of(LABELS[i]),
-            terms,
-            model: model.to_owned(),
-        })
+        Ok(Hate::labelled(i, scores, terms, model))
     }
 
     /// Any category means hate speech: the label is the class the winning
