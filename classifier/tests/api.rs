@@ -166,10 +166,15 @@ async fn expertai_hate_speech_categories() {
         cats[1]["hierarchy"],
         json!(["Discrimination and Harassment", "Racism"])
     );
+    assert_documented_shape(cats);
+    // 2000 accumulates every driving term, a subcategory only its own.
     assert_eq!(cats[0]["winner"], true);
-    assert_eq!(cats[0]["score"], 99);
-    let freq: f64 = cats.iter().map(|c| c["frequency"].as_f64().unwrap()).sum();
-    assert!((freq - 100.0).abs() < 0.1);
+    for sub in &cats[1..] {
+        assert!(
+            sub["score"].as_u64() <= cats[0]["score"].as_u64(),
+            "{cats:?}"
+        );
+    }
     let racism: Vec<_> = cats[1]["positions"]
         .as_array()
         .unwrap()
@@ -206,6 +211,8 @@ async fn expertai_hate_speech_categories() {
     assert_eq!(cats[0]["id"], "1000");
     assert_eq!(cats[0]["label"], "Personal Insult");
     assert_eq!(cats[0]["frequency"], json!(100.0));
+    assert_eq!(cats[0]["winner"], true);
+    assert_documented_shape(cats);
     let insult: Vec<_> = cats[0]["positions"]
         .as_array()
         .unwrap()
@@ -221,6 +228,71 @@ async fn expertai_hate_speech_categories() {
     )
     .await;
     assert_eq!(body["data"]["categories"], json!([]));
+}
+
+/// What expert.ai documents for every category: integer-valued cumulative
+/// scores (not probabilities), frequencies that are the scores' shares and
+/// add up to 100, winners among the highest scores.
+fn assert_documented_shape(cats: &[Value]) {
+    let scores: Vec<u64> = cats
+        .iter()
+        .map(|c| c["score"].as_u64().expect("integer score"))
+        .collect();
+    let total: u64 = scores.iter().sum();
+    let mut sum = 0.0;
+    for (c, score) in cats.iter().zip(&scores) {
+        assert!(*score >= 1, "{c}");
+        let f = c["frequency"].as_f64().unwrap();
+        assert!(
+            (f - 100.0 * *score as f64 / total as f64).abs() <= 0.01,
+            "{c}"
+        );
+        sum += f;
+        assert_eq!(
+            c["winner"],
+            json!(*score == *scores.iter().max().unwrap()),
+            "{c}"
+        );
+        assert_eq!(c["namespace"], "hate_speech");
+        assert!(
+            c["positions"].is_array() && c["hierarchy"].is_array(),
+            "{c}"
+        );
+    }
+    assert!((sum - 100.0).abs() < 1e-9, "{sum}");
+}
+
+/// The emulation's answers, read by detect-hate's own expert.ai code, give
+/// the labels the batch API gives for the same texts.
+#[tokio::test]
+async fn the_module_reads_the_emulation_as_it_reads_expertai() {
+    use classify_client::Task;
+    use detect_hate::HateTask;
+    let texts = [
+        "you are a fucking faggot and a nigger",
+        "shut up you stupid bitch",
+        "what a beautiful sunset",
+    ];
+    let (_, batch) = post(app(), "/v1/hate", json!({ "texts": texts })).await;
+    for (text, expected) in texts.iter().zip(batch["results"].as_array().unwrap()) {
+        let (status, body) = post(
+            app(),
+            "/v2/detect/hate-speech/en",
+            json!({"document": {"text": text}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (data, model) = classify_client::expertai::data(&body, "expert.ai").unwrap();
+        let hate = HateTask.expertai_verdict(data, text, &model).unwrap();
+        assert_eq!(hate.label, expected["label"], "{text}: {body}");
+        assert!(model.starts_with("expert.ai weir-classifier"), "{model}");
+        if hate.label == "neither" {
+            assert!(hate.categories.is_empty());
+        } else {
+            assert_eq!(hate.score, 1.0, "one kind detected: all of the evidence");
+            assert!(!hate.terms.is_empty(), "{text}: {hate:?}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{Problems, read, repo_path, repo_root, runs};
+use common::{Problems, read, repo_path, repo_root, require, runs};
 
 const COMPOSE: &str = "docker-compose.yml";
 const ENV_EXAMPLE: &str = ".env.example";
@@ -543,22 +543,19 @@ fn mounted_repository_files_exist_and_named_volumes_are_declared() {
     problems.assert_none("compose mounts");
 }
 
-/// `docker compose config -q` (or the v1 `docker-compose`), when installed.
+/// `docker compose config -q`, or the standalone `docker-compose` (which
+/// validates without a Docker engine).
 #[test]
-fn compose_cli_accepts_the_file_when_available() {
-    let cli: Option<Vec<&str>> = if runs("docker", &["compose", "version"]) {
-        Some(vec!["docker", "compose"])
-    } else if runs("docker-compose", &["version"]) {
-        Some(vec!["docker-compose"])
+fn compose_cli_accepts_the_file() {
+    let cli: Vec<&str> = if runs("docker", &["compose", "version"]) {
+        vec!["docker", "compose"]
     } else {
-        None
-    };
-    let Some(cli) = cli else {
-        eprintln!(
-            "note: neither `docker compose` nor `docker-compose` is installed; skipping `config -q` \
-             (the parse checks above still ran). On Debian: apt-get install docker-compose"
+        require(
+            "docker-compose",
+            &["version"],
+            "apt-get install docker-compose (or the Docker Compose plugin)",
         );
-        return;
+        vec!["docker-compose"]
     };
     let out = Command::new(cli[0])
         .args(&cli[1..])

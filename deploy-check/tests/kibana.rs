@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use common::http::{OneShotServer, base64};
 use common::mapping::{Template, is_numeric, template_for_index, templates};
-use common::{Problems, read, repo_path, runs};
+use common::{Problems, read, repo_path, require};
 
 const NDJSON: &str = "kibana/weir-dashboard.ndjson";
 
@@ -560,12 +560,10 @@ fn dashboard_lays_out_every_visualization_and_search() {
 
 // --- kibana/import.sh -----------------------------------------------------------------
 
-fn have_shell_tools() -> bool {
-    let ok = runs("bash", &["--version"]) && runs("curl", &["--version"]);
-    if !ok {
-        eprintln!("note: bash or curl is missing; skipping the kibana/import.sh run");
-    }
-    ok
+/// kibana/import.sh runs with bash and curl.
+fn require_shell_tools() {
+    require("bash", &["--version"], "apt-get install bash");
+    require("curl", &["--version"], "apt-get install curl");
 }
 
 fn import(envs: &[(&str, &str)], args: &[&str]) -> Output {
@@ -595,9 +593,7 @@ fn describe(out: &Output) -> String {
 
 #[test]
 fn import_script_posts_the_file_with_xsrf_and_auth() {
-    if !have_shell_tools() {
-        return;
-    }
+    require_shell_tools();
     let server = OneShotServer::start(
         200,
         r#"{"successCount":9,"success":true,"successResults":[]}"#,
@@ -649,9 +645,7 @@ fn import_script_posts_the_file_with_xsrf_and_auth() {
 
 #[test]
 fn import_script_uses_an_api_key_and_space_when_given() {
-    if !have_shell_tools() {
-        return;
-    }
+    require_shell_tools();
     let server = OneShotServer::start(200, r#"{"successCount":9,"success":true}"#);
     let out = import(
         &[
@@ -673,9 +667,7 @@ fn import_script_uses_an_api_key_and_space_when_given() {
 
 #[test]
 fn import_script_fails_loudly() {
-    if !have_shell_tools() {
-        return;
-    }
+    require_shell_tools();
     // HTTP error.
     let server = OneShotServer::start(401, r#"{"statusCode":401,"error":"Unauthorized"}"#);
     let out = import(

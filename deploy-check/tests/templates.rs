@@ -28,7 +28,7 @@ fn intended(template: &str) -> Vec<(&'static str, &'static str)> {
         ("weir.source.topic", "keyword"),
         ("weir.source.partition", "integer"),
         ("weir.source.offset", "long"),
-        ("weir.modules", "keyword"),
+        ("weir_modules", "keyword"),
     ];
     let own: Vec<(&str, &str)> = match template {
         "weir-tweets" => vec![
@@ -449,9 +449,12 @@ fn enrich(mut doc: Value, topic: &str, n: usize) -> Value {
         "weir".into(),
         json!({
             "ingested_at": "2026-11-26T12:00:00Z",
-            "source": {"topic": topic, "partition": n % 4, "offset": 4_000_000_000u64 + n as u64},
-            "modules": ["text-clean@0.1.0", "enrich@0.1.0"]
+            "source": {"topic": topic, "partition": n % 4, "offset": 4_000_000_000u64 + n as u64}
         }),
+    );
+    obj.insert(
+        "weir_modules".into(),
+        json!(["text-clean@0.1.0#4f1c2a9e03bd", "enrich@0.1.0#c3b8e1f04a62"]),
     );
     doc
 }

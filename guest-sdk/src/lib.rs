@@ -30,7 +30,6 @@ extern crate self as weir_guest;
 #[doc(hidden)]
 #[path = "runtime.rs"]
 pub mod __private;
-pub mod classify;
 mod config;
 mod error;
 pub mod http;

@@ -144,18 +144,23 @@ async fn bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> Result<()>
     )
     .await?;
 
-    let dead = rig
-        .kafka
-        .consume_all("tweets-dlq", 40, Duration::from_secs(60))
-        .await?;
-    assert_eq!(dead.len(), 40);
-    let header = |r: &weir_testkit::ConsumedRecord, k: &str| {
-        r.headers
-            .iter()
-            .find(|(hk, _)| hk == k)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
+    // Committed to the end: every dead letter was written before that.
+    assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
+    let bad: Vec<(i32, i64)> = placed
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| **k != "ok")
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(bad.len(), 40);
+    let dead = dead_letters_exactly(
+        &rig,
+        "tweets-dlq",
+        &bad,
+        (headers::SOURCE_PARTITION, headers::SOURCE_OFFSET),
+        Duration::from_secs(60),
+    )
+    .await?;
     let mut garbage = 0;
     let mut mapping = 0;
     for r in &dead {
@@ -191,7 +196,6 @@ async fn bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> Result<()>
         assert_eq!(header(r, headers::SOURCE_TOPIC), "tweets");
     }
     assert_eq!((garbage, mapping), (20, 20));
-    assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
     Ok(())
 }
 
@@ -236,10 +240,23 @@ async fn a_trapping_module_fails_only_its_poison_records() -> Result<()> {
         Duration::from_secs(120),
     )
     .await?;
-    let dead = rig
-        .kafka
-        .consume_all("tweets-dlq", 12, Duration::from_secs(60))
-        .await?;
+    assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
+    let poisoned: Vec<(i32, i64)> = placed
+        .iter()
+        .zip(&poison)
+        .filter(|(_, bad)| **bad)
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(poisoned.len(), 12);
+    // Exactly the 12 poison records, each once.
+    let dead = dead_letters_exactly(
+        &rig,
+        "tweets-dlq",
+        &poisoned,
+        (headers::SOURCE_PARTITION, headers::SOURCE_OFFSET),
+        Duration::from_secs(60),
+    )
+    .await?;
     for r in &dead {
         let reason = r
             .headers
@@ -250,7 +267,6 @@ async fn a_trapping_module_fails_only_its_poison_records() -> Result<()> {
         assert!(reason.contains("fixture trap: poison record"), "{reason}");
         assert!(reason.contains("wasm trap"), "{reason}");
     }
-    assert_committed_to_end(&rig, &config.group, "tweets", Some(&host)).await?;
     assert!(
         host.metric("weir_module_records_failed", &["module=\"fixture-trap\""])
             .await?

@@ -63,6 +63,18 @@ async fn crash_and_restart_loses_and_duplicates_nothing() -> Result<()> {
     Ok(())
 }
 
+/// Waits until the host has retried Elasticsearch `n` more times.
+async fn after_retries(host: &Host, n: f64) -> Result<()> {
+    let from = host.metric("weir_es_retries", &[]).await?;
+    wait_for(
+        &format!("{n} more Elasticsearch retries"),
+        Duration::from_secs(60),
+        Some(host),
+        || async { Ok((host.metric("weir_es_retries", &[]).await? >= from + n).then_some(())) },
+    )
+    .await
+}
+
 /// Elasticsearch unreachable for a while mid-stream: no offset moves while
 /// it is down, then everything is indexed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,12 +88,33 @@ async fn elasticsearch_outage_holds_offsets_and_loses_nothing() -> Result<()> {
     wait_count_at_least(&rig, "weir-tweets", 3_000, &host).await?;
 
     proxy.set(Fault::Refuse).await?;
-    // Let acknowledgements of requests that completed before the outage
-    // settle and be committed, then watch the offsets during the outage.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = rig.kafka.committed_offsets(&config.group, "tweets").await?;
+    // Clocked by the host's own retries, not by sleeps: once it reports the
+    // sink down, the acknowledgements of requests that completed before
+    // the outage have settled when the offsets stay put across a retry;
+    // then they must stay put across several more.
+    wait_for(
+        "healthz to report the sink down",
+        Duration::from_secs(60),
+        Some(&host),
+        || async {
+            let status = reqwest::get(format!("{}/healthz", host.admin))
+                .await?
+                .status();
+            Ok((status == 503).then_some(()))
+        },
+    )
+    .await?;
+    let mut before = rig.kafka.committed_offsets(&config.group, "tweets").await?;
+    loop {
+        after_retries(&host, 1.0).await?;
+        let now = rig.kafka.committed_offsets(&config.group, "tweets").await?;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let indexed_before = count(&rig, "weir-tweets").await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    after_retries(&host, 3.0).await?;
     let during = rig.kafka.committed_offsets(&config.group, "tweets").await?;
     ensure!(
         before == during,

@@ -97,6 +97,17 @@ impl StampFiles {
     }
 }
 
+/// Waits until the tweets index holds its first thousand documents.
+async fn indexing_started(rig: &Rig, host: &Host) -> Result<()> {
+    wait_for(
+        "indexing to start",
+        Duration::from_secs(60),
+        Some(host),
+        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
+    )
+    .await
+}
+
 fn stamp_pipeline(path: &Path) -> Vec<PipelineSpec> {
     vec![PipelineSpec::new("tweets", "tweets", "weir-tweets").module(path.to_str().unwrap(), &[])]
 }
@@ -123,13 +134,7 @@ async fn twenty_swaps_under_load_lose_nothing_and_never_go_back() -> Result<()> 
     let config = HostConfig::new(&rig.osmem.url(), stamp_pipeline(&stamps.path()));
     let host = Host::start(&rig, &config).await?;
     let pid = host.process.pid();
-    wait_for(
-        "indexing to start",
-        Duration::from_secs(60),
-        Some(&host),
-        || async { Ok((rig.es().count("weir-tweets").await.unwrap_or(0) > 1_000).then_some(())) },
-    )
-    .await?;
+    indexing_started(&rig, &host).await?;
     for (g, v) in versions.iter().enumerate().skip(1) {
         stamps.drop_in(v)?;
         wait_active(&host, "stamp", v)
@@ -200,13 +205,18 @@ async fn twenty_swaps_under_load_lose_nothing_and_never_go_back() -> Result<()> 
 /// fails: each rejected with its reason while processing goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_modules_are_rejected_and_the_running_version_stays() -> Result<()> {
+    const RECORDS: usize = 100_000;
     let _serial = SERIAL.lock().await;
     let rig = Rig::start().await?;
     let stamps = StampFiles::load(&rig)?;
     stamps.drop_in(&stamps.a)?;
-    let placed = rig.load("tweets", (0..30_000).map(tweet).collect()).await?;
+    let placed = rig
+        .load("tweets", (0..RECORDS).map(tweet).collect())
+        .await?;
     let config = HostConfig::new(&rig.osmem.url(), stamp_pipeline(&stamps.path()));
     let host = Host::start(&rig, &config).await?;
+    // The bad modules arrive while records flow.
+    indexing_started(&rig, &host).await?;
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (
             b"\0asm\x0d\0\x01\0 this is not a component".to_vec(),
@@ -245,6 +255,10 @@ async fn invalid_modules_are_rejected_and_the_running_version_stays() -> Result<
             "active version changed"
         );
     }
+    ensure!(
+        (rig.es().count("weir-tweets").await? as usize) < RECORDS,
+        "load finished before the last bad module was rejected; the test proves nothing"
+    );
     assert_indexed_exactly(
         &rig,
         "weir-tweets",
@@ -356,18 +370,49 @@ async fn config_reload_adds_and_removes_pipelines_without_loss() -> Result<()> {
         settled < 40_000,
         "news finished before it was removed; the test proves nothing"
     );
-    let committed = rig.kafka.committed_offsets(&config.group, "news").await?;
+    // Per partition, the indexed records are exactly offsets 0..committed:
+    // nothing committed unindexed (loss), nothing indexed uncommitted (it
+    // would be indexed again by the next consumer).
     let ids = es.ids("weir-news").await?;
-    for (p, c) in committed.iter().enumerate() {
-        let c = c.unwrap_or(0);
-        let indexed = news_placed
+    let indexed: BTreeMap<i32, Vec<i64>> =
+        news_placed
             .iter()
-            .filter(|(pp, o)| *pp == p as i32 && ids.contains(&format!("news-{pp}-{o}-0")))
-            .count() as i64;
-        ensure!(
-            indexed >= c,
-            "news partition {p}: committed {c} but only {indexed} indexed (loss)"
-        );
+            .fold(BTreeMap::new(), |mut by_partition, &(p, o)| {
+                if ids.contains(&format!("news-{p}-{o}-0")) {
+                    by_partition.entry(p).or_insert_with(Vec::new).push(o);
+                }
+                by_partition
+            });
+    let mismatch = || async {
+        let committed = rig.kafka.committed_offsets(&config.group, "news").await?;
+        let mut problems = Vec::new();
+        for (p, c) in committed.iter().enumerate() {
+            let c = c.unwrap_or(0);
+            let offsets = indexed.get(&(p as i32)).map_or(&[][..], Vec::as_slice);
+            let exact = offsets.len() as i64 == c && offsets.iter().all(|o| *o < c);
+            if !exact {
+                problems.push(format!(
+                    "partition {p}: committed {c}, indexed {} (highest {:?})",
+                    offsets.len(),
+                    offsets.iter().max()
+                ));
+            }
+        }
+        anyhow::Ok(problems)
+    };
+    let exact = wait_for(
+        "the removed news pipeline's commits to equal what it indexed",
+        Duration::from_secs(30),
+        Some(&host),
+        || async { Ok(mismatch().await?.is_empty().then_some(())) },
+    )
+    .await;
+    if let Err(e) = exact {
+        return Err(e.context(format!(
+            "the removed pipeline's committed offsets differ from what it indexed (removal \
+             should drain and commit, docs/operators-guide.md): {:?}",
+            mismatch().await?
+        )));
     }
     host.process.ensure_running()?;
     Ok(())

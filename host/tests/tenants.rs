@@ -42,7 +42,7 @@ async fn assert_dead_lettered_for_limit(
     let topic = format!("{tenant}.tweets-dlq");
     let dead = rig
         .kafka
-        .consume_all(&topic, placed.len(), Duration::from_secs(240))
+        .read_to_end(&topic, placed.len(), Duration::from_secs(240))
         .await
         .with_context(|| format!("{tenant}'s dead letters\n{}", host.process.log_tail()))?;
     let wanted: HashSet<(i32, i64)> = placed.iter().copied().collect();

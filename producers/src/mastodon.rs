@@ -7,9 +7,11 @@
 //!
 //! The stream cannot resume: on a drop it reconnects with back-off (1 s
 //! doubling to 60 s by default) and posts delivered during the gap are
-//! missed. Statuses seen before a reconnect are dropped by id. An access
-//! token is optional (some servers require one for public timelines); 401
-//! ends the source with [`Error::Auth`].
+//! missed. Statuses seen before a reconnect are dropped by id. Since
+//! Mastodon 4.2 the public and local timelines stream only with a user
+//! access token: without one the source fails before connecting, with
+//! [`Error::Config`] saying how to get one ([`TOKEN_HELP`]). Hashtag
+//! streams work without. 401 ends the source with [`Error::Auth`].
 
 use std::time::Duration;
 
@@ -23,8 +25,12 @@ use crate::{Backoff, Counters, Emitter, Error, excerpt, sleep_or_cancel};
 
 /// The real service (the flagship server; any Mastodon server works).
 pub const DEFAULT_BASE_URL: &str = "https://mastodon.social";
-/// Environment variable holding the (optional) access token.
+/// Environment variable holding the user access token.
 pub const TOKEN_ENV: &str = "MASTODON_TOKEN";
+/// How to get a user access token.
+pub const TOKEN_HELP: &str = "on your Mastodon server open Preferences > Development > \
+     New application, give it the read scope, submit, open the application and copy \
+     \"Your access token\" into the MASTODON_TOKEN environment variable";
 const SERVICE: &str = "mastodon";
 
 /// Streaming settings.
@@ -49,7 +55,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Public federated timeline of [`DEFAULT_BASE_URL`], no token.
+    /// Public federated timeline of [`DEFAULT_BASE_URL`]; set
+    /// `access_token` (required for it since Mastodon 4.2).
     pub fn new() -> Config {
         Config {
             base_url: DEFAULT_BASE_URL.to_owned(),
@@ -123,6 +130,17 @@ pub async fn run(
             config.base_url
         )));
     }
+    let has_token = config
+        .access_token
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty());
+    if config.hashtag.is_none() && !has_token {
+        let which = if config.local { "local" } else { "public" };
+        return Err(Error::Config(format!(
+            "mastodon: the {which} timeline streams only with a user access token (Mastodon 4.2 \
+             and later): {TOKEN_HELP}"
+        )));
+    }
     let client = crate::http_client()?;
     let url = config.stream_url();
     let mut seen = RecentSet::new(config.dedupe_capacity);
@@ -162,8 +180,8 @@ pub async fn run(
                 return Err(Error::Auth {
                     service: SERVICE,
                     message: format!(
-                        "HTTP {status}: {} (this server may require an access token for its public \
-                         streams: set {TOKEN_ENV})",
+                        "HTTP {status}: {} (the token in {TOKEN_ENV} was refused; to get a user \
+                         token: {TOKEN_HELP})",
                         excerpt(&body, 300)
                     ),
                 });

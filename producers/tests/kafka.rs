@@ -52,7 +52,9 @@ async fn replay_produces_every_line_keyed_by_its_id() {
     assert_eq!((c.emitted, c.produced), (82, 82), "{c}");
     assert_eq!(c.skipped("no_key"), 1);
 
-    let records = kafka.consume_all("tweets", 82, READ_TIMEOUT).await.unwrap();
+    // Everything on the topic, not just the first 82: a duplicate or an
+    // extra record fails the count.
+    let records = kafka.read_to_end("tweets", 82, READ_TIMEOUT).await.unwrap();
     assert_eq!(records.len(), 82);
     let mut partition_of: HashMap<Vec<u8>, i32> = HashMap::new();
     let mut per_key: HashMap<Option<Vec<u8>>, usize> = HashMap::new();
@@ -111,7 +113,7 @@ async fn newsapi_articles_reach_kafka_keyed_by_news_id() {
     .await
     .unwrap();
     assert_eq!(counters.snapshot().produced, 3);
-    let records = kafka.consume_all("news", 3, READ_TIMEOUT).await.unwrap();
+    let records = kafka.read_to_end("news", 3, READ_TIMEOUT).await.unwrap();
     let mut keys: Vec<String> = records
         .iter()
         .map(|r| String::from_utf8(r.key.clone().unwrap()).unwrap())
@@ -183,7 +185,19 @@ async fn bluesky_stream_reaches_kafka_and_stops_at_the_limit() {
     .expect("the limit stops the stream")
     .unwrap();
     assert_eq!(counters.snapshot().produced, 5);
-    let records = kafka.consume_all("tweets", 5, READ_TIMEOUT).await.unwrap();
+    // Exactly the first five posts, once each.
+    let records = kafka.read_to_end("tweets", 5, READ_TIMEOUT).await.unwrap();
+    let mut users: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.value).unwrap();
+            let id = v["id"].as_str().unwrap();
+            id.split('/').nth(2).unwrap().to_owned()
+        })
+        .collect();
+    users.sort();
+    let want: Vec<String> = (0..5).map(|i| format!("did:plc:user{i}")).collect();
+    assert_eq!(users, want);
     for r in &records {
         let v: Value = serde_json::from_slice(&r.value).unwrap();
         assert_eq!(v["source"], "bluesky");

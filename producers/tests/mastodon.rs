@@ -91,6 +91,7 @@ fn config(base: &str) -> Config {
     c.backoff = Backoff::exponential(Duration::from_millis(10), Duration::from_millis(50));
     c.rate_limit_backoff =
         Backoff::exponential(Duration::from_millis(20), Duration::from_millis(100));
+    c.access_token = Some("user-token".into());
     c
 }
 
@@ -200,24 +201,75 @@ async fn hashtag_stream_statuses_are_normalised() {
     assert_eq!(req.2.as_deref(), Some("text/event-stream"));
 }
 
-#[tokio::test]
-async fn public_stream_without_token() {
+/// Streams one status with `configure`d settings; the request it sent
+/// (path and query, `Authorization`).
+async fn first_request(configure: impl FnOnce(&mut Config)) -> (String, Option<String>) {
     let (base, fake) = start(Fake {
         conns: vec![Conn::Ok(vec![update(&status("1", "a"))], End::Hang)],
         ..Fake::default()
     })
     .await;
     let mut c = config(&base);
-    c.local = true;
+    configure(&mut c);
     let (emitter, mut rx, _) = Emitter::channel(100);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(mastodon::run(c, emitter, shutdown.clone()));
     collect(&mut rx, 1).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    let req = &fake.lock().unwrap().requests[0];
-    assert_eq!(req.0, "/api/v1/streaming/public/local");
-    assert_eq!(req.1, None);
+    let req = fake.lock().unwrap().requests[0].clone();
+    (req.0, req.1)
+}
+
+#[tokio::test]
+async fn public_stream_sends_the_user_token() {
+    let (path, auth) = first_request(|c| c.local = true).await;
+    assert_eq!(path, "/api/v1/streaming/public/local");
+    assert_eq!(auth.as_deref(), Some("Bearer user-token"));
+}
+
+/// Since Mastodon 4.2 the public and local timelines stream only with a
+/// user token: without one the source fails before connecting, saying how
+/// to get one.
+#[tokio::test]
+async fn public_streams_without_a_token_fail_before_connecting() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    for (local, token) in [(false, None), (true, None), (false, Some("  "))] {
+        let mut c = config(&base);
+        c.local = local;
+        c.access_token = token.map(str::to_owned);
+        let (emitter, _rx, _) = Emitter::channel(10);
+        let err = mastodon::run(c, emitter, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        let msg = err.to_string();
+        for needle in [
+            "Preferences > Development > New application",
+            "read",
+            "access token",
+            "MASTODON_TOKEN",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} not in {msg}");
+        }
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the producer connected: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn hashtag_streams_need_no_token() {
+    let (path, auth) = first_request(|c| {
+        c.hashtag = Some("climate".into());
+        c.access_token = None;
+    })
+    .await;
+    assert_eq!(path, "/api/v1/streaming/hashtag?tag=climate");
+    assert_eq!(auth, None);
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of single metadata / offset requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A record read back by [`Kafka::consume_all`].
+/// A record read back by [`Kafka::read_to_end`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumedRecord {
     /// Partition it was read from.
@@ -298,53 +298,65 @@ impl Kafka {
         .await
     }
 
-    /// Reads `topic` from the beginning of every partition until `expected`
-    /// records have arrived, and returns them (in arrival order; in offset
-    /// order within a partition). Fails if fewer arrive within `timeout`.
-    /// Meant for dead-letter topics and other small result topics.
+    /// Every record of `topic`, read from the beginning of every partition
+    /// to its end, once the topic holds at least `at_least` records (in
+    /// arrival order; in offset order within a partition). Fails if it
+    /// holds fewer within `timeout`.
     ///
-    /// Uses partition assignment, not a consumer group, so it is quick and
-    /// commits nothing.
-    pub async fn consume_all(
+    /// Returns what is there, not just `at_least`: a caller comparing exact
+    /// sets sees extra and duplicate records. The end is where librdkafka
+    /// reports partition EOF (the high watermark of a Fetch response, which
+    /// tansu gets right; see [`Kafka::end_offsets`]), not ListOffsets.
+    /// Meant for dead-letter topics and other small result topics. Uses
+    /// partition assignment, not a consumer group, so it commits nothing.
+    pub async fn read_to_end(
         &self,
         topic: &str,
-        expected: usize,
+        at_least: usize,
         timeout: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
-        let config = self.reader_config();
+        let mut config = self.reader_config();
+        config
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "20");
         let topic = topic.to_owned();
         blocking(move || {
             let consumer: BaseConsumer = config.create()?;
-            assign_from_beginning(&consumer, &topic)?;
+            let n = assign_from_beginning(&consumer, &topic)? as usize;
+            let mut at_end = vec![false; n];
             let deadline = Instant::now() + timeout;
-            let mut records = Vec::with_capacity(expected);
-            while records.len() < expected {
+            let mut records = Vec::with_capacity(at_least);
+            while records.len() < at_least || !at_end.iter().all(|&e| e) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     bail!(
-                        "read {} of {expected} records from {topic} within {timeout:?}",
+                        "read {} of at least {at_least} records from {topic} within {timeout:?}",
                         records.len()
                     );
                 }
                 match consumer.poll(left.min(Duration::from_millis(200))) {
                     None => {}
-                    Some(Ok(message)) => records.push(ConsumedRecord {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        value: message.payload().unwrap_or_default().to_vec(),
-                        headers: message
-                            .headers()
-                            .map(|headers| {
-                                headers
-                                    .iter()
-                                    .map(|h| {
-                                        (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    }),
+                    Some(Ok(message)) => {
+                        at_end[message.partition() as usize] = false;
+                        records.push(ConsumedRecord {
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            key: message.key().map(<[u8]>::to_vec),
+                            value: message.payload().unwrap_or_default().to_vec(),
+                            headers: message
+                                .headers()
+                                .map(|headers| {
+                                    headers
+                                        .iter()
+                                        .map(|h| {
+                                            (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        });
+                    }
+                    Some(Err(KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
                     Some(Err(e)) => return Err(e).with_context(|| format!("consume {topic}")),
                 }
             }

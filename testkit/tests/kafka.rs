@@ -47,7 +47,7 @@ async fn produce_end_offsets_and_consume() -> anyhow::Result<()> {
     assert_eq!(ends, expected_ends);
 
     let records = kafka
-        .consume_all("events", n, Duration::from_secs(60))
+        .read_to_end("events", n, Duration::from_secs(60))
         .await?;
     assert_eq!(records.len(), n);
     let keys: HashSet<Vec<u8>> = records.iter().filter_map(|r| r.key.clone()).collect();
@@ -87,7 +87,7 @@ async fn produce_loads_100k_records() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consume_all_reads_headers_and_times_out_when_short() -> anyhow::Result<()> {
+async fn read_to_end_reads_headers_everything_and_times_out_when_short() -> anyhow::Result<()> {
     let kafka = Kafka::start().await?;
     kafka.create_topic("dlq", 1).await?;
     let producer: FutureProducer = rdkafka::ClientConfig::new()
@@ -113,7 +113,7 @@ async fn consume_all_reads_headers_and_times_out_when_short() -> anyhow::Result<
         .await
         .map_err(|(e, _)| e)?;
 
-    let records = kafka.consume_all("dlq", 1, Duration::from_secs(30)).await?;
+    let records = kafka.read_to_end("dlq", 1, Duration::from_secs(30)).await?;
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!((record.partition, record.offset), (0, 0));
@@ -130,9 +130,24 @@ async fn consume_all_reads_headers_and_times_out_when_short() -> anyhow::Result<
         ]
     );
 
-    let short = kafka.consume_all("dlq", 2, Duration::from_secs(2)).await;
+    let short = kafka.read_to_end("dlq", 2, Duration::from_secs(2)).await;
     let message = format!("{:#}", short.expect_err("only one record exists"));
-    assert!(message.contains("read 1 of 2 records"), "{message}");
+    assert!(
+        message.contains("read 1 of at least 2 records"),
+        "{message}"
+    );
+
+    // Asked for one of two, it still returns both: extras are visible.
+    producer
+        .send(
+            FutureRecord::to("dlq").key("k2").payload("v2"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    let all = kafka.read_to_end("dlq", 1, Duration::from_secs(30)).await?;
+    let offsets: Vec<i64> = all.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 1]);
     Ok(())
 }
 

@@ -9,9 +9,12 @@
 //!   knowledge graph).
 //! * hate speech: label hate → category 2000 "Discrimination and Harassment"
 //!   (plus a subcategory when a driving term is in [`crate::hate::terms`]),
-//!   offensive → 1000 "Personal Insult", neither → no category. `score` is
-//!   the class probability × 100 (rounded), `frequency` the category's share
-//!   of the listed scores in percent, `positions` the driving terms'
+//!   offensive → 1000 "Personal Insult", neither → no category. As
+//!   documented by expert.ai, `score` is cumulative and unbounded (here:
+//!   the category's driving terms' contributions to the model's logit,
+//!   summed and rounded, at least 1), `frequency` the category's share of
+//!   the listed scores in percent (summing to exactly 100), `winner` marks
+//!   the categories with the highest score, `positions` the driving terms'
 //!   character offsets (zero-based, end exclusive).
 
 use axum::{
@@ -26,7 +29,7 @@ use super::{
     error::{ApiError, ExpertAiError},
 };
 use crate::{
-    hate::{HATESONAR_VERSION, HateLabel, HatePrediction, terms},
+    hate::{DrivingTerm, HATESONAR_VERSION, HateLabel, HatePrediction, terms},
     pyround::py_round,
     vader::{Analysis, VADER_VERSION},
 };
@@ -209,26 +212,30 @@ const PERSONAL_INSULT: &str = "Personal Insult";
 
 /// expert.ai categories for a prediction (see the module docs for the mapping).
 pub fn categories_of(prediction: &HatePrediction) -> Vec<Category> {
-    let score = py_round(prediction.scores.get(prediction.label) * 100.0, 0) as u32;
-    let all_positions = |terms: &[&str]| -> Vec<Position> {
-        let mut positions: Vec<Position> = prediction
+    // A category's terms: all driving terms, or those a subcategory lists.
+    let terms_of = |terms: &[&str]| -> Vec<&DrivingTerm> {
+        prediction
             .top_features
             .iter()
             .filter(|t| terms.is_empty() || terms.contains(&t.term.as_str()))
+            .collect()
+    };
+    let category = |id, label, hierarchy, terms: Vec<&DrivingTerm>| {
+        let mut positions: Vec<Position> = terms
+            .iter()
             .flat_map(|t| t.positions.iter().copied().map(Position::from))
             .collect();
         positions.sort_by_key(|p| (p.start, p.end));
-        positions
-    };
-    let category = |id, label, hierarchy, positions| Category {
-        id,
-        label,
-        hierarchy,
-        namespace: "hate_speech",
-        score,
-        frequency: 0.0,
-        winner: true,
-        positions,
+        Category {
+            id,
+            label,
+            hierarchy,
+            namespace: "hate_speech",
+            score: cumulative_score(&terms),
+            frequency: 0.0,
+            winner: false,
+            positions,
+        }
     };
     let mut categories = match prediction.label {
         HateLabel::Neither => Vec::new(),
@@ -236,7 +243,7 @@ pub fn categories_of(prediction: &HatePrediction) -> Vec<Category> {
             "1000",
             PERSONAL_INSULT,
             vec![PERSONAL_INSULT],
-            all_positions(&[]),
+            terms_of(&[]),
         )],
         HateLabel::Hate => {
             let drivers: Vec<&str> = prediction
@@ -248,7 +255,7 @@ pub fn categories_of(prediction: &HatePrediction) -> Vec<Category> {
                 "2000",
                 DISCRIMINATION,
                 vec![DISCRIMINATION],
-                all_positions(&[]),
+                terms_of(&[]),
             )];
             for sub in terms::subcategories_for(&drivers) {
                 let matched: Vec<&str> = drivers
@@ -260,21 +267,47 @@ pub fn categories_of(prediction: &HatePrediction) -> Vec<Category> {
                     sub.id,
                     sub.label,
                     vec![DISCRIMINATION, sub.label],
-                    all_positions(&matched),
+                    terms_of(&matched),
                 ));
             }
             out
         }
     };
-    // Every listed category carries the same model score, so each gets an
-    // equal share and all are winners.
-    let total: u32 = categories.iter().map(|c| c.score).sum();
+    let best = categories.iter().map(|c| c.score).max().unwrap_or(0);
     for c in &mut categories {
-        c.frequency = if total == 0 {
-            0.0
-        } else {
-            py_round(100.0 * f64::from(c.score) / f64::from(total), 2)
-        };
+        c.winner = c.score == best;
+    }
+    let frequencies = frequencies(&categories.iter().map(|c| c.score).collect::<Vec<_>>());
+    for (c, f) in categories.iter_mut().zip(frequencies) {
+        c.frequency = f;
     }
     categories
+}
+
+/// What the rules would have accumulated: the driving terms' contributions
+/// to the class's logit, summed and rounded, at least 1 for a listed
+/// category (expert.ai's scores are cumulative and unbounded, not
+/// probabilities).
+fn cumulative_score(terms: &[&DrivingTerm]) -> u32 {
+    let sum: f64 = terms.iter().map(|t| t.contribution.max(0.0)).sum();
+    (py_round(sum, 0) as u32).max(1)
+}
+
+/// Each score's percentage of their sum, 2 decimals, adjusted on the
+/// largest so that they add up to exactly 100 (nothing listed: none).
+fn frequencies(scores: &[u32]) -> Vec<f64> {
+    let total: u32 = scores.iter().sum();
+    if total == 0 {
+        return vec![0.0; scores.len()];
+    }
+    // In hundredths of a percent, so the sum is exact.
+    let mut hundredths: Vec<i64> = scores
+        .iter()
+        .map(|s| py_round(10_000.0 * f64::from(*s) / f64::from(total), 0) as i64)
+        .collect();
+    let rest = 10_000 - hundredths.iter().sum::<i64>();
+    if let Some(largest) = (0..scores.len()).max_by_key(|i| (scores[*i], std::cmp::Reverse(*i))) {
+        hundredths[largest] += rest;
+    }
+    hundredths.into_iter().map(|h| h as f64 / 100.0).collect()
 }

@@ -89,6 +89,15 @@ pub fn runs(program: &str, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
+/// Fails the calling test when `program args` does not run, naming the
+/// command that installs it (the suite never passes by skipping a check).
+pub fn require(program: &str, args: &[&str], install: &str) {
+    assert!(
+        runs(program, args),
+        "`{program}` is needed by this test and does not run here; install it: {install}"
+    );
+}
+
 /// Shell-style glob with `*` only (index patterns, workspace members).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();

@@ -44,8 +44,9 @@ enum Source {
     Bluesky(BlueskyArgs),
     /// Stream a Mastodon server's public or hashtag timeline onto the tweets topic.
     #[command(
-        after_help = "Environment:\n  MASTODON_TOKEN  access token (optional; some servers require one for \
-                      public streams)"
+        after_help = "Environment:\n  MASTODON_TOKEN  user access token, required for the public and local \
+                      timelines (Mastodon 4.2+): Preferences > Development > New application, \
+                      scope read, copy \"Your access token\"; hashtag streams work without"
     )]
     Mastodon(MastodonArgs),
     /// Poll RSS / Atom feeds onto the news topic.

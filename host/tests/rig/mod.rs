@@ -528,6 +528,57 @@ pub fn header(r: &weir_testkit::ConsumedRecord, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The records of dead-letter `topic`, read to its end (once it holds at
+/// least `expected.len()`), checked to be exactly one per `expected`
+/// source position: none missing, none extra, none twice. A dead letter's
+/// source is read from its `partition_header` and `offset_header`. Call it
+/// after the pipeline committed its input, so every write is in.
+pub async fn dead_letters_exactly(
+    rig: &Rig,
+    topic: &str,
+    expected: &[(i32, i64)],
+    (partition_header, offset_header): (&str, &str),
+    timeout: Duration,
+) -> Result<Vec<weir_testkit::ConsumedRecord>> {
+    let dead = rig
+        .kafka
+        .read_to_end(topic, expected.len(), timeout)
+        .await?;
+    let mut got = Vec::with_capacity(dead.len());
+    for r in &dead {
+        let p = header(r, partition_header);
+        let o = header(r, offset_header);
+        let at: (i32, i64) = (
+            p.parse()
+                .with_context(|| format!("{topic}: {partition_header} {p:?}"))?,
+            o.parse()
+                .with_context(|| format!("{topic}: {offset_header} {o:?}"))?,
+        );
+        got.push(at);
+    }
+    let mut want = expected.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    if got != want {
+        let twice: Vec<_> = got
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .take(5)
+            .collect();
+        let got_set: HashSet<_> = got.iter().copied().collect();
+        let want_set: HashSet<_> = want.iter().copied().collect();
+        let missing: Vec<_> = want_set.difference(&got_set).take(5).collect();
+        let extra: Vec<_> = got_set.difference(&want_set).take(5).collect();
+        bail!(
+            "{topic}: {} dead letters for {} expected: missing {missing:?}, unexpected {extra:?}, twice {twice:?}",
+            got.len(),
+            want.len()
+        );
+    }
+    Ok(dead)
+}
+
 /// Records on `topic` (sum of its partitions' end offsets).
 pub async fn topic_len(rig: &Rig, topic: &str) -> Result<i64> {
     Ok(rig.kafka.end_offsets(topic).await?.iter().sum())

@@ -1,8 +1,7 @@
-//! The classifier backends: requests, retries and response shapes.
+//! Sentiment as a [`Task`] of the shared classifier client: the classes,
+//! the endpoints, and each service's answer in the schema's terms.
 
-use std::time::Duration;
-
-use weir_guest::http::{self, HttpError, Request};
+use classify_client::{Task, expertai, weir};
 use weir_guest::serde_json::{Value, json};
 use weir_guest::{Config, Error};
 
@@ -26,295 +25,20 @@ impl Sentiment {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Weir,
-    ExpertAi,
-    Hf,
-    Tei,
-}
-
-/// A configured backend.
-#[derive(Debug)]
-pub struct Backend {
-    kind: Kind,
-    url: String,
-    model: String,
-    label_map: Vec<(String, &'static str)>,
-    neutral: f64,
-    language: String,
-    retries: u32,
-    backoff: Duration,
-    timeout: Option<Duration>,
-}
-
 const LABELS: [&str; 3] = ["positive", "negative", "neutral"];
 
-impl Backend {
+/// The sentiment task.
+#[derive(Debug)]
+pub struct SentimentTask {
+    /// `|score|` below it is neutral (expert.ai, hf, tei).
+    neutral: f64,
+}
+
+impl SentimentTask {
+    /// Reads `neutral_threshold` (default 0.05).
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let (kind, default_url, default_model) = match config.get_or("backend", "weir") {
-            "weir" => (Kind::Weir, Some("http://127.0.0.1:8090"), "weir-classifier"),
-            "expertai" => (Kind::ExpertAi, Some("https://nlapi.expert.ai"), "expert.ai"),
-            "hf" => (Kind::Hf, None, "hf"),
-            "tei" => (Kind::Tei, None, "tei"),
-            other => {
-                return Err(Error::new(format!(
-                    "config key \"backend\": {other:?} is not one of weir, expertai, hf, tei"
-                )));
-            }
-        };
-        let url = match (config.get("url"), default_url) {
-            (Some(u), _) | (None, Some(u)) => u.trim_end_matches('/').to_owned(),
-            (None, None) => {
-                return Err(Error::new(
-                    "config key \"url\" is required for this backend",
-                ));
-            }
-        };
-        if !url.starts_with("http://") && !url.starts_with("https://") {
-            return Err(Error::new(format!(
-                "config key \"url\": {url:?} is not an http(s) URL"
-            )));
-        }
-        let mut label_map = Vec::new();
-        let spec = config.get_or("label_map", "positive:positive,negative:negative,neutral:neutral,pos:positive,neg:negative,neu:neutral");
-        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (from, to) = pair
-                .rsplit_once(':')
-                .map(|(f, t)| (f.trim(), t.trim()))
-                .unwrap_or((pair, ""));
-            let to = LABELS.into_iter().find(|l| l.eq_ignore_ascii_case(to)).ok_or_else(|| {
-                Error::new(format!("config key \"label_map\": {pair:?} must map a label to positive, negative or neutral"))
-            })?;
-            label_map.push((from.to_lowercase(), to));
-        }
-        let model = match (config.get("model"), kind) {
-            (Some(m), _) => m.to_owned(),
-            (None, Kind::Hf) => url
-                .split_once("/models/")
-                .map_or(default_model.to_owned(), |(_, m)| m.to_owned()),
-            (None, _) => default_model.to_owned(),
-        };
         Ok(Self {
-            kind,
-            url,
-            model,
-            label_map,
             neutral: config.parse_or("neutral_threshold", 0.05)?,
-            language: config.get_or("language", "en").to_owned(),
-            retries: config.parse_or("retries", 2)?,
-            backoff: Duration::from_millis(config.parse_or("backoff_ms", 200)?),
-            timeout: config
-                .parse::<u64>("timeout_ms")?
-                .map(Duration::from_millis),
-        })
-    }
-
-    /// The model name recorded when nothing better is known.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Classifies `texts`: one result per text, in order; an error is the
-    /// reason the text could not be classified.
-    pub fn classify(&self, texts: &[&str]) -> Vec<Result<Sentiment, String>> {
-        let batch = match self.kind {
-            Kind::ExpertAi => return self.expertai(texts),
-            Kind::Weir => self.call("/v1/sentiment", &json!({"texts": texts}), |v| {
-                self.parse_weir(v, texts.len())
-            }),
-            Kind::Hf => self.call("", &json!({"inputs": texts}), |v| {
-                self.parse_scores(v, texts.len())
-            }),
-            Kind::Tei => {
-                let inputs: Vec<[&str; 1]> = texts.iter().map(|t| [*t]).collect();
-                let body = json!({"inputs": inputs, "truncate": true});
-                self.call("/predict", &body, |v| self.parse_scores(v, texts.len()))
-            }
-        };
-        match batch {
-            Ok(results) => results.into_iter().map(Ok).collect(),
-            Err(reason) => vec![Err(reason); texts.len()],
-        }
-    }
-
-    /// One request per text; once the service is found unavailable the
-    /// rest of the batch is not tried.
-    fn expertai(&self, texts: &[&str]) -> Vec<Result<Sentiment, String>> {
-        let path = format!("/v2/analyze/standard/{}/sentiment", self.language);
-        let mut down: Option<String> = None;
-        texts
-            .iter()
-            .map(|text| {
-                if let Some(reason) = &down {
-                    return Err(reason.clone());
-                }
-                let body = json!({"document": {"text": text}});
-                let result = self.call(&path, &body, |v| self.parse_expertai(v));
-                if let Err(reason) = &result
-                    && reason.starts_with("classifier unavailable")
-                {
-                    down = Some(reason.clone());
-                }
-                result
-            })
-            .collect()
-    }
-
-    /// POSTs `body` to `{url}{path}` with retries, then parses the response.
-    fn call<T>(
-        &self,
-        path: &str,
-        body: &Value,
-        parse: impl Fn(Value) -> Result<T, String>,
-    ) -> Result<T, String> {
-        let url = format!("{}{path}", self.url);
-        let what = format!("POST {}", url.split('?').next().unwrap_or(""));
-        let mut request = Request::post_json(url.as_str(), body).map_err(|e| e.to_string())?;
-        if self.kind == Kind::ExpertAi {
-            request = request.header("content-type", "application/json; charset=utf-8");
-        }
-        if let Some(t) = self.timeout {
-            request = request.timeout(t);
-        }
-        let retry = http::Retry {
-            retries: self.retries,
-            backoff: self.backoff,
-        };
-        match http::request_json_retrying::<Value>(&request, retry) {
-            Ok(v) => parse(v).map_err(|e| format!("{what}: unexpected response: {e}")),
-            Err(http::Exhausted {
-                error: e @ HttpError::Denied(_),
-                ..
-            }) => Err(format!(
-                "{what}: {e}: add the classifier's origin to the pipeline's allowed_outbound_hosts"
-            )),
-            Err(http::Exhausted {
-                attempts: n,
-                error: e,
-            }) if e.is_retryable() => {
-                let s = if n == 1 { "" } else { "s" };
-                Err(format!(
-                    "classifier unavailable after {n} attempt{s}: {what}: {e}"
-                ))
-            }
-            Err(http::Exhausted { error: e, .. }) => Err(format!("{what}: {e}")),
-        }
-    }
-
-    fn parse_weir(&self, v: Value, n: usize) -> Result<Vec<Sentiment>, String> {
-        let model = v["model"].as_str().unwrap_or(&self.model).to_owned();
-        let results = v["results"].as_array().ok_or("no \"results\" array")?;
-        if results.len() != n {
-            return Err(format!("{} results for {n} texts", results.len()));
-        }
-        results
-            .iter()
-            .map(|r| {
-                let num = |k: &str| {
-                    r[k].as_f64()
-                        .ok_or_else(|| format!("result without a number {k:?}: {r}"))
-                };
-                let label = r["label"]
-                    .as_str()
-                    .and_then(|l| LABELS.into_iter().find(|x| *x == l));
-                Ok(Sentiment {
-                    score: num("compound")?,
-                    label: label.ok_or_else(|| format!("result without a known label: {r}"))?,
-                    positivity: num("pos")?,
-                    negativity: num("neg")?,
-                    model: model.clone(),
-                })
-            })
-            .collect()
-    }
-
-    fn parse_expertai(&self, v: Value) -> Result<Sentiment, String> {
-        if v["success"] == json!(false) {
-            return Err(format!("the service reported failure: {}", v["errors"]));
-        }
-        let s = &v["data"]["sentiment"];
-        let num = |k: &str| {
-            s[k].as_f64()
-                .ok_or_else(|| format!("no number data.sentiment.{k}"))
-        };
-        let score = (num("overall")? / 100.0).clamp(-1.0, 1.0);
-        let model = match (self.model.as_str(), v["data"]["version"].as_str()) {
-            ("expert.ai", Some(version)) if !version.is_empty() => format!("expert.ai {version}"),
-            (m, _) => m.to_owned(),
-        };
-        Ok(Sentiment {
-            score,
-            label: self.label_for(score),
-            positivity: (num("positivity")? / 100.0).clamp(0.0, 1.0),
-            negativity: (num("negativity")?.abs() / 100.0).clamp(0.0, 1.0),
-            model,
-        })
-    }
-
-    /// Hugging Face / TEI: `[[{label, score}, ...], ...]` (one list per
-    /// text) or a flat list (one text's labels, or each text's top label).
-    fn parse_scores(&self, v: Value, n: usize) -> Result<Vec<Sentiment>, String> {
-        if let Some(e) = v.get("error") {
-            return Err(format!("the service reported an error: {e}"));
-        }
-        let per_text: Vec<&Value> = match &v {
-            Value::Array(items) if items.iter().all(Value::is_array) => items.iter().collect(),
-            Value::Array(_) if n == 1 => vec![&v],
-            Value::Array(items) if items.len() == n => items.iter().collect(),
-            Value::Object(_) if n == 1 => vec![&v],
-            other => return Err(format!("cannot read {n} label lists from {other}")),
-        };
-        if per_text.len() != n {
-            return Err(format!("{} label lists for {n} texts", per_text.len()));
-        }
-        per_text
-            .into_iter()
-            .map(|labels| self.read_labels(labels))
-            .collect()
-    }
-
-    fn read_labels(&self, labels: &Value) -> Result<Sentiment, String> {
-        let list = match labels {
-            Value::Array(items) => items.iter().collect(),
-            single => vec![single],
-        };
-        let (mut mapped, mut scores) = (false, [0.0f64; 3]);
-        for item in list {
-            let label = item["label"]
-                .as_str()
-                .ok_or_else(|| format!("no label in {item}"))?;
-            let score = item["score"]
-                .as_f64()
-                .ok_or_else(|| format!("no score in {item}"))?;
-            let to = self
-                .label_map
-                .iter()
-                .find(|(from, _)| from.eq_ignore_ascii_case(label))
-                .map(|(_, to)| *to);
-            if let Some(i) = to.and_then(|to| LABELS.iter().position(|l| *l == to)) {
-                scores[i] += score;
-                mapped = true;
-            }
-        }
-        if !mapped {
-            return Err(format!(
-                "no label of {labels} is in label_map; configure label_map"
-            ));
-        }
-        let [positivity, negativity, neutral] = scores;
-        let score = (positivity - negativity).clamp(-1.0, 1.0);
-        let label = if neutral >= positivity.max(negativity) {
-            "neutral"
-        } else {
-            self.label_for(score)
-        };
-        Ok(Sentiment {
-            score,
-            label,
-            positivity,
-            negativity,
-            model: self.model.clone(),
         })
     }
 
@@ -325,6 +49,63 @@ impl Backend {
             "negative"
         } else {
             "neutral"
+        }
+    }
+}
+
+impl Task for SentimentTask {
+    type Verdict = Sentiment;
+    const CLASSES: [&'static str; 3] = LABELS;
+    const DEFAULT_LABEL_MAP: &'static str =
+        "positive:positive,negative:negative,neutral:neutral,pos:positive,neg:negative,neu:neutral";
+    const WEIR_PATH: &'static str = "/v1/sentiment";
+
+    fn expertai_path(language: &str) -> String {
+        format!("/v2/analyze/standard/{language}/sentiment")
+    }
+
+    fn weir_verdict(&self, r: &Value, model: &str) -> Result<Sentiment, String> {
+        let score = weir::number(r, "compound")?;
+        Ok(Sentiment {
+            score,
+            label: LABELS[weir::label(r, &LABELS)?],
+            positivity: weir::number(r, "pos")?,
+            negativity: weir::number(r, "neg")?,
+            model: model.to_owned(),
+        })
+    }
+
+    fn expertai_verdict(
+        &self,
+        data: &Value,
+        _text: &str,
+        model: &str,
+    ) -> Result<Sentiment, String> {
+        let s = expertai::Sentiment::parse(data)?;
+        let score = (s.overall / 100.0).clamp(-1.0, 1.0);
+        Ok(Sentiment {
+            score,
+            label: self.label_for(score),
+            positivity: (s.positivity / 100.0).clamp(0.0, 1.0),
+            negativity: (s.negativity.abs() / 100.0).clamp(0.0, 1.0),
+            model: model.to_owned(),
+        })
+    }
+
+    fn class_scores_verdict(&self, scores: [f64; 3], model: &str) -> Sentiment {
+        let [positivity, negativity, neutral] = scores;
+        let score = (positivity - negativity).clamp(-1.0, 1.0);
+        let label = if neutral >= positivity.max(negativity) {
+            "neutral"
+        } else {
+            self.label_for(score)
+        };
+        Sentiment {
+            score,
+            label,
+            positivity,
+            negativity,
+            model: model.to_owned(),
         }
     }
 }

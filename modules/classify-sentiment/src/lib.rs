@@ -30,13 +30,16 @@ mod backend;
 #[cfg(test)]
 mod tests;
 
-use weir_guest::classify::TextClassification;
+use classify_client::{Client, TextClassification};
 use weir_guest::serde_json::{Value, json};
 use weir_guest::{Config, Error, Outcome, Processor, Record};
 
-pub use backend::{Backend, Sentiment};
+pub use backend::{Sentiment, SentimentTask};
 
-pub use weir_guest::classify::{OnError, text_of};
+pub use classify_client::{OnError, text_of};
+
+/// The configured classifier service.
+pub type Backend = Client<SentimentTask>;
 
 /// The module.
 #[derive(Debug)]
@@ -54,7 +57,7 @@ impl Processor for ClassifySentiment {
                 vec!["title", "description"],
                 "sentiment",
             )?,
-            backend: Backend::from_config(config)?,
+            backend: Backend::from_config(config, SentimentTask::from_config(config)?)?,
         })
     }
 

@@ -23,8 +23,11 @@
 //!   `hate.model`).
 //!
 //! Categories use expert.ai's hate-speech taxonomy: `hate` → "Discrimination
-//! and Harassment", `offensive` → "Personal Insult" (the `expertai` backend
-//! reports its own categories, subcategories included). Credentials for
+//! and Harassment", `offensive` → "Personal Insult". With `expertai`, any
+//! category expert.ai reports is hate speech: the label is the kind of the
+//! winning categories (Personal Insult → `offensive`, the rest → `hate`),
+//! the scores each kind's share of the categories' `frequency`, and
+//! `categories` their taxonomy paths (docs/schema.md). Credentials for
 //! `expertai` or `hf` are added by the host (`[upstreams.NAME]`); the
 //! module never sees them.
 
@@ -32,13 +35,16 @@ mod backend;
 #[cfg(test)]
 mod tests;
 
-use weir_guest::classify::TextClassification;
+use classify_client::{Client, TextClassification};
 use weir_guest::serde_json::{Value, json};
 use weir_guest::{Config, Error, Outcome, Processor, Record};
 
-pub use backend::{Backend, Hate};
+pub use backend::{Hate, HateTask};
 
-pub use weir_guest::classify::{OnError, text_of};
+pub use classify_client::{OnError, text_of};
+
+/// The configured classifier service.
+pub type Backend = Client<HateTask>;
 
 /// The module.
 #[derive(Debug)]
@@ -52,7 +58,7 @@ impl Processor for DetectHate {
     fn init(config: &Config) -> Result<Self, Error> {
         Ok(Self {
             classification: TextClassification::from_config(config, vec!["text"], "hate")?,
-            backend: Backend::from_config(config)?,
+            backend: Backend::from_config(config, HateTask)?,
         })
     }
 

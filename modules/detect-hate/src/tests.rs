@@ -252,20 +252,60 @@ fn expertai_answer(categories: Value) -> Response {
     )
 }
 
+/// expert.ai's documented example response (see classify-client's
+/// tests/fixtures/README.md): one category, Sexism, cumulative score 3.
+const DOCS_EXAMPLE: &str =
+    include_str!("../../classify-client/tests/fixtures/expertai-hate-speech-docs-example.json");
+
+#[test]
+fn expertai_docs_example_is_hate_speech_of_its_kind() {
+    let config = [("backend", "expertai"), ("url", "https://nlapi.example")];
+    let answer: Value = serde_json::from_str(DOCS_EXAMPLE).unwrap();
+    let text = answer["data"]["content"].as_str().unwrap().to_owned();
+    let record = json!({"id": "1", "text": text}).to_string();
+    let (out, requests) = run(
+        &config,
+        &[record.as_str()],
+        Box::new(move |_| Ok(Response::json(200, &answer))),
+    );
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].url,
+        "https://nlapi.example/v2/detect/hate-speech/en"
+    );
+    assert_eq!(
+        requests[0].body_json::<Value>().unwrap(),
+        json!({"document": {"text": "Honestly, girls can't drive!"}})
+    );
+    // A score of 3 is not a 3 % confidence: any category is hate speech,
+    // and Sexism is all of what was detected.
+    assert_eq!(
+        body(&out[0])["hate"],
+        json!({"label": "hate", "score": 1.0, "scores": {"hate": 1.0, "offensive": 0.0, "neither": 0.0},
+               "categories": ["Discrimination and Harassment", "Sexism"], "terms": ["girls"],
+               "model": "expert.ai sensei: 3.1.0"})
+    );
+}
+
 #[test]
 fn expertai_categories_become_the_label_scores_and_terms() {
     let config = [("backend", "expertai"), ("url", "https://nlapi.example")];
+    // Personal Insult only.
     let insult = json!([{"id": "1000", "label": "Personal Insult", "hierarchy": ["Personal Insult"], "namespace": "hate_speech",
-        "score": 97, "frequency": 100.0, "winner": true, "positions": [{"start": 11, "end": 16}]}]);
-    let racism = json!([
+        "score": 4, "frequency": 100.0, "winner": true, "positions": [{"start": 11, "end": 16}]}]);
+    // Both kinds; the winner is the insult although racism has more
+    // categories listed: which kind is the winners' call.
+    let mixed = json!([
         {"id": "2000", "label": "Discrimination and Harassment", "hierarchy": ["Discrimination and Harassment"], "namespace": "hate_speech",
-         "score": 80, "frequency": 50.0, "winner": true, "positions": [{"start": 9, "end": 15}]},
+         "score": 2, "frequency": 20.0, "winner": false, "positions": [{"start": 9, "end": 15}]},
+        {"id": "1000", "label": "Personal Insult", "hierarchy": ["Personal Insult"], "namespace": "hate_speech",
+         "score": 6, "frequency": 60.0, "winner": true, "positions": [{"start": 0, "end": 4}]},
         {"id": "2100", "label": "Racism", "hierarchy": ["Discrimination and Harassment", "Racism"], "namespace": "hate_speech",
-         "score": 80, "frequency": 50.0, "winner": true, "positions": [{"start": 9, "end": 15}]}]);
+         "score": 2, "frequency": 20.0, "winner": false, "positions": [{"start": 9, "end": 15}]}]);
     let mut answers = vec![
         expertai_answer(insult),
         expertai_answer(json!([])),
-        expertai_answer(racism),
+        expertai_answer(mixed),
     ]
     .into_iter();
     let (out, requests) = run(
@@ -275,27 +315,54 @@ fn expertai_categories_become_the_label_scores_and_terms() {
     );
     assert_eq!(requests.len(), 3);
     assert_eq!(
-        requests[0].url,
-        "https://nlapi.example/v2/detect/hate-speech/en"
-    );
-    assert_eq!(
-        requests[0].body_json::<Value>().unwrap(),
-        json!({"document": {"text": "you stupid bitch"}})
-    );
-    assert_eq!(
         body(&out[0])["hate"],
-        json!({"label": "offensive", "score": 0.97, "scores": {"hate": 0.0, "offensive": 0.97, "neither": 0.03},
+        json!({"label": "offensive", "score": 1.0, "scores": {"hate": 0.0, "offensive": 1.0, "neither": 0.0},
                "categories": ["Personal Insult"], "terms": ["bitch"], "model": "expert.ai sensei 2"})
     );
-    assert_eq!(body(&out[1])["hate"]["label"], "neither");
-    assert_eq!(body(&out[1])["hate"]["score"], 1.0);
+    // No category: no hate speech.
+    assert_eq!(
+        body(&out[1])["hate"],
+        json!({"label": "neither", "score": 1.0, "scores": {"hate": 0.0, "offensive": 0.0, "neither": 1.0},
+               "categories": [], "terms": [], "model": "expert.ai sensei 2"})
+    );
     let third = body(&out[2])["hate"].clone();
-    assert_eq!(third["label"], "hate");
+    assert_eq!(third["label"], "offensive");
+    assert_eq!(third["score"], 0.6);
+    assert_eq!(
+        third["scores"],
+        json!({"hate": 0.4, "offensive": 0.6, "neither": 0.0})
+    );
     assert_eq!(
         third["categories"],
-        json!(["Discrimination and Harassment", "Racism"])
+        json!(["Personal Insult", "Discrimination and Harassment", "Racism"])
     );
-    assert_eq!(third["terms"], json!(["vermin"]));
+    // Only the winner's positions: "they " is not a term.
+    assert_eq!(third["terms"], json!(["they"]));
+}
+
+#[test]
+fn expertai_categories_outside_the_taxonomy_still_count_and_bad_ones_fail() {
+    let config = [("backend", "expertai")];
+    let threat = json!([{"id": "3000", "label": "Threat and Violence", "hierarchy": ["Threat and Violence"],
+        "namespace": "hate_speech", "score": 4005.0, "frequency": 100.0, "winner": true, "positions": []}]);
+    let broken =
+        json!([{"id": "1000", "label": "Personal Insult", "score": "high", "frequency": 100.0}]);
+    let mut answers = vec![expertai_answer(threat), expertai_answer(broken)].into_iter();
+    let (out, _) = run(
+        &config,
+        &TWEETS[..2],
+        Box::new(move |_| Ok(answers.next().unwrap())),
+    );
+    assert_eq!(body(&out[0])["hate"]["label"], "hate");
+    assert_eq!(
+        body(&out[0])["hate"]["categories"],
+        json!(["Threat and Violence"])
+    );
+    assert!(
+        reason(&out[1]).contains("category without a non-negative number \"score\""),
+        "{}",
+        reason(&out[1])
+    );
 }
 
 #[test]

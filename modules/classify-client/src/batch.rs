@@ -2,10 +2,9 @@
 //! (`classify-sentiment`, `detect-hate`): parse every record once, send the
 //! texts of the good ones in chunks, write the verdict into one field.
 
-use serde_json::Value;
-
-use crate::json::{ObjectWriter, RawObject};
-use crate::{Config, Document, Error, Outcome, Record};
+use weir_guest::json::{ObjectWriter, RawObject};
+use weir_guest::serde_json::Value;
+use weir_guest::{Config, Document, Error, Outcome, Record};
 
 /// What to do when the classifier cannot classify a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +103,7 @@ impl TextClassification {
                     Some(Err(reason)) => match self.on_error {
                         OnError::DeadLetter => Outcome::fail(reason),
                         OnError::Unclassified => {
-                            crate::log::warn!("indexing a record unclassified: {reason}");
+                            weir_guest::log::warn!("indexing a record unclassified: {reason}");
                             emit(&object, &self.field, &unclassified())
                         }
                     },
