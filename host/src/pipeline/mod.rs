@@ -26,7 +26,7 @@ pub use provenance::{Chain, version_label};
 pub use scheduler::FairScheduler;
 pub use step::process_batch;
 pub use tenant::TenantShare;
-pub use worker::{PartitionBatch, PartitionWorkers, Workers};
+pub use worker::{IsCurrent, PartitionBatch, PartitionWorkers, Workers};
 
 use crate::config::PipelineConfig;
 use crate::runtime::LoadedModule;

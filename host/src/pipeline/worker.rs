@@ -21,7 +21,15 @@ pub struct PartitionBatch {
     /// Runs once everything derived from the batch is acknowledged (the
     /// source then lets its offset be committed).
     pub on_complete: OnComplete,
+    /// Whether the source still owns the batch's partition. Once it does
+    /// not (revoked, its offsets committed), the batch is dropped: the
+    /// partition's next owner consumes it again from the committed offset,
+    /// so nothing is indexed that was not committed.
+    pub is_current: IsCurrent,
 }
+
+/// See [`PartitionBatch::is_current`].
+pub type IsCurrent = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// Starts a partition's worker: it takes batches from `batches` until the
 /// sender is dropped.
@@ -61,8 +69,17 @@ impl<S: DocumentSink> Workers<S> {
                 pipeline,
                 records,
                 on_complete,
+                is_current,
             } = batch;
+            if !is_current() {
+                continue;
+            }
             let out = process_batch(&self.runtime, &self.scheduler, &pipeline, &records).await;
+            // Revoked while it ran (a rebalance, or its pipeline removed):
+            // its outputs would be indexed with its offset already settled.
+            if !is_current() {
+                continue;
+            }
             dispatch_outputs(&pipeline, &records, out, &self.sink, &self.dlq, on_complete).await;
         }
     }

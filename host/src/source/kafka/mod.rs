@@ -194,6 +194,9 @@ impl KafkaSource {
         // One stream for the whole run: `recv()` builds one per message,
         // registering and unregistering a waker each time.
         let mut messages = consumer.stream();
+        // A re-subscription waiting for removed pipelines' batches, and
+        // until when it waits.
+        let mut resubscribe_by: Option<Instant> = None;
         loop {
             // A partition whose worker is full and whose batch is still
             // young holds up polling (see STALL_BEFORE_PAUSE); its worker
@@ -207,14 +210,19 @@ impl KafkaSource {
                 _ = shutdown.cancelled() => break,
                 Some(event) = self.events.recv() => self.on_rebalance(event, &mut slots),
                 Some(SourceControl::Resubscribe) = next_control(&mut control) => {
-                    if let Err(e) = self.subscribe() {
-                        tracing::error!(error = %e, "re-subscribing after a config change failed");
-                    }
+                    // Batches of topics no pipeline consumes any more finish
+                    // first (up to drain_timeout), so the rebalance that
+                    // re-subscribing starts commits all they indexed.
+                    resubscribe_by = Some(Instant::now() + self.cfg.drain_timeout);
+                    self.resubscribe_when_drained(&slots, &mut resubscribe_by);
                 }
                 // The tick comes before messages: under load the message
                 // branch is always ready, and a tick that never ran would
                 // leave paused partitions paused and partial batches unsealed.
-                _ = tick.tick() => self.on_tick(&mut slots),
+                _ = tick.tick() => {
+                    self.on_tick(&mut slots);
+                    self.resubscribe_when_drained(&slots, &mut resubscribe_by);
+                }
                 Some(()) = has_room(held_by.as_ref()) => self.on_tick(&mut slots),
                 msg = messages.next(), if held_by.is_none() => {
                     let mut next = msg;
@@ -252,6 +260,36 @@ impl KafkaSource {
             tracker: Arc::clone(&self.tracker),
             deadline,
         })
+    }
+
+    /// Re-subscribes once no partition of an unrouted topic (its pipeline
+    /// removed) has a batch in flight, or at the deadline.
+    fn resubscribe_when_drained(
+        &self,
+        slots: &HashMap<TopicPartition, PartitionSlot>,
+        by: &mut Option<Instant>,
+    ) {
+        let Some(deadline) = *by else { return };
+        let routes = self.routes.load();
+        let unrouted: Vec<TopicPartition> = slots
+            .keys()
+            .filter(|tp| !routes.contains_key(&*tp.0))
+            .cloned()
+            .collect();
+        let drained = self.tracker.is_drained(&unrouted);
+        if !drained && Instant::now() < deadline {
+            return;
+        }
+        if !drained {
+            tracing::warn!(
+                partitions = unrouted.len(),
+                "removed pipelines still had batches in flight at drain_timeout; they will be redelivered"
+            );
+        }
+        *by = None;
+        if let Err(e) = self.subscribe() {
+            tracing::error!(error = %e, "re-subscribing after a config change failed");
+        }
     }
 
     /// Adds the message to its partition's batch; `true` when that left a
@@ -341,11 +379,13 @@ impl KafkaSource {
         // loop for those would make every other pipeline (and tenant) wait
         // too, so their partitions are paused at once instead.
         let held_back = pipeline.tenant.is_some() || pipeline.control.is_held_back();
-        let tracker = Arc::clone(&self.tracker);
+        let (tracker, owner) = (Arc::clone(&self.tracker), Arc::clone(&self.tracker));
+        let current = ticket.clone();
         let batch = PartitionBatch {
             pipeline: Arc::clone(pipeline),
             records,
             on_complete: Box::new(move || tracker.complete(&ticket)),
+            is_current: Box::new(move || owner.is_current(&current)),
         };
         if !slot.waiting.is_empty() {
             slot.waiting.push_back(batch);

@@ -121,6 +121,21 @@ impl OffsetTracker {
         }
     }
 
+    /// Whether the ticket's partition is still assigned under the assignment
+    /// it was issued in (a completion would still move its offset).
+    pub fn is_current(&self, ticket: &Ticket) -> bool {
+        self.lock()
+            .get(&ticket.tp)
+            .is_some_and(|s| s.generation == ticket.generation)
+    }
+
+    /// Whether none of `tps` has a batch in flight.
+    pub fn is_drained(&self, tps: &[TopicPartition]) -> bool {
+        let state = self.lock();
+        tps.iter()
+            .all(|tp| state.get(tp).is_none_or(|s| s.pending.is_empty()))
+    }
+
     /// Batches registered but not yet complete, over all partitions.
     pub fn in_flight(&self) -> usize {
         self.lock().values().map(|s| s.pending.len()).sum()
