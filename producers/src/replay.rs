@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -67,9 +67,10 @@ impl Config {
         }
     }
 
-    /// Retime so the newest timestamp is the current time.
+    /// Retime so the newest timestamp is the current time, in whole
+    /// seconds (whole-second timestamps stay whole seconds).
     pub fn retime_to_now(&mut self) {
-        self.retime_to = Some(Utc::now());
+        self.retime_to = Some(Utc::now().trunc_subsecs(0));
     }
 }
 
