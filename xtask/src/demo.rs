@@ -45,6 +45,7 @@ const STREAMS: [(&str, &str, &str); 2] = [
 ];
 
 pub fn run(args: &Args) -> Result<()> {
+    modules::ensure_target_installed()?;
     tools::install()?;
     modules::build(&modules::Args {
         names: Vec::new(),
