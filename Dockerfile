@@ -5,8 +5,12 @@
 #
 #   /usr/local/bin/weir
 #   /opt/weir/weir.toml            (deploy/weir.compose.toml)
+#   /opt/weir/expertai.toml        (deploy/weir.compose.expertai.toml)
 #   /opt/weir/modules/<name>.wasm  (built by `cargo xtask modules`)
 #   /opt/weir/templates/*.json     (config/templates)
+#   /var/cache/weir/               compile cache (runtime.cache_dir), owned by
+#                                  the runtime user `weir`; compose mounts the
+#                                  weir-cache volume here so it outlives containers
 #
 # Build from the repository root: docker build -t weir:local .
 # The workspace needs every member's manifest to resolve, so the builder
@@ -39,14 +43,19 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 FROM debian:${DEBIAN_RELEASE}-slim
 # libssl: rdkafka links OpenSSL dynamically; curl: the compose healthcheck.
+# /opt/weir stays root's (the runtime user can't change its modules or
+# config); the compile cache lives in a folder the runtime user owns, so
+# modules compiled once are reused at the next start.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libssl3t64 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /opt/weir --shell /usr/sbin/nologin weir
+ && useradd --system --uid 10001 --home-dir /opt/weir --shell /usr/sbin/nologin weir \
+ && install -d -o weir -g weir -m 0700 /var/cache/weir
 COPY --from=build /out/weir /usr/local/bin/weir
 COPY --from=build /out/modules/ /opt/weir/modules/
 COPY config/templates/ /opt/weir/templates/
 COPY deploy/weir.compose.toml /opt/weir/weir.toml
+COPY deploy/weir.compose.expertai.toml /opt/weir/expertai.toml
 USER weir
 WORKDIR /opt/weir
 EXPOSE 9464

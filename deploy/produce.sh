@@ -12,7 +12,7 @@ case "${1:-}" in
   tweets)
     case "${TWEETS_SOURCE:-sample}" in
       sample)
-        exec weir produce jsonl --file /samples/tweets.jsonl --topic tweets \
+        exec weir produce jsonl --file /samples/tweets.jsonl --topic tweets --retime \
           --brokers "$brokers" --rate "${TWEETS_RATE:-50}" ;;
       x)
         : "${X_BEARER_TOKEN:?TWEETS_SOURCE=x needs X_BEARER_TOKEN (see .env.example)}"
@@ -25,7 +25,7 @@ case "${1:-}" in
   news)
     case "${NEWS_SOURCE:-sample}" in
       sample)
-        exec weir produce jsonl --file /samples/news.jsonl --topic news \
+        exec weir produce jsonl --file /samples/news.jsonl --topic news --retime \
           --brokers "$brokers" --rate "${NEWS_RATE:-5}" ;;
       newsapi)
         : "${NEWSAPI_KEY:?NEWS_SOURCE=newsapi needs NEWSAPI_KEY (see .env.example)}"

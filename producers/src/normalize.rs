@@ -93,11 +93,17 @@ pub fn news_id(url: &str) -> String {
 /// as RFC 3339 in UTC (`2026-11-19T12:26:47Z`, fractional seconds kept
 /// when present). `None` if it is neither.
 pub fn rfc3339(s: &str) -> Option<String> {
+    parse_timestamp(s).map(format_utc)
+}
+
+/// Parses an RFC 3339 or, failing that, an RFC 2822 timestamp (surrounding
+/// whitespace ignored) into UTC.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     let parsed = DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_rfc2822(s))
         .ok()?;
-    Some(format_utc(parsed.with_timezone(&Utc)))
+    Some(parsed.with_timezone(&Utc))
 }
 
 /// Formats a UTC time as RFC 3339 (`Z`, fractional seconds only if any).

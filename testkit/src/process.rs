@@ -77,8 +77,9 @@ pub struct Process {
 }
 
 impl Process {
-    /// Spawns `command` with stdin closed and stdout/stderr captured to a log
-    /// file. `name` labels the log and error messages.
+    /// Spawns `command` in its own process group, with stdin closed and
+    /// stdout/stderr captured to a log file. `name` labels the log and error
+    /// messages.
     ///
     /// The command's own stdio settings are overridden.
     pub fn spawn(name: &str, mut command: Command) -> Result<Process> {
@@ -93,6 +94,11 @@ impl Process {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        // Its own process group: a terminal's Ctrl-C (SIGINT to the
+        // foreground group) reaches only the parent, which decides how its
+        // children stop (e.g. exactly one SIGTERM to drain). PDEATHSIG below
+        // still ends the child if the parent dies first.
+        command.process_group(0);
         let parent = std::process::id();
         // SAFETY: the closure runs between fork and exec and only makes
         // async-signal-safe system calls (prctl, getppid, _exit).
@@ -291,5 +297,31 @@ fn tail(path: &Path, lines: usize) -> String {
             all[all.len().saturating_sub(lines)..].join("\n")
         }
         Err(e) => format!("(cannot read log {}: {e})", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::Process;
+
+    /// A terminal's Ctrl-C goes to the foreground process group; a child in
+    /// the parent's group would get it too, besides whatever the parent
+    /// then sends it (for `weir run`: a second signal, which skips draining).
+    #[test]
+    fn children_run_in_their_own_process_group() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let child = Process::spawn("sleep", command).unwrap();
+        // SAFETY: getpgid/getpgrp have no memory-safety preconditions.
+        let (child_group, own_group) =
+            unsafe { (libc::getpgid(child.pid() as libc::pid_t), libc::getpgrp()) };
+        assert_eq!(
+            child_group,
+            child.pid() as libc::pid_t,
+            "leads its own group"
+        );
+        assert_ne!(child_group, own_group);
     }
 }

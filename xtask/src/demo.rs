@@ -6,6 +6,14 @@
 //! with `config/weir.toml`, shows progress and the live status page's URL,
 //! prints counts per index and a few documents, and stops everything
 //! (`--keep`: keeps it all, status page included, up until Ctrl-C).
+//!
+//! The samples are replayed with `--retime`: their timestamps are moved so
+//! the newest is now, so they land in the dashboard's "last 7 days".
+//!
+//! Every child runs in its own process group (`weir_testkit::Process`), so
+//! the terminal's Ctrl-C reaches only this process, which then stops them
+//! in order: exactly one SIGTERM to weir (it drains and commits), then the
+//! classifier, osmem and tansu.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -37,6 +45,7 @@ const STREAMS: [(&str, &str, &str); 2] = [
 ];
 
 pub fn run(args: &Args) -> Result<()> {
+    modules::ensure_target_installed()?;
     tools::install()?;
     modules::build(&modules::Args {
         names: Vec::new(),
@@ -140,7 +149,14 @@ async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
         expected.push((index, lines(&path)? * args.repeat as u64));
         let mut produce = Command::new(weir);
         produce
-            .args(["produce", "jsonl", "--topic", topic, "--brokers"])
+            .args([
+                "produce",
+                "jsonl",
+                "--retime",
+                "--topic",
+                topic,
+                "--brokers",
+            ])
             .arg(kafka.bootstrap())
             .arg("--file")
             .arg(&path)
@@ -160,15 +176,28 @@ async fn demo(args: &Args, weir: &Path, classifier_bin: &Path) -> Result<()> {
         );
         tokio::signal::ctrl_c().await?;
     }
-    eprintln!("demo: stopping weir (SIGTERM)");
-    host.sigterm()?;
-    match host.wait_exit(Duration::from_secs(30)).await {
-        Some(s) if s.success() => {}
-        other => bail!("weir did not stop cleanly: {other:?}\n{}", host.log_tail()),
+    stop(&host, Duration::from_secs(30)).await?;
+    if let Some(classifier) = &classifier {
+        stop(classifier, Duration::from_secs(10)).await?;
     }
-    drop(classifier);
+    stop(osmem.process(), Duration::from_secs(10)).await?;
+    stop(kafka.process(), Duration::from_secs(10)).await?;
     eprintln!("demo: done");
     Ok(())
+}
+
+/// Sends `process` one SIGTERM and waits for a clean exit (status 0).
+async fn stop(process: &Process, timeout: Duration) -> Result<()> {
+    let name = process.name();
+    eprintln!("demo: stopping {name} (SIGTERM)");
+    process.sigterm()?;
+    match process.wait_exit(timeout).await {
+        Some(s) if s.success() => Ok(()),
+        other => bail!(
+            "{name} did not stop cleanly: {other:?}{}",
+            process.log_excerpt()
+        ),
+    }
 }
 
 /// Records dead-lettered from `index`'s pipeline so far.

@@ -193,7 +193,38 @@ fn select(modules: &[ModulePackage], names: &[String]) -> Result<Vec<ModulePacka
 }
 
 /// Fails with the fix when rustc has no standard library for the target.
-fn ensure_target_installed() -> Result<()> {
+/// Makes sure the toolchain in use can build for [`TARGET`]: if its
+/// standard library is missing, runs `rustup target add` (for the toolchain
+/// cargo runs xtask with, which is `rust-toolchain.toml`'s: rustup passes it
+/// on in `RUSTUP_TOOLCHAIN`). Needed even with `rust-toolchain.toml`, since
+/// rustup installs missing targets itself only when auto-install is on.
+pub fn ensure_target_installed() -> Result<()> {
+    if target_installed()? {
+        return Ok(());
+    }
+    eprintln!("xtask: the {TARGET} target is not installed; running `rustup target add {TARGET}`");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .with_context(|| {
+            format!(
+                "the {TARGET} target is not installed and rustup could not be run; \
+                 install the {TARGET} standard library for your Rust toolchain"
+            )
+        })?;
+    ensure!(
+        status.success(),
+        "`rustup target add {TARGET}` failed ({status})"
+    );
+    ensure!(
+        target_installed()?,
+        "`rustup target add {TARGET}` succeeded but rustc still has no {TARGET} standard library"
+    );
+    Ok(())
+}
+
+/// Whether rustc's sysroot has the [`TARGET`] standard library.
+fn target_installed() -> Result<bool> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = Command::new(rustc)
         .args(["--print", "sysroot"])
@@ -201,11 +232,7 @@ fn ensure_target_installed() -> Result<()> {
         .context("running rustc --print sysroot")?;
     ensure!(output.status.success(), "rustc --print sysroot failed");
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    ensure!(
-        sysroot.join("lib/rustlib").join(TARGET).is_dir(),
-        "the {TARGET} target is not installed; run `rustup target add {TARGET}`"
-    );
-    Ok(())
+    Ok(sysroot.join("lib/rustlib").join(TARGET).is_dir())
 }
 
 /// One `cargo build` for `modules`; with `stamp`, sets the stamp fixture's

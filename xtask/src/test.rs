@@ -15,6 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    modules::ensure_target_installed()?;
     tools::install()?;
     modules::build(&modules::Args {
         names: Vec::new(),

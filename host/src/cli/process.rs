@@ -82,13 +82,31 @@ pub async fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut total, mut emitted, mut failed) = (0usize, 0usize, 0usize);
-    let mut lines = stdin.lines();
+    // Raw lines, not `lines()`: one line that is not UTF-8 fails alone
+    // (reported with its line number) instead of ending the run.
+    let mut lines = stdin.split(b'\n').enumerate();
     loop {
         let mut batch = Vec::with_capacity(args.batch);
-        for line in lines.by_ref() {
-            let line = line.context("reading stdin")?;
-            if line.trim().is_empty() {
-                continue;
+        // The input line number (1-based) of each record in `batch`.
+        let mut line_numbers = Vec::with_capacity(args.batch);
+        for (index, line) in lines.by_ref() {
+            let line_number = index + 1;
+            let mut line = line.context("reading stdin")?;
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    total += 1;
+                    failed += 1;
+                    eprintln!(
+                        "line {line_number}: not valid UTF-8 (invalid byte at column {}); skipped",
+                        e.valid_up_to() + 1
+                    );
+                    continue;
+                }
             }
             batch.push(Arc::new(SourceRecord {
                 topic: Arc::clone(&topic),
@@ -99,6 +117,7 @@ pub async fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                 headers: Vec::new(),
                 value: Bytes::from(line),
             }));
+            line_numbers.push(line_number);
             total += 1;
             if batch.len() == args.batch.max(1) {
                 break;
@@ -111,7 +130,10 @@ pub async fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         for f in &out.failures {
             failed += 1;
             let stage = f.module.as_deref().unwrap_or("validation");
-            eprintln!("record {}: {stage}: {}", batch[f.source].offset, f.reason);
+            eprintln!(
+                "line {}: record {}: {stage}: {}",
+                line_numbers[f.source], batch[f.source].offset, f.reason
+            );
         }
         for doc in out.docs {
             emitted += 1;
