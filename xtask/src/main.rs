@@ -4,6 +4,7 @@ mod bench;
 mod cargo;
 mod demo;
 mod modules;
+mod polyglot;
 mod test;
 mod tools;
 mod wit;
