@@ -30,6 +30,9 @@ const PYTEST: &str = "9.2.0";
 const COMPONENTIZE_PY_MAIN: &str = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())";
 /// componentize-js from npm.
 const COMPONENTIZE_JS: &str = "0.23.0";
+/// componentize-js 0.23.0 imports preview2-shim at build time but lists it
+/// only as a dev dependency, so npm does not install it along.
+const PREVIEW2_SHIM: &str = "0.25.0";
 
 /// The two languages besides Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +191,8 @@ impl Tools {
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .and_then(|v| v["version"].as_str().map(str::to_owned));
-        if installed.as_deref() == Some(COMPONENTIZE_JS) {
+        let shim = dir.join("node_modules/@bytecodealliance/preview2-shim/package.json");
+        if installed.as_deref() == Some(COMPONENTIZE_JS) && shim.is_file() {
             return Ok(());
         }
         println!(
