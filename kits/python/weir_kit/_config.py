@@ -1,6 +1,6 @@
 """Module settings from the pipeline config."""
 
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from ._errors import Error
 
@@ -35,22 +35,19 @@ class Config:
         return value
 
     def get_int(self, key: str, default: int) -> int:
-        raw = self.get(key)
-        if raw is None:
-            return default
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise Error(f'config key "{key}": cannot parse "{raw}" as an integer') from None
+        return self._parse(key, default, int, "an integer")
 
     def get_float(self, key: str, default: float) -> float:
+        return self._parse(key, default, float, "a number")
+
+    def _parse(self, key: str, default: Any, convert: Callable[[str], Any], what: str) -> Any:
         raw = self.get(key)
         if raw is None:
             return default
         try:
-            return float(raw.strip())
+            return convert(raw.strip())
         except ValueError:
-            raise Error(f'config key "{key}": cannot parse "{raw}" as a number') from None
+            raise Error(f'config key "{key}": cannot parse "{raw}" as {what}') from None
 
     def get_bool(self, key: str, default: bool) -> bool:
         raw = self.get(key)
