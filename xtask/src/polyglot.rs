@@ -196,7 +196,7 @@ impl Tools {
             return Ok(());
         }
         println!(
-            "installing componentize-js {COMPONENTIZE_JS} into {}",
+            "installing componentize-js {COMPONENTIZE_JS} and preview2-shim {PREVIEW2_SHIM} into {}",
             dir.display()
         );
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -212,6 +212,7 @@ impl Tools {
             .arg(format!(
                 "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
             ))
+            .arg(format!("@bytecodealliance/preview2-shim@{PREVIEW2_SHIM}"))
             .status()
             .context("running `npm install` (is node with npm installed?)")?;
         ensure!(
