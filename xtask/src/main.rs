@@ -4,8 +4,10 @@ mod bench;
 mod cargo;
 mod demo;
 mod modules;
+mod polyglot;
 mod test;
 mod tools;
+mod wit;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -31,6 +33,9 @@ enum Task {
     /// Run the benchmark suite (benches/README.md): scenarios on the rig,
     /// a table and JSON under target/weir-bench/.
     Bench(bench::Args),
+    /// Write the module contract (wit/) as one binary WIT package,
+    /// dist/weir-pipeline-<version>.wasm, for authors outside this repository.
+    Wit(wit::Args),
 }
 
 fn main() -> Result<()> {
@@ -40,5 +45,6 @@ fn main() -> Result<()> {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Wit(args) => wit::run(&args),
     }
 }

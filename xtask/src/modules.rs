@@ -9,6 +9,9 @@
 //! Each output is checked to be a component, not a core module, and is
 //! written with write-then-rename, so a host watching the folder never
 //! loads a half-written file.
+//!
+//! Python and JavaScript module folders under `modules/` (an `app.py` or
+//! `app.js`, no `Cargo.toml`) are built too, by `polyglot.rs`.
 
 use std::ffi::OsString;
 use std::fs;
@@ -18,6 +21,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
+
+use crate::polyglot;
 
 /// Rust target modules are built for: rustc links a component directly.
 const TARGET: &str = "wasm32-wasip2";
@@ -63,35 +68,21 @@ struct Workspace {
 pub fn build(args: &Args) -> Result<()> {
     let cargo = cargo();
     let workspace = Workspace::load(&cargo)?;
-    let selected = select(&workspace.modules, &args.names)?;
-    ensure_target_installed()?;
-
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| workspace.root.join("dist").join("modules"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let artifacts = workspace.target_dir.join(TARGET).join(PROFILE);
 
-    cargo_build(&cargo, &workspace.root, &selected, None)?;
+    // Python and JavaScript module folders (polyglot.rs); the other names
+    // are Rust packages.
+    let polyglot = polyglot::find(&workspace.root.join("modules"))?;
+    let (polyglot, rust_names) = polyglot::split(&polyglot, &args.names);
     let mut installed = Vec::new();
-    for module in &selected {
-        let dest = out.join(format!("{}.wasm", module.name));
-        installed.push(install(&artifacts, module, &dest)?);
+    if args.names.is_empty() || !rust_names.is_empty() {
+        installed = build_rust(&cargo, &workspace, &rust_names, &out)?;
     }
-
-    if let Some(stamp) = selected.iter().find(|m| m.name == STAMP_FIXTURE) {
-        for value in STAMPS {
-            cargo_build(
-                &cargo,
-                &workspace.root,
-                std::slice::from_ref(stamp),
-                Some(value),
-            )?;
-            let dest = out.join(format!("{}-{value}.wasm", stamp.name));
-            installed.push(install(&artifacts, stamp, &dest)?);
-        }
-    }
+    installed.extend(polyglot::build(&polyglot, &out)?);
 
     println!(
         "built {} components into {}",
@@ -103,6 +94,40 @@ pub fn build(args: &Args) -> Result<()> {
         println!("  {name:<28} {:>8.1} KiB", *size as f64 / 1024.0);
     }
     Ok(())
+}
+
+/// Builds the selected Rust module packages into `out`.
+fn build_rust(
+    cargo: &OsString,
+    workspace: &Workspace,
+    names: &[String],
+    out: &Path,
+) -> Result<Vec<(PathBuf, u64)>> {
+    let selected = select(&workspace.modules, names)?;
+    ensure_target_installed()?;
+    let artifacts = workspace.target_dir.join(TARGET).join(PROFILE);
+
+    cargo_build(cargo, &workspace.root, &selected, None)?;
+    let mut installed = Vec::new();
+    for module in &selected {
+        let dest = out.join(format!("{}.wasm", module.name));
+        installed.push(install(&artifacts, module, &dest)?);
+    }
+
+    if let Some(stamp) = selected.iter().find(|m| m.name == STAMP_FIXTURE) {
+        for value in STAMPS {
+            cargo_build(
+                cargo,
+                &workspace.root,
+                std::slice::from_ref(stamp),
+                Some(value),
+            )?;
+            let dest = out.join(format!("{}-{value}.wasm", stamp.name));
+            installed.push(install(&artifacts, stamp, &dest)?);
+        }
+    }
+
+    Ok(installed)
 }
 
 fn cargo() -> OsString {
@@ -263,10 +288,15 @@ fn cargo_build(
 /// Copies the module's artifact to `dest` (via a temporary file and a
 /// rename), after checking it is a component. Returns `dest` and its size.
 fn install(artifacts: &Path, module: &ModulePackage, dest: &Path) -> Result<(PathBuf, u64)> {
-    let source = artifacts.join(format!("{}.wasm", module.crate_name));
-    check_component(&source)?;
+    install_file(&artifacts.join(format!("{}.wasm", module.crate_name)), dest)
+}
+
+/// Copies the component at `source` to `dest` (via a temporary file and a
+/// rename), after checking it is a component. Returns `dest` and its size.
+pub fn install_file(source: &Path, dest: &Path) -> Result<(PathBuf, u64)> {
+    check_component(source)?;
     let temporary = dest.with_extension("wasm.tmp");
-    fs::copy(&source, &temporary)
+    fs::copy(source, &temporary)
         .with_context(|| format!("copying {} to {}", source.display(), temporary.display()))?;
     fs::rename(&temporary, dest).with_context(|| format!("renaming to {}", dest.display()))?;
     let size = fs::metadata(dest)?.len();

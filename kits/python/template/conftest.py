@@ -1,0 +1,1 @@
+"""Lets the tests import app.py (pytest puts this folder on sys.path)."""
