@@ -106,7 +106,7 @@ async fn python_and_javascript_modules_index_exactly_with_their_fields() -> Resu
 
     let dead = rig
         .kafka
-        .consume_all("contacts-dlq", N / 100, Duration::from_secs(60))
+        .read_to_end("contacts-dlq", N / 100, Duration::from_secs(60))
         .await?;
     ensure!(dead.len() == N / 100, "{} dead letters", dead.len());
     for r in &dead {
@@ -181,7 +181,7 @@ async fn javascript_failures_reach_the_dead_letter_topic_with_their_message() ->
     }
     let dead = rig
         .kafka
-        .consume_all("links-dlq", 10, Duration::from_secs(60))
+        .read_to_end("links-dlq", 10, Duration::from_secs(60))
         .await?;
     ensure!(dead.len() == 10, "{} dead letters", dead.len());
     for r in &dead {
