@@ -261,6 +261,7 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
     let tenant = TenantShare::new(&TenantBinding {
         id: "acme".into(),
         weight: 1,
+        index_prefix: "acme-".into(),
         quotas: quotas.clone(),
         upstreams: Default::default(),
     })

@@ -24,7 +24,9 @@ pub use elasticsearch::{
 pub use host_pattern::{HostMatch, HostPattern, PatternError, Scheme, UpstreamUrl};
 pub use http::{HttpConfig, UpstreamAuth, UpstreamConfig};
 pub use kafka::{KafkaConfig, SourceBatchConfig};
-pub use pipeline::{BreakerConfig, ModuleConfig, PipelineConfig};
+pub use pipeline::{
+    BreakerConfig, IndexScope, ModuleConfig, PipelineConfig, index_matches, valid_index_name,
+};
 pub use quotas::{QuotaOverrides, Quotas, TenantBinding};
 pub use runtime::{PoolingMode, RuntimeConfig};
 pub use tenants::{

@@ -13,8 +13,15 @@ use super::{Config, Problems, Scalar, TenantBinding};
 pub struct PipelineConfig {
     /// Kafka topics this pipeline consumes.
     pub topics: Vec<String>,
-    /// Index documents go to (a module may override it per document).
+    /// Index documents go to (a module may override it per document, within
+    /// `allowed_indices`).
     pub index: String,
+    /// Other indices a module may send this pipeline's documents to:
+    /// names, or patterns with `*` (`weir-news-*`). A document a module
+    /// sends anywhere else is dead-lettered naming the index. A tenant's
+    /// pipeline may always write under the tenant's `index_prefix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_indices: Vec<String>,
     /// Topic dead letters go to; default `<pipeline>-dlq`.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
@@ -73,7 +80,82 @@ impl ModuleConfig {
     }
 }
 
+/// An Elasticsearch index name: lowercase, not starting with `-`, `_` or
+/// `+`, none of `\ / * ? " < > | , # :` or spaces.
+pub fn valid_index_name(index: &str) -> bool {
+    !index.is_empty()
+        && !index.starts_with(['-', '_', '+'])
+        && !index
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
+}
+
+/// Whether `index` matches `pattern`, where `*` stands for any run of
+/// characters.
+pub fn index_matches(pattern: &str, index: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = index.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The indices a pipeline's documents may go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexScope {
+    pub index: String,
+    pub allowed: Vec<String>,
+    /// A tenant's pipeline: anything under the tenant's prefix.
+    pub tenant_prefix: Option<String>,
+}
+
+impl IndexScope {
+    /// Whether a document may go to `index`: the pipeline's own index, one
+    /// matching `allowed_indices`, or one under the tenant's prefix.
+    pub fn allows(&self, index: &str) -> bool {
+        index == self.index
+            || self.allowed.iter().any(|p| index_matches(p, index))
+            || self
+                .tenant_prefix
+                .as_deref()
+                .is_some_and(|p| index.starts_with(p) && index.len() > p.len())
+    }
+}
+
+impl std::fmt::Display for IndexScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`", self.index)?;
+        for p in &self.allowed {
+            write!(f, ", `{p}`")?;
+        }
+        if let Some(p) = &self.tenant_prefix {
+            write!(f, ", `{p}*`")?;
+        }
+        Ok(())
+    }
+}
+
 impl PipelineConfig {
+    /// Where the pipeline's documents may go.
+    pub fn index_scope(&self) -> IndexScope {
+        IndexScope {
+            index: self.index.clone(),
+            allowed: self.allowed_indices.clone(),
+            tenant_prefix: self.tenant.as_ref().map(|t| t.index_prefix.clone()),
+        }
+    }
+
     pub fn dead_letter_topic(&self, name: &str) -> String {
         self.dead_letter_topic
             .clone()
@@ -101,13 +183,7 @@ impl PipelineConfig {
         if let Some(t) = self.topics.iter().find(|t| t.trim().is_empty()) {
             p.add(key("topics"), format!("invalid topic name `{t}`"));
         }
-        if self.index.is_empty()
-            || self.index.starts_with(['-', '_', '+'])
-            || self
-                .index
-                .chars()
-                .any(|c| c.is_ascii_uppercase() || r#"\/*?"<>| ,#:"#.contains(c))
-        {
+        if !valid_index_name(&self.index) {
             p.add(
                 key("index"),
                 format!(
@@ -115,6 +191,16 @@ impl PipelineConfig {
                     self.index
                 ),
             );
+        }
+        for (i, pattern) in self.allowed_indices.iter().enumerate() {
+            if !valid_index_name(&pattern.replace('*', "x")) || pattern.starts_with('*') {
+                p.add(
+                    format!("pipelines.{name}.allowed_indices[{i}]"),
+                    format!(
+                        "`{pattern}` is not an index name or pattern (lowercase, `*` anywhere but first)"
+                    ),
+                );
+            }
         }
         super::http::validate_pipeline(name, &self.allowed_outbound_hosts, &self.http, p);
         let mut names = std::collections::BTreeSet::new();

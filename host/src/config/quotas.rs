@@ -31,8 +31,12 @@ pub struct Quotas {
     pub http_requests_per_second: u64,
     /// Outbound HTTP requests in flight at once across the tenant's modules.
     pub http_concurrency: usize,
-    /// Largest document a module may emit, in bytes (larger: dead letter).
+    /// Largest document a module may emit, in bytes, counted with
+    /// everything the host adds (larger: dead letter).
     pub max_document_bytes: usize,
+    /// Documents one record may turn into across the chain (more: the
+    /// record is dead-lettered, none of its documents indexed).
+    pub max_documents_per_record: usize,
     /// Log lines/s a module may write through `wasi:logging`; the rest are
     /// dropped and counted.
     pub log_lines_per_second: u64,
@@ -50,6 +54,7 @@ impl Default for Quotas {
             http_requests_per_second: 0,
             http_concurrency: 16,
             max_document_bytes: 1 << 20,
+            max_documents_per_record: 100,
             log_lines_per_second: 100,
         }
     }
@@ -82,6 +87,8 @@ pub struct QuotaOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_document_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_documents_per_record: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_lines_per_second: Option<u64>,
 }
 
@@ -100,6 +107,9 @@ impl QuotaOverrides {
                 .unwrap_or(d.http_requests_per_second),
             http_concurrency: self.http_concurrency.unwrap_or(d.http_concurrency),
             max_document_bytes: self.max_document_bytes.unwrap_or(d.max_document_bytes),
+            max_documents_per_record: self
+                .max_documents_per_record
+                .unwrap_or(d.max_documents_per_record),
             log_lines_per_second: self.log_lines_per_second.unwrap_or(d.log_lines_per_second),
         }
     }
@@ -111,6 +121,8 @@ impl QuotaOverrides {
 pub struct TenantBinding {
     pub id: String,
     pub weight: u32,
+    /// Every index the pipeline's documents may go to starts with this.
+    pub index_prefix: String,
     pub quotas: Quotas,
     /// The tenant's credentials, for its modules' requests only.
     #[serde(skip)]
@@ -154,6 +166,12 @@ pub(super) fn quota_problem(q: &Quotas, runtime_memory: usize) -> Result<(), (St
         return Err((
             "max_document_bytes".into(),
             "must be greater than zero".into(),
+        ));
+    }
+    if q.max_documents_per_record == 0 {
+        return Err((
+            "max_documents_per_record".into(),
+            "must be at least 1".into(),
         ));
     }
     Ok(())

@@ -344,9 +344,23 @@ fn resolve(
             }
             m.path = tenant.modules_dir.join(&m.path);
         }
+        if let Some(pattern) = p
+            .allowed_indices
+            .iter()
+            .find(|i| !i.starts_with(tenant.index_prefix.as_str()))
+        {
+            return Err((
+                key("allowed_indices"),
+                format!(
+                    "`{pattern}` does not start with the tenant's prefix `{}`",
+                    tenant.index_prefix
+                ),
+            ));
+        }
         p.tenant = Some(TenantBinding {
             id: id.to_string(),
             weight: tenant.weight,
+            index_prefix: tenant.index_prefix.clone(),
             quotas: tenant.quotas.clone(),
             upstreams: tenant.upstreams.clone(),
         });

@@ -209,3 +209,61 @@ fn key_paths(v: &toml::Value) -> std::collections::BTreeSet<String> {
     walk("", v, &mut out);
     out
 }
+
+#[test]
+fn every_problem_is_reported_with_file_and_key() {
+    let err = parse(&format!(
+        "{}\n[pipelines.a]\ntopics = []\nindex = \"Bad\"\n",
+        BASE.replace("127.0.0.1:9092", "")
+            .replace("[kafka]", "[kafka]\ngroup_id = \" \"")
+    ))
+    .unwrap_err();
+    let found: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "weir.toml: kafka.brokers: must name at least one broker",
+            "weir.toml: kafka.group_id: must not be empty",
+            "weir.toml: pipelines.a.topics: must list at least one topic",
+            "weir.toml: pipelines.a.index: `Bad` is not a valid index name (lowercase, no \\ / * ? \" < > | , # : or spaces)",
+        ]
+    );
+    assert_eq!(err.to_string(), found.join("\n"));
+}
+
+#[test]
+fn allowed_indices_are_index_names_or_patterns() {
+    let err = parse(&format!(
+        "{BASE}\n[pipelines.a]\ntopics = [\"t\"]\nindex = \"i\"\nallowed_indices = [\"ok-*\", \"*all\", \"Bad-*\"]\n"
+    ))
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "pipelines.a.allowed_indices[1]",
+            "pipelines.a.allowed_indices[2]"
+        ]
+    );
+}
+
+#[test]
+fn index_patterns_match_runs_of_any_characters() {
+    for (pattern, index, matches) in [
+        ("weir-*", "weir-news", true),
+        ("weir-*", "weir-", true),
+        ("weir-*", "weirx", false),
+        ("weir-*-2026", "weir-news-2026", true),
+        ("weir-*-2026", "weir-news-2025", false),
+        ("a*b*c", "aXbYc", true),
+        ("a*b*c", "acb", false),
+        ("exact", "exact", true),
+        ("exact", "exactly", false),
+    ] {
+        assert_eq!(
+            index_matches(pattern, index),
+            matches,
+            "{pattern} ~ {index}"
+        );
+    }
+}

@@ -110,14 +110,49 @@ pub async fn run_chain(
     }
 
     let mut per_source = vec![0usize; records.len()];
+    for item in &items {
+        per_source[item.source] += 1;
+    }
+    if let Some(limit) = chain.max_documents_per_record {
+        for (source, &n) in per_source.iter().enumerate() {
+            if n > limit && !std::mem::replace(&mut failed[source], true) {
+                out.failures.push(Failure {
+                    source,
+                    module: None,
+                    reason: format!(
+                        "the record became {n} documents, over the limit of {limit} (max_documents_per_record)"
+                    ),
+                });
+            }
+        }
+        items.retain(|item| per_source[item.source] <= limit);
+    }
+    per_source.fill(0);
     for item in items {
-        let checked = match chain.max_document_bytes {
-            Some(limit) if item.body.len() > limit => Err(format!(
-                "document is {} bytes, over the limit of {limit} (max_document_bytes)",
-                item.body.len()
-            )),
-            _ => validate_document(&item.body),
-        };
+        let mut body = item.body;
+        let mut checked = validate_document(&body);
+        if checked.is_ok()
+            && let (Some(index), Some(scope)) = (&item.index, &chain.index_scope)
+            && !scope.allows(index)
+        {
+            checked = Err(format!(
+                "a module sent a document to index `{index}`, which this pipeline may not write (it may write {scope})"
+            ));
+        }
+        if checked.is_ok() {
+            // Counted with everything the host adds.
+            if let Some(fragment) = chain.provenance() {
+                splice_member(&mut body, fragment);
+            }
+            if let Some(limit) = chain.max_document_bytes
+                && body.len() > limit
+            {
+                checked = Err(format!(
+                    "document is {} bytes, over the limit of {limit} (max_document_bytes)",
+                    body.len()
+                ));
+            }
+        }
         if let Err(reason) = checked {
             if !std::mem::replace(&mut failed[item.source], true) {
                 out.failures.push(Failure {
@@ -130,10 +165,6 @@ pub async fn run_chain(
         }
         let n = per_source[item.source];
         per_source[item.source] += 1;
-        let mut body = item.body;
-        if let Some(fragment) = chain.provenance() {
-            splice_member(&mut body, fragment);
-        }
         out.docs.push(OutputDoc {
             source: item.source,
             n,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::config::PipelineConfig;
+use crate::config::{IndexScope, PipelineConfig};
 use crate::runtime::LoadedModule;
 
 /// A pipeline's chain of modules as one immutable, swappable unit.
@@ -14,14 +14,24 @@ pub struct Chain {
     provenance: Option<Vec<u8>>,
     /// Documents larger than this fail (a tenant's quota); `None`: no limit.
     pub max_document_bytes: Option<usize>,
+    /// A record turning into more documents than this fails (a tenant's
+    /// quota); `None`: no limit.
+    pub max_documents_per_record: Option<usize>,
+    /// Indices a module may send documents to; `None`: any (a chain run
+    /// outside a configured pipeline, e.g. `weir process`).
+    pub index_scope: Option<IndexScope>,
 }
 
 impl Chain {
     /// The chain of a pipeline: its provenance field and, for a tenant's
     /// pipeline, the tenant's document size limit.
     pub fn for_pipeline(modules: Vec<Arc<LoadedModule>>, config: &PipelineConfig) -> Self {
-        Self::new(modules, config.provenance_field.as_deref())
-            .with_max_document_bytes(config.tenant.as_ref().map(|t| t.quotas.max_document_bytes))
+        let quotas = config.tenant.as_ref().map(|t| &t.quotas);
+        let mut chain = Self::new(modules, config.provenance_field.as_deref())
+            .with_max_document_bytes(quotas.map(|q| q.max_document_bytes));
+        chain.max_documents_per_record = quotas.map(|q| q.max_documents_per_record);
+        chain.index_scope = Some(config.index_scope());
+        chain
     }
 
     /// A chain stamping its versions into `field` (none when `None` or empty).
@@ -37,6 +47,8 @@ impl Chain {
             modules,
             provenance,
             max_document_bytes: None,
+            max_documents_per_record: None,
+            index_scope: None,
         }
     }
 

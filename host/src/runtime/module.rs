@@ -38,6 +38,9 @@ pub enum ModuleError {
     Init { name: String, message: String },
 }
 
+/// Longest `describe()` name or version a module may declare.
+pub const MAX_DESCRIBE_BYTES: usize = 128;
+
 /// What a module declares about itself via `describe`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ModuleInfo {
@@ -163,6 +166,14 @@ impl WasmRuntime {
             .call_describe(&mut store)
             .await
             .map_err(|e| init_err(trap_message(&store, e).message))?;
+        for (what, value) in [("name", &info.name), ("version", &info.version)] {
+            if value.len() > MAX_DESCRIBE_BYTES || value.chars().any(char::is_control) {
+                return Err(init_err(format!(
+                    "describe() returned a {what} of {} bytes; at most {MAX_DESCRIBE_BYTES} printable bytes (it is stamped into every document's provenance)",
+                    value.len()
+                )));
+            }
+        }
         module.info = ModuleInfo {
             name: info.name,
             version: info.version,

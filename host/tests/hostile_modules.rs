@@ -1,0 +1,233 @@
+//! Modules written to escape their pipeline, through the real runtime and
+//! chain (no Kafka): a document sent to an index the pipeline may not write,
+//! a record fanned out past the tenant's quota, provenance pushing a
+//! document over its size limit, and a `describe()` too long to stamp into
+//! every document. Each is refused with the limit or index named, and the
+//! well-behaved records of the same batch go through.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use weir::config::{PipelineConfig, Quotas, RuntimeConfig, TenantBinding};
+use weir::event::SourceRecord;
+use weir::pipeline::{Chain, ChainOutput, run_chain};
+use weir::runtime::{HttpPolicy, InstanceLimits, ModuleOptions, WasmRuntime};
+use weir::telemetry::PipelineMetrics;
+
+mod modules;
+use modules::load_module;
+
+fn runtime() -> Arc<WasmRuntime> {
+    Arc::new(WasmRuntime::new(&RuntimeConfig::default()).expect("wasm runtime"))
+}
+
+/// Tenant `acme`'s pipeline `acme.p`, writing `acme-p`, with `extra` TOML.
+fn pipeline(extra: &str, quotas: &Quotas) -> PipelineConfig {
+    let mut p: PipelineConfig = toml::from_str(&format!(
+        "topics = [\"acme.t\"]\nindex = \"acme-p\"\n{extra}"
+    ))
+    .unwrap();
+    p.tenant = Some(TenantBinding {
+        id: "acme".into(),
+        weight: 1,
+        index_prefix: "acme-".into(),
+        quotas: quotas.clone(),
+        upstreams: Default::default(),
+    });
+    p
+}
+
+async fn chain(
+    rt: &Arc<WasmRuntime>,
+    config: &PipelineConfig,
+    stem: &str,
+    settings: &[(&str, &str)],
+) -> Chain {
+    let quotas = &config.tenant.as_ref().unwrap().quotas;
+    let options = ModuleOptions {
+        limits: Some(InstanceLimits::for_tenant(rt.config(), quotas)),
+        tenant: Some("acme".into()),
+        log_lines_per_second: Some(quotas.log_lines_per_second),
+    };
+    let module = load_module(
+        rt,
+        "acme.p",
+        stem,
+        settings,
+        HttpPolicy::deny_all("acme.p"),
+        options,
+    )
+    .await;
+    Chain::for_pipeline(vec![module], config)
+}
+
+async fn run(rt: &WasmRuntime, chain: &Chain, values: &[&str]) -> ChainOutput {
+    let topic: Arc<str> = Arc::from("acme.t");
+    let records: Vec<Arc<SourceRecord>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Arc::new(SourceRecord {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: i as i64,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                value: Bytes::from(v.to_string()),
+            })
+        })
+        .collect();
+    run_chain(rt, chain, &records, &PipelineMetrics::detached("acme.p")).await
+}
+
+#[tokio::test]
+async fn a_document_sent_to_another_tenants_index_is_dead_lettered_naming_it() {
+    let rt = runtime();
+    let config = pipeline("", &Quotas::default());
+    let escape = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("index", "globex-orders"), ("id", "order-1")],
+    )
+    .await;
+    let out = run(&rt, &escape, &[r#"{"a":1}"#, r#"{"a":2}"#]).await;
+    assert!(out.docs.is_empty(), "nothing may reach globex-orders");
+    assert_eq!(out.failures.len(), 2);
+    for f in &out.failures {
+        assert!(f.module.is_none(), "the host's check");
+        assert!(
+            f.reason.contains("index `globex-orders`")
+                && f.reason.contains("may write `acme-p`, `acme-*`"),
+            "{}",
+            f.reason
+        );
+    }
+
+    // Within the tenant's prefix, or a pattern the operator allowed, it goes.
+    let own = chain(&rt, &config, "fixture-hostile", &[("index", "acme-other")]).await;
+    let out = run(&rt, &own, &[r#"{"a":1}"#]).await;
+    assert_eq!(out.failures, []);
+    assert_eq!(out.docs[0].index.as_deref(), Some("acme-other"));
+}
+
+#[tokio::test]
+async fn a_single_tenant_pipeline_writes_its_index_and_allowed_patterns_only() {
+    let rt = runtime();
+    let mut config = pipeline("allowed_indices = [\"acme-archive-*\"]", &Quotas::default());
+    config.tenant = None;
+    let options = ModuleOptions::default();
+    let load = |index: &'static str| {
+        let rt = Arc::clone(&rt);
+        let options = options.clone();
+        async move {
+            load_module(
+                &rt,
+                "p",
+                "fixture-hostile",
+                &[("index", index)],
+                HttpPolicy::deny_all("p"),
+                options,
+            )
+            .await
+        }
+    };
+    for (index, allowed) in [
+        ("acme-archive-2026", true),
+        ("acme-p", true),
+        ("acme-other", false),
+        ("weir-tweets", false),
+    ] {
+        let chain = Chain::for_pipeline(vec![load(index).await], &config);
+        let out = run(&rt, &chain, &[r#"{"a":1}"#]).await;
+        assert_eq!(out.docs.len() == 1, allowed, "{index}: {:?}", out.failures);
+    }
+}
+
+#[tokio::test]
+async fn a_record_fanned_out_past_the_quota_fails_whole() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_documents_per_record: 10,
+        ..Quotas::default()
+    };
+    let config = pipeline("", &quotas);
+    let within = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "fanout"), ("n", "10")],
+    )
+    .await;
+    let out = run(&rt, &within, &["{}", "{}"]).await;
+    assert_eq!((out.docs.len(), out.failures.len()), (20, 0));
+
+    let over = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "fanout"), ("n", "11")],
+    )
+    .await;
+    let out = run(&rt, &over, &["{}", "{}"]).await;
+    assert!(
+        out.docs.is_empty(),
+        "none of an over-quota record's documents"
+    );
+    assert_eq!(out.failures.len(), 2);
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("became 11 documents, over the limit of 10 (max_documents_per_record)"),
+        "{}",
+        out.failures[0].reason
+    );
+}
+
+#[tokio::test]
+async fn the_size_limit_counts_what_the_host_adds() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_document_bytes: 100,
+        ..Quotas::default()
+    };
+    let config = pipeline("", &quotas);
+    let passthrough = chain(&rt, &config, "passthrough", &[]).await;
+    // 90 bytes from the module; the provenance the host splices in takes
+    // it over 100.
+    let body = format!(r#"{{"text":"{}"}}"#, "x".repeat(79));
+    assert_eq!(body.len(), 90);
+    let out = run(&rt, &passthrough, &[&body]).await;
+    assert!(out.docs.is_empty());
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("over the limit of 100 (max_document_bytes)"),
+        "{}",
+        out.failures[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_module_declaring_a_huge_name_is_refused_at_load() {
+    let rt = runtime();
+    let path = weir_testkit::module_wasm("fixture-long-describe")
+        .unwrap_or_else(|e| panic!("{e}: run `cargo xtask modules fixture-long-describe`"));
+    let err = rt
+        .load_with(
+            "p",
+            "fixture-long-describe",
+            std::fs::read(path).unwrap(),
+            Vec::new(),
+            HttpPolicy::deny_all("p"),
+            ModuleOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("describe() returned a name of 1024 bytes; at most 128"),
+        "{err}"
+    );
+}
