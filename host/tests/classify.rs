@@ -413,7 +413,10 @@ async fn the_expertai_backend_reads_the_classifiers_v2_endpoints_with_a_host_cre
     assert_eq!(insult["hate"]["label"], "offensive");
     assert_eq!(insult["hate"]["categories"], json!(["Personal Insult"]));
     assert_eq!(insult["hate"]["terms"], json!(["bitch"]));
-    assert_eq!(insult["hate"]["score"], 0.97);
+    // One category (Personal Insult): its share of the categories'
+    // frequency is all of it (expert.ai's `score` is a cumulative rule
+    // score, not a confidence).
+    assert_eq!(insult["hate"]["score"], 1.0);
     assert_eq!(
         insult["hate"]["model"],
         "expert.ai weir-classifier 0.1.0; hatesonar 0.1.0"
@@ -770,7 +773,9 @@ async fn expertai_shapes_replayed_including_its_error_envelope() {
     .await;
     assert_eq!(
         ran.doc(0)["hate"],
-        json!({"label": "offensive", "score": 0.88, "scores": {"hate": 0.0, "offensive": 0.88, "neither": 0.12},
+        // `score: 88` is cumulative, not a confidence: the only category,
+        // with all of the frequency, makes the label and its share.
+        json!({"label": "offensive", "score": 1.0, "scores": {"hate": 0.0, "offensive": 1.0, "neither": 0.0},
                "categories": ["Personal Insult"], "terms": ["idiot"], "model": "expert.ai sensei 3"})
     );
     assert_eq!(
