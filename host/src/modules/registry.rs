@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::config::{BreakerConfig, Config, PipelineConfig, Tenant};
 use crate::pipeline::{Chain, Pipeline, PipelineControl, Routes, TenantShare, version_label};
 use crate::runtime::{
-    HttpPolicy, InstanceLimits, LoadedModule, ModuleOptions, OutboundHttp, WasmRuntime, digest_of,
+    HttpPolicy, InstanceLimits, LoadedModule, ModuleError, ModuleOptions, OutboundHttp,
+    WasmRuntime, digest_of,
 };
 use crate::telemetry::Metrics;
 
@@ -53,6 +54,27 @@ pub(super) struct ModuleSlot {
 }
 
 impl ModuleSlot {
+    /// Loads `bytes` as a new version of this slot: its settings, the
+    /// pipeline's HTTP policy and the active version's limits.
+    pub(super) async fn load_version(
+        &self,
+        runtime: &Arc<WasmRuntime>,
+        pipeline: &str,
+        http: &Arc<HttpPolicy>,
+        bytes: Vec<u8>,
+    ) -> Result<LoadedModule, ModuleError> {
+        runtime
+            .load_with(
+                pipeline,
+                &self.name,
+                bytes,
+                self.settings.clone(),
+                Arc::clone(http),
+                self.active().module.options().clone(),
+            )
+            .await
+    }
+
     pub(super) fn active(&self) -> &Version {
         &self.versions[self.active]
     }
@@ -416,15 +438,12 @@ impl Registry {
                 slot.file_digest = digest.clone();
                 let result = match check_module_size(&entry.config, bytes.len()) {
                     Err(message) => Err(message),
-                    Ok(()) => self
-                        .runtime
-                        .load_with(
+                    Ok(()) => slot
+                        .load_version(
+                            &self.runtime,
                             &entry.pipeline.name,
-                            &slot.name,
+                            &entry.http,
                             bytes.clone(),
-                            slot.settings.clone(),
-                            Arc::clone(&entry.http),
-                            slot.active().module.options().clone(),
                         )
                         .await
                         .map_err(|e| e.to_string()),

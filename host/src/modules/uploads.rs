@@ -2,7 +2,6 @@
 //! hot-reload drop, or refused with the old version kept.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -78,16 +77,8 @@ impl Registry {
                 .filter(|(_, s)| s.path == path)
             {
                 check_module_size(&entry.config, bytes.len()).map_err(UploadError::Rejected)?;
-                let module = self
-                    .runtime
-                    .load_with(
-                        pname,
-                        &slot.name,
-                        bytes.clone(),
-                        slot.settings.clone(),
-                        Arc::clone(&entry.http),
-                        slot.active().module.options().clone(),
-                    )
+                let module = slot
+                    .load_version(&self.runtime, pname, &entry.http, bytes.clone())
                     .await
                     .map_err(|e| {
                         self.metrics.module_reload(pname, &slot.name, "rejected");
