@@ -271,8 +271,8 @@ pub const V6_BLOCKS: &[Block<u128>] = &[
     v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, "Multicast, RFC 4291", Is(Multicast)),
 ];
 
-/// The most specific row of `blocks` containing `addr` (a bit string of
-/// `BITS` bits); the tables have a /0 row, so there always is one.
+/// The most specific row of `blocks` containing `addr` (u32 for IPv4,
+/// u128 for IPv6); the tables have a /0 row, so there always is one.
 fn lookup<T>(blocks: &'static [Block<T>], addr: T) -> &'static Block<T>
 where
     T: Copy
