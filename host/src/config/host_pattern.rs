@@ -111,6 +111,13 @@ impl HostPattern {
                         classify(*ip)
                     )));
                 }
+                // It hands out the host's cloud credentials; a pattern may
+                // come from a tenant's file, so naming it opens nothing.
+                AddressClass::Metadata => {
+                    return Err(err(&format!(
+                        "{ip} is a cloud metadata address, which modules may never reach"
+                    )));
+                }
                 _ => {}
             }
         }

@@ -10,18 +10,31 @@
 //!    leading `*.` matches any subdomain, never the bare domain). An empty
 //!    list allows nothing.
 //! 2. **Addresses, after resolution.** The host name is resolved once, every
-//!    address is classified, and the connection goes to a checked address
-//!    (never a second lookup, so a rebinding DNS answer cannot slip through):
+//!    address is classified (`net.rs`: the IANA special-purpose address
+//!    registries, one row per block), and the connection goes to a checked
+//!    address (never a second lookup, so a rebinding DNS answer cannot slip
+//!    through):
+//!    - cloud metadata addresses (169.254.169.254, 169.254.170.2,
+//!      100.100.100.200, 168.63.129.16, 192.0.0.192, fd00:ec2::254) never,
+//!      not with `allow_private` and not when a pattern names them (the
+//!      config refuses such a pattern): they hand out the host's cloud
+//!      credentials, and a pattern may come from a tenant's file;
 //!    - a pattern naming an IP literal allows exactly that address;
 //!    - a pattern naming `localhost` also allows loopback addresses;
 //!    - otherwise public addresses are allowed, private ones (10/8,
-//!      172.16/12, 192.168/16, 100.64/10, fc00::/7) only with the pipeline's
-//!      `http.allow_private = true`, and loopback, link-local (169.254/16,
-//!      fe80::/10, where cloud metadata services live), unspecified,
-//!      multicast and reserved addresses never.
+//!      172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10, the local-use
+//!      NAT64 prefix 64:ff9b:1::/48, and the PCP/TURN anycast addresses)
+//!      only with the pipeline's `http.allow_private = true`, and loopback,
+//!      link-local (169.254/16, fe80::/10), unspecified, multicast and
+//!      reserved addresses (documentation, benchmarking, 192.0.0/24,
+//!      240/4, Teredo, IPv4-compatible, everything outside 2000::/3 that no
+//!      registry row names, ...) never.
 //!
-//! IPv4-mapped and NAT64 IPv6 addresses are classified by the IPv4 address
-//! they carry.
+//! IPv6 forms that carry an IPv4 address are classified by the address
+//! they carry: IPv4-mapped, NAT64 (64:ff9b::/96) and 6to4 (2002::/16)
+//! exactly as that address; Teredo and IPv4-compatible are reserved, and
+//! local-use NAT64 private, whatever they carry, unless it is a metadata
+//! address.
 
 use std::net::IpAddr;
 
@@ -138,6 +151,8 @@ impl OutboundRules {
         let pattern = &self.patterns[admitted.pattern];
         let class = classify(ip);
         let allowed = match (&pattern.host, class) {
+            // Before the literal rule: no pattern opens a metadata service.
+            (_, AddressClass::Metadata) => false,
             (HostMatch::Ip(literal), _) => *literal == ip,
             (_, AddressClass::Public) => true,
             (_, AddressClass::Private) => self.allow_private,
@@ -154,6 +169,7 @@ impl OutboundRules {
             AddressClass::Loopback => {
                 "; name the address (http://127.0.0.1:PORT) or localhost in a pattern"
             }
+            AddressClass::Metadata => "; cloud metadata services are never reachable from modules",
             _ => "",
         };
         Err(Denial::Address {
@@ -260,6 +276,17 @@ mod tests {
             ("http://0.0.0.0:80", "unspecified"),
             ("http://224.0.0.1", "multicast"),
             ("http://255.255.255.255", "reserved"),
+            ("http://192.0.2.1", "reserved"),
+            ("http://[2001:db8::1]", "reserved"),
+            ("http://169.254.169.254", "cloud metadata"),
+            ("http://169.254.170.2:80", "cloud metadata"),
+            ("http://100.100.100.200", "cloud metadata"),
+            ("http://168.63.129.16", "cloud metadata"),
+            ("http://192.0.0.192", "cloud metadata"),
+            ("http://[fd00:ec2::254]", "cloud metadata"),
+            ("http://[::ffff:169.254.169.254]", "cloud metadata"),
+            ("http://[64:ff9b::a9fe:a9fe]", "cloud metadata"),
+            ("http://[2002:a9fe:a9fe::1]", "cloud metadata"),
         ] {
             let e = HostPattern::parse(bad).unwrap_err();
             assert!(e.to_string().contains(why), "{bad}: {e}");
@@ -336,54 +363,146 @@ mod tests {
     }
 
     #[test]
-    fn classifies_addresses() {
-        use AddressClass::*;
-        for (a, class) in [
-            ("8.8.8.8", Public),
-            ("127.0.0.1", Loopback),
-            ("127.8.9.10", Loopback),
-            ("10.1.2.3", Private),
-            ("172.16.0.1", Private),
-            ("172.31.255.255", Private),
-            ("172.32.0.1", Public),
-            ("192.168.1.1", Private),
-            ("100.64.0.1", Private),
-            ("169.254.169.254", LinkLocal),
-            ("0.0.0.0", Unspecified),
-            ("0.1.2.3", Unspecified),
-            ("224.0.0.251", Multicast),
-            ("255.255.255.255", Reserved),
-            ("2606:4700::1111", Public),
-            ("::1", Loopback),
-            ("::", Unspecified),
-            ("fc00::1", Private),
-            ("fd12:3456::1", Private),
-            ("fe80::1", LinkLocal),
-            ("ff02::1", Multicast),
-            ("::ffff:127.0.0.1", Loopback),
-            ("::ffff:10.0.0.1", Private),
-            ("::ffff:8.8.8.8", Public),
-            ("64:ff9b::a9fe:a9fe", LinkLocal),
-            ("::127.0.0.1", Reserved),
-        ] {
-            assert_eq!(classify(ip(a)), class, "{a}");
-        }
-    }
-
-    #[test]
     fn an_ip_literal_pattern_allows_exactly_that_address() {
-        let r = rules(&["http://127.0.0.1:8090", "http://169.254.169.254"], false);
+        let r = rules(&["http://127.0.0.1:8090", "http://169.254.10.1"], false);
         let a = r.admit("http", "127.0.0.1", Some(8090), "u").unwrap();
         assert_eq!(
             r.check_addresses(&a, &[ip("127.0.0.1")]),
             Ok(vec![ip("127.0.0.1")])
         );
         assert!(r.check_address(&a, ip("127.0.0.2")).is_err());
-        let meta = r.admit("http", "169.254.169.254", None, "u").unwrap();
+        let link = r.admit("http", "169.254.10.1", None, "u").unwrap();
         assert!(
-            r.check_address(&meta, ip("169.254.169.254")).is_ok(),
+            r.check_address(&link, ip("169.254.10.1")).is_ok(),
             "named literally, so allowed"
         );
+    }
+
+    /// Addresses the registries say are not public, which the old
+    /// classification let through as public.
+    #[test]
+    fn special_purpose_space_is_not_public() {
+        let strict = rules(&["https://api.example.com"], false);
+        let relaxed = rules(&["https://api.example.com"], true);
+        let a = strict.admit("https", "api.example.com", None, "u").unwrap();
+        // Never, whatever allow_private says.
+        for never in [
+            "192.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::10.0.0.1",
+            "2001:db8::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:7f00:1::1",
+            "2002:a9fe:101::1",
+            "3fff::1",
+            "5f00::1",
+            "100::1",
+        ] {
+            assert!(strict.check_address(&a, ip(never)).is_err(), "{never}");
+            assert!(relaxed.check_address(&a, ip(never)).is_err(), "{never}");
+        }
+        // Private: only with allow_private.
+        for private in [
+            "2002:a00:1::1",
+            "2002:c0a8:101::1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::808:808",
+            "192.0.0.9",
+            "100.100.100.201",
+        ] {
+            let e = strict.check_address(&a, ip(private)).unwrap_err();
+            assert!(e.to_string().contains("allow_private"), "{private}: {e}");
+            assert!(relaxed.check_address(&a, ip(private)).is_ok(), "{private}");
+        }
+        // Public forms still go out.
+        for public in ["2002:808:808::1", "64:ff9b::8.8.8.8", "::ffff:8.8.8.8"] {
+            assert!(strict.check_address(&a, ip(public)).is_ok(), "{public}");
+        }
+    }
+
+    #[test]
+    fn metadata_is_denied_even_with_allow_private_and_a_pattern() {
+        let metadata = [
+            "169.254.169.254",
+            "169.254.170.2",
+            "100.100.100.200",
+            "168.63.129.16",
+            "192.0.0.192",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::ffff:168.63.129.16",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:6464:64c8::1",
+            "2001:0:a9fe:a9fe::1",
+        ];
+        let relaxed = rules(
+            &[
+                "http://metadata.google.internal",
+                "http://*.internal",
+                "http://localhost",
+            ],
+            true,
+        );
+        for host in ["metadata.google.internal", "x.internal", "localhost"] {
+            let a = relaxed.admit("http", host, None, "u").unwrap();
+            for m in metadata {
+                let e = relaxed.check_address(&a, ip(m)).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Denial::Address {
+                            class: AddressClass::Metadata,
+                            ..
+                        }
+                    ),
+                    "{host} -> {m}: {e}"
+                );
+                assert!(e.to_string().contains("cloud metadata"), "{e}");
+            }
+        }
+        // The config refuses such a pattern; built by hand, it still opens
+        // nothing.
+        for m in metadata {
+            let literal = OutboundRules {
+                patterns: vec![HostPattern {
+                    scheme: Scheme::Http,
+                    host: HostMatch::Ip(ip(m)),
+                    port: 80,
+                }],
+                allow_private: true,
+            };
+            let a = literal.admit("http", &format!("[{m}]"), None, "u");
+            let a = a.or_else(|_| literal.admit("http", m, None, "u")).unwrap();
+            assert!(literal.check_address(&a, ip(m)).is_err(), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_config_naming_a_metadata_address_is_refused_by_key() {
+        use std::path::Path;
+        for (pattern, shown) in [
+            ("http://169.254.169.254", "169.254.169.254"),
+            ("http://[fd00:ec2::254]:80", "fd00:ec2::254"),
+        ] {
+            let text = format!(
+                "[kafka]\nbrokers = \"127.0.0.1:9092\"\n[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\n\
+                 [pipelines.tweets]\ntopics = [\"t\"]\nindex = \"i\"\n\
+                 allowed_outbound_hosts = [\"https://ok.example\", \"{pattern}\"]\n\
+                 [pipelines.tweets.http]\nallow_private = true\n"
+            );
+            let e = crate::config::Config::from_toml(&text, Path::new("weir.toml"), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "pipelines.tweets.allowed_outbound_hosts[1]: invalid pattern `{pattern}`: \
+                     {shown} is a cloud metadata address"
+                )),
+                "{e}"
+            );
+        }
     }
 
     #[test]
@@ -421,6 +540,8 @@ mod tests {
             "fe80::1",
             "0.0.0.0",
             "::ffff:127.0.0.1",
+            "fd00:ec2::254",
+            "100.100.100.200",
         ] {
             assert!(relaxed.check_address(&svc, ip(never)).is_err(), "{never}");
         }
