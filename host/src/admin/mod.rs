@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -66,7 +66,11 @@ struct HealthReport {
     components: Vec<ComponentHealth>,
 }
 
-async fn healthz(State(state): State<AdminState>) -> Response {
+/// `/healthz` is open to anyone (load balancers, orchestrators), so it says
+/// healthy or not and nothing more; the components and their last errors
+/// (which can quote Elasticsearch) go only to whoever may see operator
+/// endpoints.
+async fn healthz(State(state): State<AdminState>, headers: HeaderMap) -> Response {
     let components = (state.health)();
     let healthy = components.iter().all(|c| c.healthy);
     let status = if healthy {
@@ -74,14 +78,16 @@ async fn healthz(State(state): State<AdminState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(HealthReport {
+    let body = if api::auth::sees_operator_detail(&headers, &state) {
+        serde_json::to_value(HealthReport {
             healthy,
             components,
-        }),
-    )
-        .into_response()
+        })
+        .unwrap_or_default()
+    } else {
+        serde_json::json!({ "healthy": healthy })
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address

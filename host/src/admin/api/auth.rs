@@ -123,6 +123,18 @@ fn caller(parts: &Parts, state: &AdminState) -> Result<Principal, Refusal> {
     )
 }
 
+/// Whether the request may see what operator endpoints show: with an
+/// operator token configured, only its bearer; without one, everyone.
+pub(crate) fn sees_operator_detail(headers: &HeaderMap, state: &AdminState) -> bool {
+    match state.api.operator_token_sha256.as_deref() {
+        None => true,
+        Some(hash) => matches!(
+            authenticate(headers, Some(hash), Vec::new()),
+            Ok(Principal::Operator)
+        ),
+    }
+}
+
 /// In front of the operator endpoints: with an operator token configured,
 /// only it passes; without one, everyone does (the single-tenant default).
 pub(super) async fn require_operator(

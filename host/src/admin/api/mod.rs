@@ -5,7 +5,7 @@
 //! built from it and the OpenAPI test (`docs/openapi.json`) compares
 //! against it, so a route cannot be added without documenting it.
 
-mod auth;
+pub(crate) mod auth;
 mod metrics;
 mod modules;
 mod tenants;
