@@ -539,7 +539,16 @@ async fn concurrency_is_limited_per_pipeline() {
 fn upstreams(entries: Vec<(&str, String, UpstreamAuth)>, env: &[(&str, &str)]) -> Arc<Upstreams> {
     let config = entries
         .into_iter()
-        .map(|(name, url, auth)| (name.to_string(), UpstreamConfig { url, auth }))
+        .map(|(name, url, auth)| {
+            (
+                name.to_string(),
+                UpstreamConfig {
+                    url,
+                    auth,
+                    methods: UpstreamConfig::default_methods(),
+                },
+            )
+        })
         .collect();
     let env: HashMap<String, String> = env
         .iter()
