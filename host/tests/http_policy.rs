@@ -829,3 +829,55 @@ async fn a_tenants_concurrency_quota_spans_its_pipelines() {
         "two pipelines, one pool of 2"
     );
 }
+
+#[tokio::test]
+async fn credentials_go_only_with_normal_paths_and_allowed_methods() {
+    const SECRET: &str = "s3cr3t-news-key";
+    let up = start_upstream().await;
+    let rt = runtime();
+    let ups = upstreams(
+        vec![(
+            "news",
+            up.url("/echo"),
+            UpstreamAuth {
+                bearer_env: Some("NEWS_TOKEN".into()),
+                ..UpstreamAuth::default()
+            },
+        )],
+        &[("NEWS_TOKEN", SECRET)],
+    );
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .upstreams(ups)
+        .build()
+        .unwrap();
+    let m = load(&rt, p).await;
+
+    // An escaped unreserved character is matched, and sent, decoded.
+    let out = call(&rt, &m, json!({"url": up.url("/%65cho?q=/../x")})).await;
+    assert_eq!(out["status"], 200, "{out}");
+    let seen = up.seen.headers.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        seen.get("authorization").unwrap(),
+        &format!("Bearer {SECRET}")
+    );
+    assert_eq!(up.hits(), 1);
+
+    // Paths a server may resolve elsewhere never leave with (or without)
+    // the credential; nor do methods the upstream does not allow.
+    for (url, method) in [
+        (up.url("/echo/../echo"), "GET"),
+        (up.url("/echo/%2e%2E/echo"), "GET"),
+        (up.url("/echo//x"), "GET"),
+        (up.url("/echo%2fx"), "GET"),
+        (up.url("/echo"), "DELETE"),
+        (up.url("/echo"), "PUT"),
+    ] {
+        let out = call(&rt, &m, json!({"url": url, "method": method, "body": ""})).await;
+        assert!(
+            error_of(&out).contains("HttpRequestDenied"),
+            "{method} {url}: {out}"
+        );
+    }
+    assert_eq!(up.hits(), 1, "a refused request reached the upstream");
+}
