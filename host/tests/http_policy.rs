@@ -557,6 +557,22 @@ fn upstreams(entries: Vec<(&str, String, UpstreamAuth)>, env: &[(&str, &str)]) -
     Arc::new(Upstreams::from_config(&config, &|k| env.get(k).cloned()).unwrap())
 }
 
+/// fixture-http allowed to reach `up`, whose `/echo` is an upstream
+/// with `auth` (secrets read from `env`).
+async fn with_echo_upstream(
+    rt: &Arc<WasmRuntime>,
+    up: &Upstream,
+    auth: UpstreamAuth,
+    env: &[(&str, &str)],
+) -> LoadedModule {
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .upstreams(upstreams(vec![("echo", up.url("/echo"), auth)], env))
+        .build()
+        .unwrap();
+    load(rt, p).await
+}
+
 #[tokio::test]
 async fn a_bearer_secret_reaches_the_upstream_and_never_the_module() {
     const SECRET: &str = "s3cr3t-expertai-token";
@@ -620,24 +636,12 @@ async fn a_bearer_secret_reaches_the_upstream_and_never_the_module() {
 async fn an_upstream_without_its_secret_is_denied_not_sent_bare() {
     let up = start_upstream().await;
     let rt = runtime();
-    let ups = upstreams(
-        vec![(
-            "newsapi",
-            up.url("/echo"),
-            UpstreamAuth {
-                header: Some("X-Api-Key".into()),
-                value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
-                ..UpstreamAuth::default()
-            },
-        )],
-        &[],
-    );
-    let p = HttpPolicy::builder("test")
-        .allow([up.origin()])
-        .upstreams(ups)
-        .build()
-        .unwrap();
-    let m = load(&rt, p).await;
+    let auth = UpstreamAuth {
+        header: Some("X-Api-Key".into()),
+        value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
+        ..UpstreamAuth::default()
+    };
+    let m = with_echo_upstream(&rt, &up, auth, &[]).await;
     let out = call(&rt, &m, json!({"url": up.url("/echo")})).await;
     assert!(error_of(&out).contains("HttpRequestDenied"), "{out}");
     assert_eq!(up.hits(), 0);
@@ -835,23 +839,11 @@ async fn credentials_go_only_with_normal_paths_and_allowed_methods() {
     const SECRET: &str = "s3cr3t-news-key";
     let up = start_upstream().await;
     let rt = runtime();
-    let ups = upstreams(
-        vec![(
-            "news",
-            up.url("/echo"),
-            UpstreamAuth {
-                bearer_env: Some("NEWS_TOKEN".into()),
-                ..UpstreamAuth::default()
-            },
-        )],
-        &[("NEWS_TOKEN", SECRET)],
-    );
-    let p = HttpPolicy::builder("test")
-        .allow([up.origin()])
-        .upstreams(ups)
-        .build()
-        .unwrap();
-    let m = load(&rt, p).await;
+    let auth = UpstreamAuth {
+        bearer_env: Some("NEWS_TOKEN".into()),
+        ..UpstreamAuth::default()
+    };
+    let m = with_echo_upstream(&rt, &up, auth, &[("NEWS_TOKEN", SECRET)]).await;
 
     // An escaped unreserved character is matched, and sent, decoded.
     let out = call(&rt, &m, json!({"url": up.url("/%65cho?q=/../x")})).await;
