@@ -464,6 +464,7 @@ fn upstreams(name: &str, url: &str, var: &str, secret: &str) -> Arc<Upstreams> {
         UpstreamConfig {
             url: url.into(),
             auth,
+            methods: UpstreamConfig::default_methods(),
         },
     )]);
     let env: HashMap<String, String> = HashMap::from([(var.to_string(), secret.to_string())]);

@@ -539,13 +539,38 @@ async fn concurrency_is_limited_per_pipeline() {
 fn upstreams(entries: Vec<(&str, String, UpstreamAuth)>, env: &[(&str, &str)]) -> Arc<Upstreams> {
     let config = entries
         .into_iter()
-        .map(|(name, url, auth)| (name.to_string(), UpstreamConfig { url, auth }))
+        .map(|(name, url, auth)| {
+            (
+                name.to_string(),
+                UpstreamConfig {
+                    url,
+                    auth,
+                    methods: UpstreamConfig::default_methods(),
+                },
+            )
+        })
         .collect();
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     Arc::new(Upstreams::from_config(&config, &|k| env.get(k).cloned()).unwrap())
+}
+
+/// fixture-http allowed to reach `up`, whose `/echo` is an upstream
+/// with `auth` (secrets read from `env`).
+async fn with_echo_upstream(
+    rt: &Arc<WasmRuntime>,
+    up: &Upstream,
+    auth: UpstreamAuth,
+    env: &[(&str, &str)],
+) -> LoadedModule {
+    let p = HttpPolicy::builder("test")
+        .allow([up.origin()])
+        .upstreams(upstreams(vec![("echo", up.url("/echo"), auth)], env))
+        .build()
+        .unwrap();
+    load(rt, p).await
 }
 
 #[tokio::test]
@@ -611,24 +636,12 @@ async fn a_bearer_secret_reaches_the_upstream_and_never_the_module() {
 async fn an_upstream_without_its_secret_is_denied_not_sent_bare() {
     let up = start_upstream().await;
     let rt = runtime();
-    let ups = upstreams(
-        vec![(
-            "newsapi",
-            up.url("/echo"),
-            UpstreamAuth {
-                header: Some("X-Api-Key".into()),
-                value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
-                ..UpstreamAuth::default()
-            },
-        )],
-        &[],
-    );
-    let p = HttpPolicy::builder("test")
-        .allow([up.origin()])
-        .upstreams(ups)
-        .build()
-        .unwrap();
-    let m = load(&rt, p).await;
+    let auth = UpstreamAuth {
+        header: Some("X-Api-Key".into()),
+        value_env: Some("NEWSAPI_KEY_NOT_SET".into()),
+        ..UpstreamAuth::default()
+    };
+    let m = with_echo_upstream(&rt, &up, auth, &[]).await;
     let out = call(&rt, &m, json!({"url": up.url("/echo")})).await;
     assert!(error_of(&out).contains("HttpRequestDenied"), "{out}");
     assert_eq!(up.hits(), 0);
@@ -819,4 +832,44 @@ async fn a_tenants_concurrency_quota_spans_its_pipelines() {
         up.seen.max_in_flight.load(Ordering::SeqCst) <= 2,
         "two pipelines, one pool of 2"
     );
+}
+
+#[tokio::test]
+async fn credentials_go_only_with_normal_paths_and_allowed_methods() {
+    const SECRET: &str = "s3cr3t-news-key";
+    let up = start_upstream().await;
+    let rt = runtime();
+    let auth = UpstreamAuth {
+        bearer_env: Some("NEWS_TOKEN".into()),
+        ..UpstreamAuth::default()
+    };
+    let m = with_echo_upstream(&rt, &up, auth, &[("NEWS_TOKEN", SECRET)]).await;
+
+    // An escaped unreserved character is matched, and sent, decoded.
+    let out = call(&rt, &m, json!({"url": up.url("/%65cho?q=/../x")})).await;
+    assert_eq!(out["status"], 200, "{out}");
+    let seen = up.seen.headers.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        seen.get("authorization").unwrap(),
+        &format!("Bearer {SECRET}")
+    );
+    assert_eq!(up.hits(), 1);
+
+    // Paths a server may resolve elsewhere never leave with (or without)
+    // the credential; nor do methods the upstream does not allow.
+    for (url, method) in [
+        (up.url("/echo/../echo"), "GET"),
+        (up.url("/echo/%2e%2E/echo"), "GET"),
+        (up.url("/echo//x"), "GET"),
+        (up.url("/echo%2fx"), "GET"),
+        (up.url("/echo"), "DELETE"),
+        (up.url("/echo"), "PUT"),
+    ] {
+        let out = call(&rt, &m, json!({"url": url, "method": method, "body": ""})).await;
+        assert!(
+            error_of(&out).contains("HttpRequestDenied"),
+            "{method} {url}: {out}"
+        );
+    }
+    assert_eq!(up.hits(), 1, "a refused request reached the upstream");
 }

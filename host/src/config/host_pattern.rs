@@ -280,23 +280,216 @@ impl UpstreamUrl {
         if host.is_empty() {
             return Err(format!("`{url}` has no host"));
         }
+        let path = normalize_path(uri.path())
+            .map_err(|problem| format!("`{url}`: the path is not in normal form: {problem}"))?;
         Ok(Self {
             scheme,
             host: host.to_ascii_lowercase(),
             port: authority.port_u16().unwrap_or(scheme.default_port()),
-            path: uri.path().trim_end_matches('/').to_string(),
+            path: path.trim_end_matches('/').to_string(),
         })
     }
 
-    /// Whether a request to this origin and path lies under the url.
+    /// Whether a request goes to this url's scheme, host and port.
+    pub fn same_origin(&self, scheme: Scheme, host: &str, port: u16) -> bool {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        scheme == self.scheme && port == self.port && host.eq_ignore_ascii_case(&self.host)
+    }
+
+    /// Whether a path already in normal form ([`normalize_path`]) lies
+    /// under the url's path, segment by segment (case-sensitive, as paths
+    /// are).
+    pub fn covers_normal(&self, normal: &str) -> bool {
+        self.path.is_empty()
+            || normal == self.path
+            || normal
+                .strip_prefix(self.path.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Whether a request to this origin and raw path lies under the url. A
+    /// path that is not in normal form is covered by nothing.
     pub fn covers(&self, scheme: Scheme, host: &str, port: u16, path: &str) -> bool {
-        scheme == self.scheme
-            && port == self.port
-            && host.eq_ignore_ascii_case(&self.host)
-            && (self.path.is_empty()
-                || path == self.path
-                || path
-                    .strip_prefix(self.path.as_str())
-                    .is_some_and(|rest| rest.starts_with('/')))
+        self.same_origin(scheme, host, port)
+            && normalize_path(path).is_ok_and(|p| self.covers_normal(&p))
+    }
+}
+
+/// Why a request path has no normal form a credential may be matched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathProblem {
+    #[error("it does not start with `/`")]
+    NotAbsolute,
+    #[error("it has a malformed percent-escape")]
+    BadEscape,
+    #[error("it has a `\\`, or an encoded `/`, `\\` or NUL")]
+    EncodedSeparator,
+    #[error("it has a `.` or `..` segment (plain or percent-encoded)")]
+    DotSegment,
+    #[error("it has an empty segment (`//`)")]
+    EmptySegment,
+}
+
+/// The normal form of a request path (no query), the only form upstream
+/// paths are matched in (RFC 3986 section 6.2.2): percent-encoded
+/// unreserved characters (`A-Z a-z 0-9 - . _ ~`) decoded, other escapes
+/// with uppercase hex.
+///
+/// Paths whose segments a server might read differently from the host are
+/// refused instead: a `.` or `..` segment, plain or encoded (`%2e%2e`),
+/// also before a `;` parameter (`..;`, which Tomcat resolves as `..`); an
+/// empty segment (`//`, which some servers merge) other than a trailing
+/// `/`; a `\` or an encoded `/`, `\` or NUL (which some servers and
+/// proxies decode into separators). RFC 3986 section 5.2.4
+/// (remove_dot_segments) would resolve dot segments, but a credential is
+/// only safe if the server resolves them the same way, and servers
+/// disagree; so a path needing it gets no credential at all.
+pub fn normalize_path(raw: &str) -> Result<String, PathProblem> {
+    if !raw.starts_with('/') {
+        return Err(PathProblem::NotAbsolute);
+    }
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+                let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) else {
+                    return Err(PathProblem::BadEscape);
+                };
+                let byte = (hi * 16 + lo) as u8;
+                match byte {
+                    b'/' | b'\\' | 0 => return Err(PathProblem::EncodedSeparator),
+                    b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') => {
+                        out.push(b as char)
+                    }
+                    b => out.push_str(&format!("%{b:02X}")),
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathProblem::EncodedSeparator),
+            _ => {
+                // Copy the run up to the next escape or backslash whole
+                // (keeps multi-byte characters intact).
+                let end = raw[i..].find(['%', '\\']).map_or(raw.len(), |n| i + n);
+                out.push_str(&raw[i..end]);
+                i = end;
+            }
+        }
+    }
+    let segments: Vec<&str> = out[1..].split('/').collect();
+    for (n, segment) in segments.iter().enumerate() {
+        let bare = segment.split(';').next().unwrap_or("");
+        if bare == "." || bare == ".." {
+            return Err(PathProblem::DotSegment);
+        }
+        if segment.is_empty() && n + 1 < segments.len() {
+            return Err(PathProblem::EmptySegment);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_paths_decode_unreserved_escapes_only() {
+        for (raw, normal) in [
+            ("/", "/"),
+            ("/v2", "/v2"),
+            ("/v2/", "/v2/"),
+            ("/v2/everything", "/v2/everything"),
+            ("/%76%32/x", "/v2/x"),
+            ("/v2/%7euser", "/v2/~user"),
+            ("/v2/a%20b%2a", "/v2/a%20b%2A"),
+            ("/v2/a%3fb", "/v2/a%3Fb"),
+            ("/v2/caf\u{e9}", "/v2/caf\u{e9}"),
+            ("/v2/...", "/v2/..."),
+            ("/v2/.hidden", "/v2/.hidden"),
+        ] {
+            assert_eq!(normalize_path(raw).as_deref(), Ok(normal), "{raw}");
+        }
+    }
+
+    #[test]
+    fn paths_a_server_may_read_differently_have_no_normal_form() {
+        use PathProblem::*;
+        for (raw, problem) in [
+            ("/v2/../admin", DotSegment),
+            ("/v2/%2e%2e/admin", DotSegment),
+            ("/v2/%2E%2e/admin", DotSegment),
+            ("/v2/.%2E/admin", DotSegment),
+            ("/v2/..;/admin", DotSegment),
+            ("/v2/./x", DotSegment),
+            ("/v2/..", DotSegment),
+            ("/v2//x", EmptySegment),
+            ("//v2/x", EmptySegment),
+            ("/v2%2fadmin", EncodedSeparator),
+            ("/v2%2F..%2Fadmin", EncodedSeparator),
+            ("/v2%5c..%5cadmin", EncodedSeparator),
+            ("/v2\\..\\admin", EncodedSeparator),
+            ("/v2/x%00", EncodedSeparator),
+            ("/v2/%zz", BadEscape),
+            ("/v2/%2", BadEscape),
+            ("*", NotAbsolute),
+        ] {
+            assert_eq!(normalize_path(raw), Err(problem), "{raw}");
+        }
+    }
+
+    #[test]
+    fn upstream_paths_match_in_normal_form() {
+        let u = UpstreamUrl::parse("https://newsapi.org/v2").unwrap();
+        let covers = |path: &str| u.covers(Scheme::Https, "newsapi.org", 443, path);
+        assert!(covers("/v2"));
+        assert!(covers("/v2/"));
+        assert!(covers("/v2/top-headlines"));
+        assert!(covers("/%762/top-headlines"));
+        for outside in [
+            "/v2x",
+            "/V2",
+            "/V2/top",
+            "/v2/../admin",
+            "/v2/%2e%2e/admin",
+            "/v2/%2E%2e/admin",
+            "/v2/./x",
+            "/v2//x",
+            "/v2%2fadmin",
+            "/admin",
+            "/",
+        ] {
+            assert!(!covers(outside), "{outside}");
+        }
+        // The query is not part of the path the policy matches.
+        let uri: http::Uri = "https://newsapi.org/v2/top?next=/../../admin%2f"
+            .parse()
+            .unwrap();
+        assert!(covers(uri.path()));
+        let uri: http::Uri = "https://newsapi.org/admin?p=/v2".parse().unwrap();
+        assert!(!covers(uri.path()));
+    }
+
+    #[test]
+    fn upstream_urls_must_be_normal() {
+        assert_eq!(
+            UpstreamUrl::parse("https://x.example/%76%32/")
+                .unwrap()
+                .path,
+            "/v2"
+        );
+        for url in [
+            "https://x.example/v2/../admin",
+            "https://x.example/v2//x",
+            "https://x.example/a%2fb",
+        ] {
+            let e = UpstreamUrl::parse(url).unwrap_err();
+            assert!(e.contains("not in normal form"), "{url}: {e}");
+        }
     }
 }

@@ -20,9 +20,14 @@
 //!
 //! # Secrets stay in the host: a module's request whose URL lies under
 //! # `url` gets the credential added by the host (replacing any header of
-//! # the same name the module set); the module never sees it.
+//! # the same name the module set); the module never sees it. Paths are
+//! # matched in normal form (unreserved %-escapes decoded), segment by
+//! # segment, case-sensitively; a path with `.`/`..` or empty segments, a
+//! # `\` or an encoded `/`, `\` or NUL to an upstream's origin is denied,
+//! # and the path sent is the one matched.
 //! [upstreams.expertai]
 //! url = "https://nlapi.expert.ai"
+//! methods = ["GET", "POST"]       # default; others under `url` are denied
 //! auth = { token_url = "https://developer.expert.ai/oauth2/token", username_env = "EXPERTAI_USERNAME", password_env = "EXPERTAI_PASSWORD" }
 //! [upstreams.hf]
 //! url = "https://api-inference.huggingface.co"
@@ -97,6 +102,23 @@ pub struct UpstreamConfig {
     /// under `/path` (segment-wise) get the credential.
     pub url: String,
     pub auth: UpstreamAuth,
+    /// Methods whose requests get the credential (default GET and POST).
+    /// A request with another method to a path under `url` is denied
+    /// (`HttpRequestDenied`), not sent without it.
+    #[serde(default = "UpstreamConfig::default_methods")]
+    pub methods: Vec<String>,
+}
+
+/// Methods an upstream may allow. TRACE (echoes the request, credential
+/// included, back to the module) and CONNECT (a tunnel) never carry one.
+pub const UPSTREAM_METHODS: [&str; 7] =
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl UpstreamConfig {
+    /// `["GET", "POST"]`.
+    pub fn default_methods() -> Vec<String> {
+        vec!["GET".into(), "POST".into()]
+    }
 }
 
 /// How the host authenticates to an upstream. Exactly one of:
@@ -177,6 +199,23 @@ pub(super) fn validate_upstream(name: &str, u: &UpstreamConfig, p: &mut Problems
 fn upstream_problem(name: &str, u: &UpstreamConfig) -> Result<(), (String, String)> {
     let key = |k: &str| format!("upstreams.{name}.{k}");
     UpstreamUrl::parse(&u.url).map_err(|e| (key("url"), e))?;
+    if u.methods.is_empty() {
+        return Err((
+            key("methods"),
+            "allows no method; remove the upstream instead".into(),
+        ));
+    }
+    for (i, m) in u.methods.iter().enumerate() {
+        if !UPSTREAM_METHODS.contains(&m.as_str()) {
+            return Err((
+                key(&format!("methods[{i}]")),
+                format!(
+                    "`{m}` is not a method an upstream may allow (one of {}, in capitals)",
+                    UPSTREAM_METHODS.join(", ")
+                ),
+            ));
+        }
+    }
     let a = &u.auth;
     let shape = (
         a.bearer_env.is_some(),
@@ -304,6 +343,32 @@ mod tests {
                 .contains("pipelines.tweets.http.max_concurrency: must be at least 1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn upstream_methods_default_and_are_checked() {
+        let c = parse(
+            "[upstreams.a]\nurl = \"https://a.example\"\nauth = { bearer_env = \"T\" }\n\
+             [upstreams.b]\nurl = \"https://b.example\"\nauth = { bearer_env = \"T\" }\nmethods = [\"GET\", \"DELETE\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.upstreams["a"].methods, ["GET", "POST"]);
+        assert_eq!(c.upstreams["b"].methods, ["GET", "DELETE"]);
+        for (methods, expect) in [
+            (
+                "[\"GET\", \"TRACE\"]",
+                "upstreams.u.methods[1]: `TRACE` is not a method",
+            ),
+            ("[\"get\"]", "upstreams.u.methods[0]: `get` is not a method"),
+            ("[\"CONNECT\"]", "upstreams.u.methods[0]"),
+            ("[]", "upstreams.u.methods: allows no method"),
+        ] {
+            let e = parse(&format!(
+                "[upstreams.u]\nurl = \"https://x.example\"\nauth = {{ bearer_env = \"T\" }}\nmethods = {methods}\n"
+            ))
+            .unwrap_err();
+            assert!(e.to_string().contains(expect), "{methods}: {e}");
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub use elasticsearch::{
     BatchConfig, ElasticsearchAuth, ElasticsearchConfig, HealthConfig, MissingSecret,
     RequestConfig, RetryConfig, TemplateConfig, TlsConfig, redacted,
 };
-pub use host_pattern::{HostMatch, HostPattern, PatternError, Scheme, UpstreamUrl};
+pub use host_pattern::{
+    HostMatch, HostPattern, PathProblem, PatternError, Scheme, UpstreamUrl, normalize_path,
+};
 pub use http::{HttpConfig, UpstreamAuth, UpstreamConfig};
 pub use kafka::{KafkaConfig, SourceBatchConfig};
 pub use pipeline::{

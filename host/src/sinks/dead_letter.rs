@@ -1,11 +1,35 @@
 //! Writes dead letters to Kafka: the original record (key, value, headers)
-//! plus headers naming the reason. Acknowledges only once the broker has it;
-//! a failed write is retried with backoff until it succeeds or the host
-//! shuts down (then it stays unacknowledged and is redelivered).
+//! plus headers naming the reason. Acknowledges only once the broker has it.
+//!
+//! Every header the host adds is capped at [`MAX_HEADER_BYTES`] (cut on a
+//! UTF-8 boundary, ending in `… [truncated, N bytes]`), so a module's
+//! `fail(reason)` cannot make a dead letter of any size.
+//!
+//! A failed write is classified ([`classify`]):
+//! - **transient** (broker down, timeouts, queue full, unknown topic,
+//!   authorization, a corrupt message in transit, …): retried with backoff
+//!   until it succeeds or the host shuts down (then it stays
+//!   unacknowledged and is redelivered). An operator can fix all of these
+//!   without losing a dead letter.
+//! - **permanent** for this record (too large for the producer's
+//!   `message.max.bytes` or the topic's `max.message.bytes`, or refused by
+//!   the broker's record validation): retrying can never succeed, and an
+//!   unacknowledged record holds its partition's offsets back for good. It
+//!   is counted (`weir_dead_letter_permanent_errors`), logged, and a
+//!   **reference** dead letter is written instead: the original key, no
+//!   value, none of the original headers, the host's headers (source topic,
+//!   partition, offset, capped reason) and `weir.omitted.*` headers saying
+//!   what was left out and why. The original stays findable at its source
+//!   position. If even the reference is refused for good, the dead letter
+//!   is logged with its source position and acknowledged: nothing more can
+//!   be written for it, and holding the offset back would stall the
+//!   partition forever.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{Semaphore, mpsc};
@@ -23,6 +47,54 @@ pub mod headers {
     pub const SOURCE_TOPIC: &str = "weir.source.topic";
     pub const SOURCE_PARTITION: &str = "weir.source.partition";
     pub const SOURCE_OFFSET: &str = "weir.source.offset";
+    /// On a reference dead letter: the size in bytes of the original value
+    /// that was left out.
+    pub const OMITTED_VALUE_BYTES: &str = "weir.omitted.value_bytes";
+    /// On a reference dead letter: how many original headers were left out.
+    pub const OMITTED_HEADERS: &str = "weir.omitted.headers";
+    /// On a reference dead letter: why the full dead letter was refused.
+    pub const OMITTED_REASON: &str = "weir.omitted.reason";
+}
+
+/// Largest value of a header the host adds, in bytes.
+pub const MAX_HEADER_BYTES: usize = 4096;
+
+/// `value` cut to at most `max` bytes on a UTF-8 boundary, ending in
+/// `… [truncated, N bytes]` (N: the original length) when it was cut (a
+/// `max` shorter than that marker yields the marker alone).
+pub fn cap(value: &str, max: usize) -> Cow<'_, str> {
+    if value.len() <= max {
+        return Cow::Borrowed(value);
+    }
+    let marker = format!("… [truncated, {} bytes]", value.len());
+    let keep = value.floor_char_boundary(max.saturating_sub(marker.len()));
+    Cow::Owned(format!("{}{marker}", &value[..keep]))
+}
+
+/// What a failed dead-letter write means for that dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// Retry: the same write can succeed later.
+    Transient,
+    /// This record can never be written as it is.
+    Permanent,
+}
+
+/// Classifies a produce error (see the module docs for the reasoning).
+pub fn classify(e: &KafkaError) -> WriteError {
+    use RDKafkaErrorCode::*;
+    match e.rdkafka_error_code() {
+        // librdkafka's local check against message.max.bytes, the broker's
+        // against the topic's max.message.bytes (MessageBatchTooLarge is
+        // Kafka's RECORD_LIST_TOO_LARGE), and its record validation (e.g. a
+        // compacted topic and a record without a key): the same bytes are
+        // refused every time.
+        Some(MessageSizeTooLarge | MessageBatchTooLarge | InvalidRecord) => WriteError::Permanent,
+        // InvalidMessage/CorruptMessage is a CRC failure in transit, which
+        // Kafka's own clients retry; authorization and unknown topics are
+        // fixed by the operator and hold every dead letter, not this one.
+        _ => WriteError::Transient,
+    }
 }
 
 /// Writes dead letters until the queue closes, then waits (up to
@@ -53,6 +125,44 @@ pub async fn run_writer(
     while tasks.join_next().await.is_some() {}
 }
 
+/// The headers of the Kafka record a dead letter becomes: the full one, or
+/// (with `omitted`, the producer's error) the reference that replaces it
+/// after a permanent error.
+fn kafka_headers(dl: &DeadLetter, omitted: Option<&str>) -> OwnedHeaders {
+    let r = &dl.record;
+    let mut hs = OwnedHeaders::new_with_capacity(r.headers.len() + 9);
+    if omitted.is_none() {
+        for (k, v) in &r.headers {
+            hs = hs.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+    }
+    let mut ours = vec![
+        (headers::REASON, dl.reason.clone()),
+        (headers::STAGE, dl.stage.to_string()),
+        (headers::PIPELINE, dl.pipeline.to_string()),
+        (headers::SOURCE_TOPIC, r.topic.to_string()),
+        (headers::SOURCE_PARTITION, r.partition.to_string()),
+        (headers::SOURCE_OFFSET, r.offset.to_string()),
+    ];
+    if let Some(why) = omitted {
+        ours.extend([
+            (headers::OMITTED_VALUE_BYTES, r.value.len().to_string()),
+            (headers::OMITTED_HEADERS, r.headers.len().to_string()),
+            (headers::OMITTED_REASON, why.to_string()),
+        ]);
+    }
+    for (key, value) in &ours {
+        hs = hs.insert(Header {
+            key,
+            value: Some(cap(value, MAX_HEADER_BYTES).as_bytes()),
+        });
+    }
+    hs
+}
+
 async fn write_one(
     producer: &FutureProducer,
     dl: DeadLetter,
@@ -60,54 +170,123 @@ async fn write_one(
     shutdown: &CancellationToken,
 ) {
     let r = &dl.record;
-    let partition = r.partition.to_string();
-    let offset = r.offset.to_string();
-    let stage = dl.stage.to_string();
     let mut backoff = Duration::from_millis(100);
+    // Set once the full dead letter was refused for good.
+    let mut omitted: Option<String> = None;
     loop {
-        let mut hs = OwnedHeaders::new_with_capacity(r.headers.len() + 6);
-        for (k, v) in &r.headers {
-            hs = hs.insert(Header {
-                key: k,
-                value: v.as_deref(),
-            });
-        }
-        for (key, value) in [
-            (headers::REASON, dl.reason.as_str()),
-            (headers::STAGE, stage.as_str()),
-            (headers::PIPELINE, &*dl.pipeline),
-            (headers::SOURCE_TOPIC, &*r.topic),
-            (headers::SOURCE_PARTITION, partition.as_str()),
-            (headers::SOURCE_OFFSET, offset.as_str()),
-        ] {
-            hs = hs.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            });
-        }
+        let value: &[u8] = if omitted.is_some() { &[] } else { &r.value };
         let mut record = FutureRecord::to(&dl.topic)
-            .payload(&r.value[..])
-            .headers(hs);
+            .payload(value)
+            .headers(kafka_headers(&dl, omitted.as_deref()));
         if let Some(key) = &r.key {
             record = record.key(&key[..]);
         }
-        match producer.send(record, Duration::from_secs(30)).await {
+        let e = match producer.send(record, Duration::from_secs(30)).await {
             Ok(_) => {
                 dl.ack.ack();
                 return;
             }
-            Err((e, _)) => {
-                metrics.dead_letter_errors.inc();
-                tracing::warn!(topic = %dl.topic, error = %e, retry_in = ?backoff, "dead-letter write failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        tracing::warn!(topic = %dl.topic, "shutdown: dead letter left unacknowledged; its record will be redelivered");
-                        return;
-                    }
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+            Err((e, _)) => e,
+        };
+        metrics.dead_letter_errors.inc();
+        if classify(&e) == WriteError::Permanent {
+            metrics.dead_letter_permanent_errors.inc();
+            if omitted.is_none() {
+                tracing::error!(
+                    topic = %dl.topic, source_topic = %r.topic, partition = r.partition,
+                    offset = r.offset, value_bytes = r.value.len(), error = %e,
+                    "dead letter refused for good; writing a reference to its source record instead"
+                );
+                omitted = Some(e.to_string());
+                continue;
             }
+            tracing::error!(
+                topic = %dl.topic, source_topic = %r.topic, partition = r.partition,
+                offset = r.offset, error = %e,
+                "even the reference dead letter was refused; acknowledging it so the partition moves on (the record stays at its source position)"
+            );
+            dl.ack.ack();
+            return;
         }
+        tracing::warn!(topic = %dl.topic, error = %e, retry_in = ?backoff, "dead-letter write failed");
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                tracing::warn!(topic = %dl.topic, "shutdown: dead letter left unacknowledged; its record will be redelivered");
+                return;
+            }
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_kept_whole() {
+        assert!(matches!(cap("boom", 4096), Cow::Borrowed("boom")));
+        let exact = "x".repeat(4096);
+        assert_eq!(cap(&exact, 4096), exact);
+    }
+
+    #[test]
+    fn long_values_are_cut_with_a_marker_naming_the_original_size() {
+        let long = "a".repeat(10_000);
+        let capped = cap(&long, 4096);
+        assert!(capped.len() <= 4096, "{}", capped.len());
+        assert!(capped.ends_with("… [truncated, 10000 bytes]"), "{capped}");
+        assert!(capped.starts_with(&"a".repeat(4000)));
+    }
+
+    #[test]
+    fn cuts_land_on_a_utf8_boundary() {
+        // 3-byte characters: no cut point lines up with the byte budget.
+        let long = "€".repeat(5_000);
+        for max in [4096, 4095, 4094, 100, 40] {
+            let capped = cap(&long, max);
+            assert!(capped.len() <= max, "{max}: {}", capped.len());
+            let kept = capped.strip_suffix("… [truncated, 15000 bytes]").unwrap();
+            assert!(kept.chars().all(|c| c == '€'), "{max}");
+            assert!(
+                max - capped.len() < 3,
+                "{max}: cut more than one character short"
+            );
+        }
+        // A budget smaller than the marker keeps only the marker.
+        assert_eq!(cap(&long, 5), "… [truncated, 15000 bytes]");
+    }
+
+    #[test]
+    fn size_and_validation_errors_are_permanent_the_rest_transient() {
+        use RDKafkaErrorCode::*;
+        for code in [MessageSizeTooLarge, MessageBatchTooLarge, InvalidRecord] {
+            assert_eq!(
+                classify(&KafkaError::MessageProduction(code)),
+                WriteError::Permanent,
+                "{code:?}"
+            );
+        }
+        for code in [
+            MessageTimedOut,
+            QueueFull,
+            BrokerTransportFailure,
+            AllBrokersDown,
+            RequestTimedOut,
+            NotEnoughReplicas,
+            LeaderNotAvailable,
+            NotLeaderForPartition,
+            UnknownTopicOrPartition,
+            TopicAuthorizationFailed,
+            InvalidMessage,
+        ] {
+            assert_eq!(
+                classify(&KafkaError::MessageProduction(code)),
+                WriteError::Transient,
+                "{code:?}"
+            );
+        }
+        assert_eq!(classify(&KafkaError::Canceled), WriteError::Transient);
     }
 }

@@ -66,6 +66,7 @@ pub struct Metrics {
     batch_seconds: Family<PipelineLabels, Histogram, fn() -> Histogram>,
     pub dead_letters: Family<StageLabels, Counter>,
     pub dead_letter_errors: Counter,
+    pub dead_letter_permanent_errors: Counter,
     pub committed_offset: Family<PartitionLabels, Gauge>,
     pub commits: Family<ResultLabels, Counter>,
     pub paused_partitions: Gauge,
@@ -100,6 +101,7 @@ impl Metrics {
             batch_seconds: Family::new_with_constructor(batch_histogram),
             dead_letters: Family::default(),
             dead_letter_errors: Counter::default(),
+            dead_letter_permanent_errors: Counter::default(),
             committed_offset: Family::default(),
             commits: Family::default(),
             paused_partitions: Gauge::default(),
@@ -155,6 +157,11 @@ impl Metrics {
             "dead_letter_write_errors",
             "Failed attempts to write a dead letter (retried)",
             m.dead_letter_errors.clone(),
+        );
+        r.register(
+            "dead_letter_permanent_errors",
+            "Dead-letter writes refused for good (too large, invalid record): written as a reference to the source record instead",
+            m.dead_letter_permanent_errors.clone(),
         );
         r.register(
             "committed_offset",

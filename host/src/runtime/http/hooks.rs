@@ -6,8 +6,10 @@
 //! 2. **slot**: a per-pipeline concurrency permit, waited for within the
 //!    total timeout (`ConnectionLimitReached` when none frees up);
 //! 3. **body**: the request body is read, up to `max_request_bytes`;
-//! 4. **credential**: if the URL lies under an `[upstreams.NAME]`, the host
-//!    sets the credential header (replacing the module's);
+//! 4. **credential**: if the URL lies under an `[upstreams.NAME]` (its path
+//!    in normal form), the host sets the credential header (replacing the
+//!    module's) and sends the path it matched; a method the upstream does
+//!    not allow, or a path with no normal form to its origin, is denied;
 //! 5. **send**: through the pipeline's pooled client, whose connector
 //!    resolves once, checks every address and connects to a checked one
 //!    (`HttpRequestDenied` otherwise); `first_byte_timeout` bounds the wait
@@ -36,7 +38,7 @@ use super::HttpPolicy;
 use super::client::{ConnectError, SendError};
 use super::metrics::Outcome;
 use super::policy::{Admitted, Denial};
-use super::upstreams::CredentialError;
+use super::upstreams::{CredentialError, UpstreamRefusal};
 use crate::runtime::log::LogContext;
 
 /// The `wasi:http` state of one module instance: the context wasmtime
@@ -96,6 +98,8 @@ impl WasiHttpHooks for PolicyHooks {
 enum Failure {
     #[error("denied: {0}")]
     Denied(Denial),
+    #[error("denied: {0}")]
+    Upstream(UpstreamRefusal),
     #[error("no concurrency slot within the total timeout ({0:?})")]
     Busy(Duration),
     #[error("over the tenant's quota of {0} HTTP requests per second")]
@@ -121,7 +125,7 @@ enum Failure {
 impl Failure {
     fn outcome(&self) -> Outcome {
         match self {
-            Self::Denied(_) | Self::Quota(_) => Outcome::Denied,
+            Self::Denied(_) | Self::Upstream(_) | Self::Quota(_) => Outcome::Denied,
             Self::Connect(ConnectError::Denied(_)) => Outcome::Denied,
             Self::Busy(_) | Self::FirstByteTimeout(_) | Self::TotalTimeout(_) => Outcome::Timeout,
             Self::Connect(ConnectError::Timeout) => Outcome::Timeout,
@@ -134,7 +138,9 @@ impl Failure {
 
     fn into_wasi(self) -> Error {
         match self {
-            Self::Denied(_) | Self::Connect(ConnectError::Denied(_)) => Error::HttpRequestDenied,
+            Self::Denied(_) | Self::Upstream(_) | Self::Connect(ConnectError::Denied(_)) => {
+                Error::HttpRequestDenied
+            }
             Self::Busy(_) | Self::Quota(_) => Error::ConnectionLimitReached,
             Self::Connect(ConnectError::Timeout) => Error::ConnectionTimeout,
             Self::FirstByteTimeout(_) => Error::ConnectionReadTimeout,
@@ -317,12 +323,22 @@ impl HttpPolicy {
         headers.remove(HOST);
         headers.remove(CONTENT_LENGTH);
 
-        let upstream = self.upstreams.find(
-            admitted.scheme,
-            &admitted.host,
-            admitted.port,
-            parts.uri.path(),
-        );
+        let route = self
+            .upstreams
+            .route(
+                admitted.scheme,
+                &admitted.host,
+                admitted.port,
+                &parts.method,
+                parts.uri.path(),
+            )
+            .map_err(Failure::Upstream)?;
+        // What was matched is what is sent: the normal form of the path.
+        let uri = match &route {
+            Some(c) if c.path != parts.uri.path() => with_path(&parts.uri, &c.path)?,
+            _ => parts.uri.clone(),
+        };
+        let upstream = route.map(|c| c.upstream);
         let mut retried = false;
         loop {
             let mut headers = headers.clone();
@@ -344,7 +360,7 @@ impl HttpPolicy {
                     Some((u, value))
                 }
             };
-            let request = build(&parts.method, &parts.uri, headers, body.clone())?;
+            let request = build(&parts.method, &uri, headers, body.clone())?;
             let response = tokio::time::timeout(limits.first_byte, client.send(request))
                 .await
                 .map_err(|_| Failure::FirstByteTimeout(limits.first_byte))??;
@@ -361,6 +377,21 @@ impl HttpPolicy {
             return read_response(response, limits.max_response).await;
         }
     }
+}
+
+/// `uri` with its path replaced (query kept).
+fn with_path(uri: &Uri, path: &str) -> Result<Uri, Failure> {
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Failure::Protocol(e.to_string()))?,
+    );
+    Uri::from_parts(parts).map_err(|e| Failure::Protocol(e.to_string()))
 }
 
 fn build(

@@ -7,6 +7,18 @@
 //! segment (`https://newsapi.org/v2` covers `/v2` and `/v2/everything`, not
 //! `/v2x`). This is origin matching, not string-prefix matching, so
 //! `https://nlapi.expert.ai.evil.example` never gets expert.ai's token.
+//!
+//! Paths are matched in normal form (`config::normalize_path`: unreserved
+//! %-escapes decoded, case-sensitive), and the request is sent with the
+//! path that was matched, so a server can never resolve the credential to
+//! a different resource than the host did. A path without a normal form
+//! (`.`/`..` segments plain or encoded, `//`, `\`, encoded `/`, `\` or
+//! NUL) to an origin that has an upstream is denied outright rather than
+//! sent: resolving it (RFC 3986 remove_dot_segments) would only be safe if
+//! every server resolved it the same way, and they do not (`..;`, `%2f`).
+//! Each upstream allows a set of methods (`methods`, default GET and
+//! POST); a request under its url with another method is denied
+//! (fail-closed), never sent without the credential it expected.
 //! Upstreams grant no access: the pipeline's allowlist still decides
 //! whether the request may go out at all.
 //!
@@ -29,7 +41,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 
 use super::client::{ClientOptions, Gate, HttpClient, Resolve, SystemResolver};
 use crate::config::Scheme;
-use crate::config::{UpstreamConfig, UpstreamUrl};
+use crate::config::{PathProblem, UpstreamConfig, UpstreamUrl, normalize_path};
 
 /// Lifetime assumed for a token whose JWT carries no `exp`.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -51,10 +63,37 @@ pub enum CredentialError {
     Token(String),
 }
 
+/// Why a request to an upstream's origin is refused rather than sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamRefusal {
+    #[error(
+        "the path is not in normal form ({problem}) and its origin holds upstream `{upstream}`'s credential"
+    )]
+    Path {
+        upstream: String,
+        problem: PathProblem,
+    },
+    #[error("upstream `{upstream}` allows methods {allowed}, not {method}")]
+    Method {
+        upstream: String,
+        method: String,
+        allowed: String,
+    },
+}
+
+/// A request that gets an upstream's credential, and the (normal) path it
+/// must be sent with.
+#[derive(Debug)]
+pub struct Credentialed<'a> {
+    pub upstream: &'a Upstream,
+    pub path: String,
+}
+
 /// One configured upstream.
 pub struct Upstream {
     pub name: String,
     pub url: UpstreamUrl,
+    methods: Vec<Method>,
     auth: Auth,
 }
 
@@ -74,6 +113,7 @@ impl std::fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("methods", &self.methods)
             .finish()
     }
 }
@@ -202,9 +242,19 @@ impl Upstreams {
             } else {
                 anyhow::bail!("upstreams.{name}.auth: no credential configured");
             };
+            let methods = u
+                .methods
+                .iter()
+                .map(|m| {
+                    Method::from_bytes(m.as_bytes()).map_err(|_| {
+                        anyhow::anyhow!("upstreams.{name}.methods: `{m}` is not a method")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
             list.push(Upstream {
                 name: name.clone(),
                 url,
+                methods,
                 auth,
             });
         }
@@ -212,12 +262,62 @@ impl Upstreams {
     }
 
     /// The upstream a request belongs to: the one with the longest
-    /// matching path.
+    /// matching path (in normal form; a path without one belongs to none).
     pub fn find(&self, scheme: Scheme, host: &str, port: u16, path: &str) -> Option<&Upstream> {
+        let path = normalize_path(path).ok()?;
+        self.longest(scheme, host, port, &path)
+    }
+
+    fn longest(&self, scheme: Scheme, host: &str, port: u16, normal: &str) -> Option<&Upstream> {
         self.list
             .iter()
-            .filter(|u| u.url.covers(scheme, host, port, path))
+            .filter(|u| u.url.same_origin(scheme, host, port) && u.url.covers_normal(normal))
             .max_by_key(|u| u.url.path.len())
+    }
+
+    /// What the host does with a request: `Ok(None)` sends it as it is
+    /// (no upstream covers it), `Ok(Some(c))` sends it with `c.path` and
+    /// `c.upstream`'s credential, `Err` refuses it (see the module docs).
+    pub fn route(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+        method: &Method,
+        raw_path: &str,
+    ) -> Result<Option<Credentialed<'_>>, UpstreamRefusal> {
+        let path = match normalize_path(raw_path) {
+            Ok(path) => path,
+            Err(problem) => {
+                return match self
+                    .list
+                    .iter()
+                    .find(|u| u.url.same_origin(scheme, host, port))
+                {
+                    Some(u) => Err(UpstreamRefusal::Path {
+                        upstream: u.name.clone(),
+                        problem,
+                    }),
+                    None => Ok(None),
+                };
+            }
+        };
+        let Some(upstream) = self.longest(scheme, host, port, &path) else {
+            return Ok(None);
+        };
+        if !upstream.methods.contains(method) {
+            return Err(UpstreamRefusal::Method {
+                upstream: upstream.name.clone(),
+                method: method.to_string(),
+                allowed: upstream
+                    .methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Some(Credentialed { upstream, path }))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Upstream> {
@@ -344,6 +444,7 @@ mod tests {
                     UpstreamConfig {
                         url: url.to_string(),
                         auth: auth.clone(),
+                        methods: UpstreamConfig::default_methods(),
                     },
                 )
             })
@@ -439,6 +540,108 @@ mod tests {
             u.find(Scheme::Https, "x.example", 443, "/v3").unwrap().name,
             "root"
         );
+    }
+
+    #[test]
+    fn routes_send_the_path_they_matched() {
+        let u = upstreams(
+            &[("news", "https://x.example/v2", bearer("A"))],
+            &[("A", "a")],
+        );
+        let route = |method: Method, path: &str| {
+            u.route(Scheme::Https, "x.example", 443, &method, path)
+                .map(|c| c.map(|c| (c.upstream.name.clone(), c.path)))
+        };
+        assert_eq!(
+            route(Method::GET, "/v2/top"),
+            Ok(Some(("news".into(), "/v2/top".into())))
+        );
+        assert_eq!(
+            route(Method::POST, "/%76%32/top%7e"),
+            Ok(Some(("news".into(), "/v2/top~".into())))
+        );
+        assert_eq!(
+            route(Method::GET, "/v2/"),
+            Ok(Some(("news".into(), "/v2/".into())))
+        );
+        // Same origin, outside the path (or another case): sent bare.
+        for path in ["/v2x", "/V2/top", "/admin"] {
+            assert_eq!(route(Method::GET, path), Ok(None), "{path}");
+        }
+        // No normal form on an origin with a credential: refused.
+        for (path, problem) in [
+            ("/v2/../admin", PathProblem::DotSegment),
+            ("/v2/%2e%2e/admin", PathProblem::DotSegment),
+            ("/v2/%2E%2e/admin", PathProblem::DotSegment),
+            ("/v2/./x", PathProblem::DotSegment),
+            ("/v2//x", PathProblem::EmptySegment),
+            ("/v2%2fadmin", PathProblem::EncodedSeparator),
+            ("/x/../v2/top", PathProblem::DotSegment),
+        ] {
+            assert_eq!(
+                route(Method::GET, path),
+                Err(UpstreamRefusal::Path {
+                    upstream: "news".into(),
+                    problem
+                }),
+                "{path}"
+            );
+        }
+        // Another origin keeps its paths as they are.
+        assert_eq!(
+            u.route(
+                Scheme::Https,
+                "y.example",
+                443,
+                &Method::GET,
+                "/v2/../admin"
+            )
+            .map(|c| c.is_none()),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn methods_outside_the_upstreams_list_are_refused() {
+        let mut config = BTreeMap::new();
+        config.insert(
+            "ro".to_string(),
+            UpstreamConfig {
+                url: "https://x.example/v2".into(),
+                auth: bearer("A"),
+                methods: vec!["GET".into(), "HEAD".into()],
+            },
+        );
+        let u = Upstreams::from_config(&config, &|_| Some("a".into())).unwrap();
+        let route = |method: Method, path: &str| {
+            u.route(Scheme::Https, "x.example", 443, &method, path)
+                .map(|c| c.map(|c| c.upstream.name.clone()))
+        };
+        assert_eq!(route(Method::GET, "/v2/a"), Ok(Some("ro".into())));
+        assert_eq!(route(Method::HEAD, "/v2/a"), Ok(Some("ro".into())));
+        for method in [Method::POST, Method::DELETE, Method::TRACE] {
+            let e = route(method.clone(), "/v2/a").unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("upstream `ro` allows methods GET, HEAD, not {method}")
+            );
+        }
+        // Outside the upstream's path any method goes out, without it.
+        assert_eq!(route(Method::DELETE, "/v3"), Ok(None));
+        // The default is GET and POST.
+        let d = upstreams(&[("d", "https://d.example", bearer("A"))], &[("A", "a")]);
+        for (method, ok) in [
+            (Method::GET, true),
+            (Method::POST, true),
+            (Method::PUT, false),
+        ] {
+            assert_eq!(
+                d.route(Scheme::Https, "d.example", 443, &method, "/")
+                    .is_ok(),
+                ok,
+                "{method}"
+            );
+        }
     }
 
     #[test]
