@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use weir::config::{PipelineConfig, Quotas, RuntimeConfig, TenantBinding};
-use weir::event::SourceRecord;
 use weir::pipeline::{Chain, ChainOutput, run_chain};
 use weir::runtime::{HttpPolicy, InstanceLimits, ModuleOptions, WasmRuntime};
 use weir::telemetry::PipelineMetrics;
@@ -62,22 +60,7 @@ async fn chain(
 }
 
 async fn run(rt: &WasmRuntime, chain: &Chain, values: &[&str]) -> ChainOutput {
-    let topic: Arc<str> = Arc::from("acme.t");
-    let records: Vec<Arc<SourceRecord>> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            Arc::new(SourceRecord {
-                topic: Arc::clone(&topic),
-                partition: 0,
-                offset: i as i64,
-                timestamp_ms: None,
-                key: None,
-                headers: Vec::new(),
-                value: Bytes::from(v.to_string()),
-            })
-        })
-        .collect();
+    let records = modules::records("acme.t", values);
     run_chain(rt, chain, &records, &PipelineMetrics::detached("acme.p")).await
 }
 

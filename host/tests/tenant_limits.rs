@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use weir::config::Quotas;
 use weir::config::RuntimeConfig;
 use weir::event::SourceRecord;
@@ -43,22 +42,7 @@ async fn load_for(
 }
 
 fn records(values: &[String]) -> Vec<Arc<SourceRecord>> {
-    let topic: Arc<str> = Arc::from("acme.t");
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            Arc::new(SourceRecord {
-                topic: Arc::clone(&topic),
-                partition: 0,
-                offset: i as i64,
-                timestamp_ms: None,
-                key: None,
-                headers: Vec::new(),
-                value: Bytes::from(v.clone()),
-            })
-        })
-        .collect()
+    modules::records("acme.t", values)
 }
 
 async fn run(rt: &WasmRuntime, chain: Chain, values: &[String]) -> ChainOutput {

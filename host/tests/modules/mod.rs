@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use weir::event::SourceRecord;
 use weir::runtime::{HttpPolicy, LoadedModule, ModuleOptions, WasmRuntime};
 
 /// Loads `dist/modules/<stem>.wasm` as module `stem` of `pipeline`, with
@@ -34,4 +36,25 @@ pub async fn load_module(
         .await
         .unwrap_or_else(|e| panic!("{stem} loads: {e}"));
     Arc::new(module)
+}
+
+/// Records of `topic`, partition 0, offsets 0.. in order, with `values`.
+#[allow(dead_code)] // not every test file that loads modules builds records
+pub fn records<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Arc<SourceRecord>> {
+    let topic: Arc<str> = Arc::from(topic);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Arc::new(SourceRecord {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: i as i64,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                value: Bytes::copy_from_slice(v.as_ref()),
+            })
+        })
+        .collect()
 }
