@@ -328,12 +328,8 @@ impl Config {
             "tenants.defaults.",
             problems,
         );
-        let loaded = tenants::load_dir(
-            &dir,
-            &self.tenants.defaults,
-            self.runtime.max_memory_bytes,
-            problems,
-        );
+        let loaded =
+            tenants::load_dir(&dir, &self.tenants, self.runtime.max_memory_bytes, problems);
         for t in loaded.tenants.values() {
             let mut own = Problems::new(&t.file);
             for (name, u) in &t.upstreams {

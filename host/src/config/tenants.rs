@@ -27,6 +27,11 @@ pub struct TenantsConfig {
     pub defaults: Quotas,
     /// `[tenants.breaker]`: when a failing pipeline backs off.
     pub breaker: BreakerConfig,
+    /// The environment variables a tenant file may name for its
+    /// upstreams' secrets start with this, then the tenant's id in capitals
+    /// (`-` as `_`), then `_`: `WEIR_TENANT_ACME_TOKEN` for tenant `acme`.
+    /// So no tenant can read the host's secrets or another tenant's.
+    pub env_prefix: String,
 }
 
 impl Default for TenantsConfig {
@@ -35,6 +40,7 @@ impl Default for TenantsConfig {
             dir: PathBuf::new(),
             defaults: Quotas::default(),
             breaker: BreakerConfig::default(),
+            env_prefix: "WEIR_TENANT_".into(),
         }
     }
 }
@@ -152,10 +158,11 @@ pub struct LoadedTenants {
 /// file with a problem is reported in `problems` and left out.
 pub(super) fn load_dir(
     dir: &Path,
-    defaults: &Quotas,
+    config: &TenantsConfig,
     runtime_memory: usize,
     problems: &mut Problems,
 ) -> LoadedTenants {
+    let defaults = &config.defaults;
     let mut out = LoadedTenants::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -174,7 +181,7 @@ pub(super) fn load_dir(
         .collect();
     files.sort();
     for file in files {
-        match load_file(&file, dir, defaults, runtime_memory) {
+        match load_file(&file, dir, defaults, &config.env_prefix, runtime_memory) {
             Ok((tenant, pipelines)) => {
                 out.pipelines.extend(pipelines);
                 out.tenants.insert(tenant.id.clone(), tenant);
@@ -193,6 +200,7 @@ fn load_file(
     file: &Path,
     dir: &Path,
     defaults: &Quotas,
+    env_prefix: &str,
     runtime_memory: usize,
 ) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
     let id = file
@@ -211,7 +219,39 @@ fn load_file(
         std::fs::read_to_string(file).map_err(|e| (String::new(), format!("cannot read: {e}")))?;
     let spec: TenantFile =
         toml::from_str(&text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
+    check_secret_names(&id, &spec.upstreams, env_prefix)?;
     resolve(&id, file, dir, spec, defaults, runtime_memory)
+}
+
+/// The environment variables a tenant's upstreams name must be its own:
+/// `<env_prefix><ID>_…`.
+fn check_secret_names(
+    id: &str,
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+    env_prefix: &str,
+) -> Result<(), Invalid> {
+    let own = format!("{env_prefix}{}_", id.to_ascii_uppercase().replace('-', "_"));
+    for (name, u) in upstreams {
+        let a = &u.auth;
+        for (key, var) in [
+            ("bearer_env", &a.bearer_env),
+            ("value_env", &a.value_env),
+            ("username_env", &a.username_env),
+            ("password_env", &a.password_env),
+        ] {
+            if let Some(var) = var
+                && !var.starts_with(&own)
+            {
+                return Err((
+                    format!("upstreams.{name}.auth.{key}"),
+                    format!(
+                        "`{var}` is not this tenant's to read: its variables start with `{own}` (tenants.env_prefix)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resolve(
@@ -390,6 +430,19 @@ fn check_overlaps(t: &LoadedTenants, problems: &mut Problems) {
                     &b.file,
                     "topic_prefixes",
                     format!("`{y}` overlaps tenant `{}`'s `{x}`", a.id),
+                );
+            }
+            if a.modules_dir.starts_with(&b.modules_dir)
+                || b.modules_dir.starts_with(&a.modules_dir)
+            {
+                problems.add_in(
+                    &b.file,
+                    "modules_dir",
+                    format!(
+                        "`{}` overlaps tenant `{}`'s modules folder: one tenant's uploads would replace the other's modules",
+                        b.modules_dir.display(),
+                        a.id
+                    ),
                 );
             }
             if overlap(&a.index_prefix, &b.index_prefix) {

@@ -231,3 +231,50 @@ fn tenants_on_a_public_admin_port_need_an_operator_token() {
     // Loopback stays usable without one (a single operator's machine).
     dir.load("").unwrap();
 }
+
+#[test]
+fn a_tenant_reads_only_its_own_environment_variables() {
+    let upstream = |var: &str| {
+        format!(
+            "{ACME}\n[upstreams.c]\nurl = \"http://127.0.0.1:8090\"\nauth = {{ bearer_env = \"{var}\" }}\n"
+        )
+    };
+    for var in ["ELASTIC_PASSWORD", "WEIR_TENANT_GLOBEX_TOKEN", "ACME_TOKEN"] {
+        let dir = Dir::new(&[("acme", &upstream(var))]);
+        let e = error(&dir);
+        assert!(
+            e.contains(&format!(
+                "acme.toml: upstreams.c.auth.bearer_env: `{var}` is not this tenant's to read: its variables start with `WEIR_TENANT_ACME_`"
+            )),
+            "{e}"
+        );
+    }
+    let dir = Dir::new(&[("acme", &upstream("WEIR_TENANT_ACME_TOKEN"))]);
+    assert!(dir.load("").is_ok());
+    // The operator chooses the prefix.
+    let dir = Dir::new(&[("acme", &upstream("T_ACME_TOKEN"))]);
+    assert!(dir.load("").is_err());
+    let base = BASE.replace(
+        "dir = \"tenants\"",
+        "dir = \"tenants\"\nenv_prefix = \"T_\"",
+    );
+    Config::from_toml(&base, &dir.0.path().join("weir.toml"), dir.0.path()).unwrap();
+}
+
+#[test]
+fn tenants_may_not_share_a_modules_folder() {
+    let other = ACME
+        .replace("acme-", "globex-")
+        .replace("acme.", "globex.")
+        .replace(
+            "index_prefix",
+            "modules_dir = \"acme/modules/x\"\nindex_prefix",
+        );
+    let dir = Dir::new(&[("acme", ACME), ("globex", &other)]);
+    let e = error(&dir);
+    assert!(
+        e.contains("globex.toml: modules_dir:")
+            && e.contains("overlaps tenant `acme`'s modules folder"),
+        "{e}"
+    );
+}
