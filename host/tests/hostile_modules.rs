@@ -6,6 +6,7 @@
 //! well-behaved records of the same batch go through.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use weir::config::{PipelineConfig, Quotas, RuntimeConfig, TenantBinding};
 use weir::pipeline::{Chain, ChainOutput, run_chain};
@@ -211,6 +212,59 @@ async fn a_module_declaring_a_huge_name_is_refused_at_load() {
         .to_string();
     assert!(
         err.contains("describe() returned a name of 1024 bytes; at most 128"),
+        "{err}"
+    );
+}
+
+/// A module that sleeps uses no CPU, so the epoch never stops it: the
+/// wall-clock bound does, at load (init) and per batch (process). The
+/// outer timeout only keeps a regression from hanging the suite.
+#[tokio::test]
+async fn a_sleeping_module_is_stopped_by_the_wall_clock() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_batch_time: Duration::from_millis(100),
+        max_batch_wall_time: Duration::from_millis(300),
+        ..Quotas::default()
+    };
+    let config = pipeline("", &quotas);
+    let sleeper = chain(&rt, &config, "fixture-sleep", &[("sleep_ms", "60000")]).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), run(&rt, &sleeper, &["{}"]))
+        .await
+        .expect("the chain returns long before the module would wake");
+    assert!(out.docs.is_empty());
+    assert_eq!(out.limit_failures, 1);
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("wall-clock limit exceeded: the module took longer than 300ms"),
+        "{}",
+        out.failures[0].reason
+    );
+
+    let path = weir_testkit::module_wasm("fixture-sleep").unwrap();
+    let options = ModuleOptions {
+        limits: Some(InstanceLimits::for_tenant(rt.config(), &quotas)),
+        ..ModuleOptions::default()
+    };
+    let load = rt.load_with(
+        "acme.p",
+        "fixture-sleep",
+        std::fs::read(path).unwrap(),
+        vec![
+            ("sleep_ms".into(), "60000".into()),
+            ("during".into(), "init".into()),
+        ],
+        HttpPolicy::deny_all("acme.p"),
+        options,
+    );
+    let err = tokio::time::timeout(Duration::from_secs(30), load)
+        .await
+        .expect("the load returns long before init would")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("init failed: wall-clock limit exceeded"),
         "{err}"
     );
 }

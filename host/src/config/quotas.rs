@@ -19,6 +19,9 @@ pub struct Quotas {
     /// CPU time one module may spend on one batch.
     #[serde(with = "humantime_serde")]
     pub max_batch_time: Duration,
+    /// Wall-clock time one module may take on one batch, waiting included.
+    #[serde(with = "humantime_serde")]
+    pub max_batch_wall_time: Duration,
     /// Table elements one instance may grow to.
     pub max_table_elements: usize,
     /// Instances (core instances inside a component) one Store may create.
@@ -47,6 +50,7 @@ impl Default for Quotas {
         Self {
             max_memory_bytes: 64 << 20,
             max_batch_time: Duration::from_secs(5),
+            max_batch_wall_time: Duration::from_secs(30),
             max_table_elements: 100_000,
             max_instances: 16,
             max_module_bytes: 32 << 20,
@@ -72,6 +76,12 @@ pub struct QuotaOverrides {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_batch_time: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_batch_wall_time: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_table_elements: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +108,7 @@ impl QuotaOverrides {
         Quotas {
             max_memory_bytes: self.max_memory_bytes.unwrap_or(d.max_memory_bytes),
             max_batch_time: self.max_batch_time.unwrap_or(d.max_batch_time),
+            max_batch_wall_time: self.max_batch_wall_time.unwrap_or(d.max_batch_wall_time),
             max_table_elements: self.max_table_elements.unwrap_or(d.max_table_elements),
             max_instances: self.max_instances.unwrap_or(d.max_instances),
             max_module_bytes: self.max_module_bytes.unwrap_or(d.max_module_bytes),
@@ -155,6 +166,12 @@ pub(super) fn quota_problem(q: &Quotas, runtime_memory: usize) -> Result<(), (St
     }
     if q.max_batch_time.is_zero() {
         return Err(("max_batch_time".into(), "must be greater than zero".into()));
+    }
+    if q.max_batch_wall_time < q.max_batch_time {
+        return Err((
+            "max_batch_wall_time".into(),
+            "must be at least max_batch_time".into(),
+        ));
     }
     if q.max_instances == 0 {
         return Err(("max_instances".into(), "must be at least 1".into()));

@@ -16,6 +16,11 @@ pub struct RuntimeConfig {
     /// Longest a module may run on one batch before it is interrupted.
     #[serde(with = "humantime_serde")]
     pub max_batch_time: Duration,
+    /// Longest a module's instance may take on one batch in wall-clock
+    /// time, waiting included (sleeping, outbound HTTP): past it the call
+    /// is dropped and the instance discarded. Also bounds `init` at load.
+    #[serde(with = "humantime_serde")]
+    pub max_batch_wall_time: Duration,
     /// Largest linear memory one module instance may grow to, in bytes.
     pub max_memory_bytes: usize,
     /// Largest table one module instance may grow to, in elements.
@@ -44,6 +49,7 @@ impl Default for RuntimeConfig {
         Self {
             epoch_tick: Duration::from_millis(10),
             max_batch_time: Duration::from_secs(5),
+            max_batch_wall_time: Duration::from_secs(30),
             max_memory_bytes: 64 << 20,
             max_table_elements: 100_000,
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -74,6 +80,11 @@ impl RuntimeConfig {
                 self.max_memory_bytes < (1 << 16),
                 "runtime.max_memory_bytes",
                 "must be at least one Wasm page (65536)",
+            ),
+            (
+                self.max_batch_wall_time < self.max_batch_time,
+                "runtime.max_batch_wall_time",
+                "must be at least runtime.max_batch_time",
             ),
             (
                 self.max_concurrency == 0,

@@ -17,6 +17,9 @@ pub struct InstanceLimits {
     pub cpu_ticks_per_call: u64,
     /// The CPU time those ticks stand for (named in the limit's message).
     pub max_batch_time: Duration,
+    /// Wall-clock time one batch (instantiate, init, process) may take,
+    /// waiting included; also bounds describe + init at load.
+    pub max_batch_wall_time: Duration,
 }
 
 impl InstanceLimits {
@@ -31,6 +34,7 @@ impl InstanceLimits {
             max_memories: 4,
             cpu_ticks_per_call: (rc.max_batch_time.as_nanos() / tick).max(1) as u64,
             max_batch_time: rc.max_batch_time,
+            max_batch_wall_time: rc.max_batch_wall_time,
         }
     }
 
@@ -46,6 +50,7 @@ impl InstanceLimits {
             max_memories: 4,
             cpu_ticks_per_call: (q.max_batch_time.as_nanos() / tick).max(1) as u64,
             max_batch_time: q.max_batch_time,
+            max_batch_wall_time: q.max_batch_wall_time,
         }
     }
 }
@@ -57,6 +62,10 @@ impl InstanceLimits {
 pub enum LimitExceeded {
     #[error("CPU time limit exceeded: the module ran longer than {0:?} on one batch")]
     CpuTime(Duration),
+    #[error(
+        "wall-clock limit exceeded: the module took longer than {0:?} on one batch, waiting included"
+    )]
+    WallTime(Duration),
     #[error("memory limit exceeded: the module tried to grow its memory beyond {0} bytes")]
     Memory(usize),
     #[error(

@@ -158,6 +158,19 @@ impl WasmRuntime {
             name: name.to_string(),
             message,
         };
+        let limit = module.limits.max_batch_wall_time;
+        tokio::time::timeout(limit, self.trial(&mut module, init_err))
+            .await
+            .unwrap_or_else(|_| Err(init_err(LimitExceeded::WallTime(limit).to_string())))?;
+        Ok(module)
+    }
+
+    /// describe + init in one trial instance; sets the module's info.
+    async fn trial(
+        &self,
+        module: &mut LoadedModule,
+        init_err: impl Fn(String) -> ModuleError,
+    ) -> Result<(), ModuleError> {
         let (mut store, instance) = module
             .instantiate(self)
             .await
@@ -182,8 +195,8 @@ impl WasmRuntime {
             .call_init(&mut store, &module.config)
             .await
             .map_err(|e| init_err(trap_message(&store, e).message))?
-            .map_err(init_err)?;
-        Ok(module)
+            .map_err(&init_err)?;
+        Ok(())
     }
 }
 
@@ -312,6 +325,26 @@ impl LoadedModule {
     /// `process(batch)`. Returns one outcome per record, or why the module
     /// stopped.
     pub async fn run_batch(
+        &self,
+        rt: &WasmRuntime,
+        batch: &[types::Record],
+    ) -> Result<Vec<types::Outcome>, Trapped> {
+        // CPU time is bounded by the epoch, but a module that sleeps or
+        // waits on the host uses none: the wall clock bounds it too. The
+        // call is dropped (wasmtime cancels it) and its Store with it.
+        let limit = self.limits.max_batch_wall_time;
+        tokio::time::timeout(limit, self.run_batch_unbounded(rt, batch))
+            .await
+            .unwrap_or_else(|_| {
+                let limit = LimitExceeded::WallTime(limit);
+                Err(Trapped {
+                    message: limit.to_string(),
+                    limit: Some(limit),
+                })
+            })
+    }
+
+    async fn run_batch_unbounded(
         &self,
         rt: &WasmRuntime,
         batch: &[types::Record],
