@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         max_memories: 4,
         cpu_ticks_per_call: u64::MAX,
         max_batch_time: std::time::Duration::MAX,
+        max_batch_wall_time: std::time::Duration::MAX,
     };
     let mut modules = Vec::new();
     for spec in &args[1..] {

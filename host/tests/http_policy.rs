@@ -5,7 +5,7 @@
 //! Needs `cargo xtask modules fixture-http` (the tests fail, not skip,
 //! when the component is missing).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 
 use weir::config::RuntimeConfig;
 use weir::config::{HttpConfig, UpstreamAuth, UpstreamConfig};
-use weir::runtime::http::{HttpMetrics, HttpPolicy, Outcome, StaticResolver, Upstreams};
+use weir::runtime::http::{
+    HttpMetrics, HttpPolicy, OutboundRules, Outcome, StaticResolver, Upstreams,
+};
 use weir::runtime::{LoadedModule, WasmRuntime, WitOutcome, WitRecord};
 
 // ---------------------------------------------------------------- upstream
@@ -692,6 +694,64 @@ async fn a_token_upstream_logs_in_caches_and_refreshes_on_401() {
     assert_eq!(up.seen.token_fetches.load(Ordering::SeqCst), 2);
     let last = up.seen.headers.lock().unwrap().last().cloned().unwrap();
     assert_eq!(last.get("authorization").unwrap(), "Bearer t2");
+}
+
+/// A tenant's token endpoint is reached like its modules' requests, through
+/// the tenant's allowlist and the address rules, never as a trusted host
+/// request: an endpoint outside them is never contacted, and the module's
+/// request fails instead of going out without its credential.
+#[tokio::test]
+async fn a_tenants_token_endpoint_goes_through_the_tenants_rules() {
+    let up = start_upstream().await;
+    let rt = runtime();
+    let config: BTreeMap<String, UpstreamConfig> = [(
+        "expertai".to_string(),
+        UpstreamConfig {
+            url: up.url("/api"),
+            auth: UpstreamAuth {
+                token_url: Some(up.url("/token")),
+                username_env: Some("WEIR_TENANT_ACME_USER".into()),
+                password_env: Some("WEIR_TENANT_ACME_PASS".into()),
+                ..UpstreamAuth::default()
+            },
+            methods: UpstreamConfig::default_methods(),
+        },
+    )]
+    .into();
+    // The credentials the test upstream's token endpoint accepts, so only
+    // the gate can keep the fetch from counting.
+    let env = |k: &str| match k {
+        "WEIR_TENANT_ACME_USER" => Some("weir-user".to_string()),
+        "WEIR_TENANT_ACME_PASS" => Some("weir-pass".to_string()),
+        _ => None,
+    };
+    let spec = json!({"url": up.url("/api/analyze"), "method": "POST", "body": "{}"});
+    for (tenant_allows, reached) in [
+        (vec![up.origin()], true),
+        (vec!["http://elsewhere.example".to_string()], false),
+    ] {
+        let rules = OutboundRules::parse(&tenant_allows, false).unwrap();
+        let ups = Arc::new(Upstreams::for_tenant(&config, &env, Arc::new(rules)).unwrap());
+        let p = HttpPolicy::builder("acme.p")
+            .allow([up.origin()])
+            .upstreams(ups)
+            .build()
+            .unwrap();
+        let m = load(&rt, p).await;
+        let before = up.seen.token_fetches.load(Ordering::SeqCst);
+        let out = call(&rt, &m, spec.clone()).await;
+        let fetched = up.seen.token_fetches.load(Ordering::SeqCst) - before;
+        if reached {
+            assert_eq!(out["status"], 200, "{out}");
+            assert_eq!(fetched, 1);
+        } else {
+            assert_eq!(
+                fetched, 0,
+                "the token endpoint outside the tenant's rules was contacted"
+            );
+            assert!(out["status"] != 200, "{out}");
+        }
+    }
 }
 
 /// Pooled vs unpooled client: many small POSTs from a module to a local

@@ -246,6 +246,7 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
         id: "acme".into(),
         weight: 1,
         index_prefix: "acme-".into(),
+        allowed_outbound_hosts: Vec::new(),
         quotas: quotas.clone(),
         upstreams: Default::default(),
     })

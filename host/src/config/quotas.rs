@@ -138,6 +138,9 @@ pub struct TenantBinding {
     /// The tenant's credentials, for its modules' requests only.
     #[serde(skip)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The tenant's `allowed_outbound_hosts`: also the only places its
+    /// upstreams' token endpoints may be.
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// Checks quotas (`[tenants.defaults]` or a tenant's), keys under `prefix`.

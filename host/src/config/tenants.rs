@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::quotas::quota_problem;
 use super::{
-    BreakerConfig, PipelineConfig, Problems, QuotaOverrides, Quotas, TenantBinding, UpstreamConfig,
+    BreakerConfig, HostPattern, PipelineConfig, Problems, QuotaOverrides, Quotas, TenantBinding,
+    UpstreamConfig, UpstreamUrl,
 };
 
 /// `[tenants]`: where tenant files live and what every tenant gets.
@@ -220,7 +221,37 @@ fn load_file(
     let spec: TenantFile =
         toml::from_str(&text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
     check_secret_names(&id, &spec.upstreams, env_prefix)?;
+    check_token_urls(&spec.upstreams, &spec.allowed_outbound_hosts)?;
     resolve(&id, file, dir, spec, defaults, runtime_memory)
+}
+
+/// A tenant's token endpoints are reached like its modules' requests, so
+/// each must match one of the tenant's `allowed_outbound_hosts`.
+fn check_token_urls(
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+    allowed: &[String],
+) -> Result<(), Invalid> {
+    let patterns: Vec<HostPattern> = allowed
+        .iter()
+        .filter_map(|p| HostPattern::parse(p).ok())
+        .collect();
+    for (name, u) in upstreams {
+        let Some(token_url) = &u.auth.token_url else {
+            continue;
+        };
+        let key = format!("upstreams.{name}.auth.token_url");
+        let url = UpstreamUrl::parse(token_url).map_err(|e| (key.clone(), e))?;
+        if !patterns
+            .iter()
+            .any(|p| p.matches(url.scheme, &url.host, url.port))
+        {
+            return Err((
+                key,
+                format!("`{token_url}` is not in the tenant's allowed_outbound_hosts"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The environment variables a tenant's upstreams name must be its own:
@@ -401,6 +432,7 @@ fn resolve(
             id: id.to_string(),
             weight: tenant.weight,
             index_prefix: tenant.index_prefix.clone(),
+            allowed_outbound_hosts: tenant.allowed_outbound_hosts.clone(),
             quotas: tenant.quotas.clone(),
             upstreams: tenant.upstreams.clone(),
         });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::config::{Quotas, TenantBinding};
-use crate::runtime::http::{HttpQuota, Upstreams};
+use crate::runtime::http::{HttpQuota, OutboundRules, Upstreams};
 use crate::runtime::rate::RateLimiter;
 
 /// One per tenant, rebuilt when its quotas or weight change (its pipelines
@@ -25,8 +25,18 @@ pub struct TenantShare {
 impl TenantShare {
     /// Reads the tenant's upstream secrets from the environment.
     pub fn new(binding: &TenantBinding) -> anyhow::Result<Self> {
-        let upstreams = Upstreams::from_config(&binding.upstreams, &|k| std::env::var(k).ok())
-            .map_err(|e| anyhow::anyhow!("tenant {}: {e:#}", binding.id))?;
+        // The tenant's token endpoints go through its own allowlist and
+        // the address rules (never private, loopback or metadata).
+        let rules =
+            OutboundRules::parse(&binding.allowed_outbound_hosts, false).map_err(|(i, e)| {
+                anyhow::anyhow!("tenant {}: allowed_outbound_hosts[{i}]: {e}", binding.id)
+            })?;
+        let upstreams = Upstreams::for_tenant(
+            &binding.upstreams,
+            &|k| std::env::var(k).ok(),
+            Arc::new(rules),
+        )
+        .map_err(|e| anyhow::anyhow!("tenant {}: {e:#}", binding.id))?;
         let q = &binding.quotas;
         // A one-second burst: short spikes pass, the average holds.
         let bucket = |per_second: u64| {

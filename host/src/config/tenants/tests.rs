@@ -278,3 +278,20 @@ fn tenants_may_not_share_a_modules_folder() {
         "{e}"
     );
 }
+
+#[test]
+fn a_tenants_token_endpoint_must_be_one_of_its_hosts() {
+    let with_token_url = |url: &str| {
+        format!(
+            "{ACME}\n[upstreams.c]\nurl = \"http://127.0.0.1:8090\"\nauth = {{ token_url = \"{url}\", username_env = \"WEIR_TENANT_ACME_U\", password_env = \"WEIR_TENANT_ACME_P\" }}\n"
+        )
+    };
+    let dir = Dir::new(&[("acme", &with_token_url("http://169.254.169.254/token"))]);
+    let e = error(&dir);
+    assert!(
+        e.contains("acme.toml: upstreams.c.auth.token_url: `http://169.254.169.254/token` is not in the tenant's allowed_outbound_hosts"),
+        "{e}"
+    );
+    let dir = Dir::new(&[("acme", &with_token_url("http://127.0.0.1:8090/token"))]);
+    dir.load("").unwrap();
+}

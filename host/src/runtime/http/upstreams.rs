@@ -40,6 +40,7 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 
 use super::client::{ClientOptions, Gate, HttpClient, Resolve, SystemResolver};
+use super::policy::OutboundRules;
 use crate::config::Scheme;
 use crate::config::{PathProblem, UpstreamConfig, UpstreamUrl, normalize_path};
 
@@ -178,14 +179,27 @@ impl Upstreams {
         config: &BTreeMap<String, UpstreamConfig>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
-        Self::with_resolver(config, env, Arc::new(SystemResolver))
+        Self::with_resolver(config, env, Arc::new(SystemResolver), Gate::Trusted)
     }
 
-    /// [`Upstreams::from_config`] with a chosen resolver for token endpoints.
+    /// A tenant's upstreams: its token endpoints are reached only through
+    /// `rules` (the tenant's own allowlist and the address rules), never
+    /// as the host's trusted requests.
+    pub fn for_tenant(
+        config: &BTreeMap<String, UpstreamConfig>,
+        env: &dyn Fn(&str) -> Option<String>,
+        rules: Arc<OutboundRules>,
+    ) -> anyhow::Result<Self> {
+        Self::with_resolver(config, env, Arc::new(SystemResolver), Gate::Rules(rules))
+    }
+
+    /// [`Upstreams::from_config`] with a chosen resolver and gate for
+    /// token endpoints.
     pub fn with_resolver(
         config: &BTreeMap<String, UpstreamConfig>,
         env: &dyn Fn(&str) -> Option<String>,
         resolver: Arc<dyn Resolve>,
+        gate: Gate,
     ) -> anyhow::Result<Self> {
         let read = |var: &str| {
             env(var)
@@ -229,7 +243,7 @@ impl Upstreams {
                     login,
                     ttl: a.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL),
                     client: HttpClient::new(
-                        Gate::Trusted,
+                        gate.clone(),
                         Arc::clone(&resolver),
                         ClientOptions {
                             connect_timeout: Duration::from_secs(10),
