@@ -126,6 +126,10 @@ struct Source {
     lines: Vec<String>,
 }
 
+/// Imports between two children of one folder: (from, to) -> the
+/// `file:line` of each.
+type ChildEdges = BTreeMap<(String, String), Vec<String>>;
+
 /// An import found in a file.
 struct Import {
     line: usize,
@@ -144,7 +148,7 @@ fn check(src: &Path, layers: &[&[&str]]) -> String {
         .collect();
     let mut report = String::new();
     // Edges between the children of each folder: folder -> (from, to) -> where.
-    let mut edges: BTreeMap<Vec<String>, BTreeMap<(String, String), Vec<String>>> = BTreeMap::new();
+    let mut edges: BTreeMap<Vec<String>, ChildEdges> = BTreeMap::new();
     for s in &sources {
         let Some(top) = s.module.first() else {
             continue;
@@ -236,7 +240,7 @@ fn child_name(sources: &[Source], folder: &[String], child: &str) -> String {
 /// Every elementary cycle through the smallest node of each strongly
 /// connected part is enough to name the problem; this returns one cycle
 /// per part that has any, starting and ending at its smallest node.
-fn cycles(edges: &BTreeMap<(String, String), Vec<String>>) -> Vec<Vec<String>> {
+fn cycles(edges: &ChildEdges) -> Vec<Vec<String>> {
     let mut next: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (from, to) in edges.keys() {
         next.entry(from).or_default().insert(to);

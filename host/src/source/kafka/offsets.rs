@@ -171,7 +171,10 @@ impl OffsetTracker {
 mod tests {
     use super::*;
 
-    fn tracker() -> (Arc<OffsetTracker>, Arc<Mutex<Vec<(String, i32, i64)>>>) {
+    /// Offsets the tracker stored: (topic, partition, next offset).
+    type Stored = Arc<Mutex<Vec<(String, i32, i64)>>>;
+
+    fn tracker() -> (Arc<OffsetTracker>, Stored) {
         let stored = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&stored);
         let t = OffsetTracker::new(Box::new(move |topic, p, o| {
