@@ -155,6 +155,18 @@ pub struct UpstreamAuth {
     pub token_ttl: Option<Duration>,
 }
 
+impl UpstreamAuth {
+    /// The environment variables this credential is read from, by key.
+    pub fn variables(&self) -> [(&'static str, &Option<String>); 4] {
+        [
+            ("bearer_env", &self.bearer_env),
+            ("value_env", &self.value_env),
+            ("username_env", &self.username_env),
+            ("password_env", &self.password_env),
+        ]
+    }
+}
+
 /// Checks `allowed_outbound_hosts` and `http` of one pipeline.
 pub(super) fn validate_pipeline(
     name: &str,
@@ -258,12 +270,7 @@ fn upstream_problem(name: &str, u: &UpstreamConfig) -> Result<(), (String, Strin
     if a.token_ttl.is_some() && a.token_url.is_none() {
         return Err((key("auth.token_ttl"), "only applies with token_url".into()));
     }
-    for (k, v) in [
-        ("bearer_env", &a.bearer_env),
-        ("value_env", &a.value_env),
-        ("username_env", &a.username_env),
-        ("password_env", &a.password_env),
-    ] {
+    for (k, v) in a.variables() {
         if let Some(v) = v
             && (v.is_empty() || v.contains(['=', '\0']))
         {

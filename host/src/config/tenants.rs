@@ -263,13 +263,7 @@ fn check_secret_names(
 ) -> Result<(), Invalid> {
     let own = format!("{env_prefix}{}_", id.to_ascii_uppercase().replace('-', "_"));
     for (name, u) in upstreams {
-        let a = &u.auth;
-        for (key, var) in [
-            ("bearer_env", &a.bearer_env),
-            ("value_env", &a.value_env),
-            ("username_env", &a.username_env),
-            ("password_env", &a.password_env),
-        ] {
+        for (key, var) in u.auth.variables() {
             if let Some(var) = var
                 && !var.starts_with(&own)
             {
