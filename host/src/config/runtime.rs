@@ -35,6 +35,10 @@ pub struct RuntimeConfig {
     pub pool_instances: u32,
     /// Keep compiled modules on disk so restarts don't recompile.
     pub compile_cache: bool,
+    /// Largest the compile cache may grow, in bytes: past it the least
+    /// recently used artifacts are removed (uploads that are never used
+    /// again cannot fill the disk).
+    pub compile_cache_max_bytes: u64,
     /// Where; default `$XDG_CACHE_HOME/weir/compiled` (or `~/.cache/…`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<std::path::PathBuf>,
@@ -56,6 +60,7 @@ impl Default for RuntimeConfig {
             pooling: PoolingMode::Auto,
             pool_instances: 256,
             compile_cache: true,
+            compile_cache_max_bytes: 2 << 30,
             cache_dir: None,
             module_log_lines_per_second: 100,
         }

@@ -26,11 +26,14 @@ pub struct CompileCache {
     dir: PathBuf,
     key: [u8; 32],
     engine_hash: String,
+    /// Artifacts are evicted, least recently used first, past this size.
+    max_bytes: u64,
 }
 
 impl CompileCache {
-    /// Opens (creating) the cache folder and its key.
-    pub fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
+    /// Opens (creating) the cache folder and its key; the artifacts in it
+    /// are kept to `max_bytes` in all.
+    pub fn open(dir: &Path, engine: &Engine, max_bytes: u64) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         let key = load_or_create_key(&dir.join("cache.key"))?;
@@ -41,6 +44,7 @@ impl CompileCache {
             dir: dir.to_path_buf(),
             key,
             engine_hash,
+            max_bytes,
         })
     }
 
@@ -59,6 +63,10 @@ impl CompileCache {
     pub fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path_for(digest);
         let data = fs::read(&path).ok()?;
+        // Used now: the last to be evicted.
+        if let Ok(f) = fs::File::options().write(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         if data.len() < TAG_LEN {
             return None;
         }
@@ -100,6 +108,34 @@ impl CompileCache {
         })();
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not write the compile cache");
+        }
+        self.evict();
+    }
+
+    /// Removes the least recently used artifacts until the rest fit in
+    /// `max_bytes` (the newest one always stays).
+    fn evict(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut artifacts: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = artifacts.iter().map(|a| a.1).sum();
+        artifacts.sort();
+        for (_, len, path) in artifacts.iter().take(artifacts.len().saturating_sub(1)) {
+            if total <= self.max_bytes {
+                break;
+            }
+            if fs::remove_file(path).is_ok() {
+                total -= len;
+                tracing::debug!(path = %path.display(), "compile cache: evicted");
+            }
         }
     }
 }
@@ -164,7 +200,7 @@ mod tests {
     fn round_trips_and_rejects_tampering() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
-        let cache = CompileCache::open(dir.path(), &engine).unwrap();
+        let cache = CompileCache::open(dir.path(), &engine, u64::MAX).unwrap();
         let component = Component::new(&engine, WAT).unwrap();
         assert!(cache.get(&engine, "abc").is_none());
         cache.put("abc", &component);
@@ -183,10 +219,49 @@ mod tests {
     fn another_key_cannot_vouch_for_an_artifact() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
-        let cache = CompileCache::open(dir.path(), &engine).unwrap();
+        let cache = CompileCache::open(dir.path(), &engine, u64::MAX).unwrap();
         cache.put("abc", &Component::new(&engine, WAT).unwrap());
         fs::write(dir.path().join("cache.key"), [7u8; 32]).unwrap();
-        let reopened = CompileCache::open(dir.path(), &engine).unwrap();
+        let reopened = CompileCache::open(dir.path(), &engine, u64::MAX).unwrap();
         assert!(reopened.get(&engine, "abc").is_none());
+    }
+
+    #[test]
+    fn the_least_recently_used_artifacts_go_past_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let component = Component::new(&engine, WAT).unwrap();
+        let probe = CompileCache::open(dir.path(), &engine, u64::MAX).unwrap();
+        probe.put("size", &component);
+        let one = fs::metadata(probe.path_for("size")).unwrap().len();
+        fs::remove_file(probe.path_for("size")).unwrap();
+
+        // Room for two artifacts.
+        let cache = CompileCache::open(dir.path(), &engine, 2 * one + one / 2).unwrap();
+        let age = |digest: &str, secs: u64| {
+            let f = fs::File::options()
+                .write(true)
+                .open(cache.path_for(digest))
+                .unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .unwrap();
+        };
+        cache.put("a", &component);
+        age("a", 1_000);
+        cache.put("b", &component);
+        age("b", 2_000);
+        // Reading `a` makes it the most recently used: `b` goes first.
+        assert!(cache.get(&engine, "a").is_some());
+        cache.put("c", &component);
+        assert!(cache.path_for("a").exists());
+        assert!(
+            !cache.path_for("b").exists(),
+            "b was the least recently used"
+        );
+        assert!(cache.path_for("c").exists());
+        assert!(
+            dir.path().join("cache.key").exists(),
+            "the key is never evicted"
+        );
     }
 }

@@ -70,7 +70,12 @@ impl WasmRuntime {
         )?;
         let cache = if config.compile_cache {
             let dir = config.cache_dir.clone().or_else(super::cache::default_dir);
-            match dir.map(|d| (CompileCache::open(&d, &engine), d)) {
+            match dir.map(|d| {
+                (
+                    CompileCache::open(&d, &engine, config.compile_cache_max_bytes),
+                    d,
+                )
+            }) {
                 Some((Ok(c), d)) => {
                     tracing::debug!(dir = %d.display(), "compile cache");
                     Some(Arc::new(c))
