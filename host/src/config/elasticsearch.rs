@@ -247,18 +247,10 @@ impl ElasticsearchConfig {
     /// Checks every value, reporting each problem under `prefix` (the
     /// section's key, e.g. `elasticsearch.`).
     pub fn validate(&self, prefix: &str, p: &mut Problems) {
-        let mut errs: Vec<(String, String)> = Vec::new();
-        fn push(
-            errs: &mut Vec<(String, String)>,
-            key: impl Into<String>,
-            reason: impl Into<String>,
-        ) {
-            errs.push((key.into(), reason.into()));
-        }
         match Url::parse(&self.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            Ok(_) => push(&mut errs, "url", "must be an http:// or https:// URL"),
-            Err(e) => push(&mut errs, "url", format!("invalid URL: {e}")),
+            Ok(_) => p.add(format!("{prefix}url"), "must be an http:// or https:// URL"),
+            Err(e) => p.add(format!("{prefix}url"), format!("invalid URL: {e}")),
         }
         if let ElasticsearchAuth::ApiKey { api_key_env: v }
         | ElasticsearchAuth::Basic {
@@ -266,12 +258,14 @@ impl ElasticsearchConfig {
         } = &self.auth
             && v.is_empty()
         {
-            push(&mut errs, "auth", "environment variable name is empty");
+            p.add(
+                format!("{prefix}auth"),
+                "environment variable name is empty",
+            );
         }
         if self.tls.accept_invalid_certs && self.tls.ca_file.is_some() {
-            push(
-                &mut errs,
-                "tls.accept_invalid_certs",
+            p.add(
+                format!("{prefix}tls.accept_invalid_certs"),
                 "cannot be combined with tls.ca_file",
             );
         }
@@ -282,7 +276,7 @@ impl ElasticsearchConfig {
         ];
         for (key, v) in positive {
             if v == 0 {
-                push(&mut errs, key, "must be greater than 0");
+                p.add(format!("{prefix}{key}"), "must be greater than 0");
             }
         }
         let durations = [
@@ -292,20 +286,18 @@ impl ElasticsearchConfig {
         ];
         for (key, v) in durations {
             if v.is_zero() {
-                push(&mut errs, key, "must be greater than 0");
+                p.add(format!("{prefix}{key}"), "must be greater than 0");
             }
         }
         if self.retry.max_backoff < self.retry.initial_backoff {
-            push(
-                &mut errs,
-                "retry.max_backoff",
+            p.add(
+                format!("{prefix}retry.max_backoff"),
                 "must not be less than retry.initial_backoff",
             );
         }
         if self.retry.max_item_attempts == Some(0) {
-            push(
-                &mut errs,
-                "retry.max_item_attempts",
+            p.add(
+                format!("{prefix}retry.max_item_attempts"),
                 "must be at least 1 (omit it to retry forever)",
             );
         }
@@ -316,9 +308,8 @@ impl ElasticsearchConfig {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
             if !valid {
-                push(
-                    &mut errs,
-                    format!("templates[{i}].name"),
+                p.add(
+                    format!("{prefix}templates[{i}].name"),
                     format!(
                         "{:?} must be lowercase letters, digits, '-', '_' or '.'",
                         t.name
@@ -326,15 +317,11 @@ impl ElasticsearchConfig {
                 );
             }
             if self.templates[..i].iter().any(|o| o.name == t.name) {
-                push(
-                    &mut errs,
-                    format!("templates[{i}].name"),
+                p.add(
+                    format!("{prefix}templates[{i}].name"),
                     format!("duplicate template name {:?}", t.name),
                 );
             }
-        }
-        for (key, reason) in errs {
-            p.add(format!("{prefix}{key}"), reason);
         }
     }
 

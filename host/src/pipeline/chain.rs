@@ -109,12 +109,13 @@ pub async fn run_chain(
         items = next;
     }
 
-    let mut per_source = vec![0usize; records.len()];
+    // Documents each record became, for the per-record limit.
+    let mut made = vec![0usize; records.len()];
     for item in &items {
-        per_source[item.source] += 1;
+        made[item.source] += 1;
     }
     if let Some(limit) = chain.max_documents_per_record {
-        for (source, &n) in per_source.iter().enumerate() {
+        for (source, &n) in made.iter().enumerate() {
             if n > limit && !std::mem::replace(&mut failed[source], true) {
                 out.failures.push(Failure {
                     source,
@@ -125,9 +126,10 @@ pub async fn run_chain(
                 });
             }
         }
-        items.retain(|item| per_source[item.source] <= limit);
+        items.retain(|item| made[item.source] <= limit);
     }
-    per_source.fill(0);
+    // Position of each output among its record's (for the default id).
+    let mut per_source = vec![0usize; records.len()];
     for item in items {
         let mut body = item.body;
         let mut checked = validate_document(&body);
