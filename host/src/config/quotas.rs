@@ -128,7 +128,7 @@ impl QuotaOverrides {
 
 /// What a tenant's pipeline carries of its tenant: who owns it and the
 /// quotas it runs under (a change to either rebuilds the pipeline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TenantBinding {
     pub id: String,
     pub weight: u32,

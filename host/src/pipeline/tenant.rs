@@ -68,3 +68,34 @@ impl TenantShare {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Duration;
+
+    /// The tenant's `http_requests_per_second` becomes a bucket holding
+    /// one second of requests, refilled at that rate, on virtual time so
+    /// a loaded machine cannot blur the count.
+    #[tokio::test(start_paused = true)]
+    async fn http_quota_is_a_one_second_bucket_at_the_tenants_rate() {
+        let binding = TenantBinding {
+            id: "h".into(),
+            quotas: Quotas {
+                http_requests_per_second: 5,
+                ..Quotas::default()
+            },
+            ..TenantBinding::default()
+        };
+        let share = TenantShare::new(&binding).unwrap();
+        let rate = share.http.rate.as_ref().expect("a quota makes a bucket");
+        assert_eq!((0..30).filter(|_| rate.try_acquire(1)).count(), 5);
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert_eq!((0..30).filter(|_| rate.try_acquire(1)).count(), 2);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!((0..30).filter(|_| rate.try_acquire(1)).count(), 5);
+
+        let unlimited = TenantShare::new(&TenantBinding::default()).unwrap();
+        assert!(unlimited.http.rate.is_none());
+    }
+}
