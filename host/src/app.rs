@@ -51,20 +51,19 @@ fn dead_letter_producer(cfg: &KafkaConfig) -> anyhow::Result<FutureProducer> {
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Waits for `task` until `deadline`, or [`STOP_GRACE`] if that is later;
-/// then aborts it. `true` if it ended by itself.
-async fn stop_task<T>(mut task: tokio::task::JoinHandle<T>, deadline: Instant, what: &str) -> bool {
+/// then aborts it.
+async fn stop_task<T>(mut task: tokio::task::JoinHandle<T>, deadline: Instant, what: &str) {
     let wait = deadline
         .saturating_duration_since(Instant::now())
         .max(STOP_GRACE);
     if tokio::time::timeout(wait, &mut task).await.is_ok() {
-        return true;
+        return;
     }
     tracing::warn!(
         task = what,
         "still running at the shutdown deadline; stopped"
     );
     task.abort();
-    false
 }
 
 /// Runs the host until `shutdown` fires, then drains and commits. Returns
