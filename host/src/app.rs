@@ -4,6 +4,7 @@
 //! the final offset commit.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
@@ -45,7 +46,30 @@ fn dead_letter_producer(cfg: &KafkaConfig) -> anyhow::Result<FutureProducer> {
     cc.create().context("creating the dead-letter producer")
 }
 
-/// Runs the host until `shutdown` fires, then drains and commits.
+/// What a task told to stop at shutdown gets beyond the drain deadline
+/// before it is aborted (see [`stop_task`]).
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits for `task` until `deadline`, or [`STOP_GRACE`] if that is later;
+/// then aborts it.
+async fn stop_task<T>(mut task: tokio::task::JoinHandle<T>, deadline: Instant, what: &str) {
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .max(STOP_GRACE);
+    if tokio::time::timeout(wait, &mut task).await.is_ok() {
+        return;
+    }
+    tracing::warn!(
+        task = what,
+        "still running at the shutdown deadline; stopped"
+    );
+    task.abort();
+}
+
+/// Runs the host until `shutdown` fires, then drains and commits. Returns
+/// within `kafka.drain_timeout` plus a few seconds whatever modules do: at
+/// the drain deadline in-flight batches are dropped (their records are
+/// redelivered), and every task still running is stopped.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let runtime = Arc::new(WasmRuntime::new(&config.runtime)?);
     tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
@@ -144,30 +168,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let drained = source.run(shutdown).await?;
     reload_stop.cancel();
     if let Some(r) = reloader {
-        let _ = r.await;
+        // A reload may be running a module's init (bounded by its wall
+        // time, which can be longer than what is left of the drain).
+        stop_task(r, drained.deadline, "hot reload").await;
     }
 
     // Flush the sink, then let the dead-letter writer finish, all within
     // the drain window; anything unacknowledged by then is redelivered.
-    let window = drained
-        .deadline
-        .saturating_duration_since(std::time::Instant::now());
+    let window = drained.deadline.saturating_duration_since(Instant::now());
     match sink.shutdown(window).await {
         Ok(report) => tracing::info!(?report, "sink flushed"),
         Err(e) => tracing::warn!(error = %e, "sink shutdown"),
     }
     drop(dlq);
-    let remaining = drained
-        .deadline
-        .saturating_duration_since(std::time::Instant::now());
-    let dlq_stop_guard = dlq_stop.clone();
+    let remaining = drained.deadline.saturating_duration_since(Instant::now());
     let mut dlq_writer = dlq_writer;
     if tokio::time::timeout(remaining, &mut dlq_writer)
         .await
         .is_err()
     {
-        dlq_stop_guard.cancel();
-        let _ = dlq_writer.await;
+        // Cancelled, the writer stops retrying; a write still waiting for
+        // the broker is given up after the grace (unacknowledged, so its
+        // record is redelivered).
+        dlq_stop.cancel();
+        stop_task(dlq_writer, Instant::now(), "dead-letter writer").await;
     }
     drained.commit()?;
     let left = drained.in_flight();
@@ -177,10 +201,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             "stopped with unacknowledged batches; they will be redelivered"
         );
     }
+    drained.release();
     tracing::info!("offsets committed; bye");
     admin_stop.cancel();
     if let Some(t) = admin_task {
-        let _ = t.await;
+        // Graceful shutdown waits for open connections; a client holding
+        // one open does not hold the process.
+        stop_task(t, Instant::now(), "admin endpoint").await;
     }
     Ok(())
 }

@@ -1,10 +1,16 @@
 //! `weir`: the Weir host binary.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
 mod cli;
+
+/// How long tasks still running when a command returns (a blocking call a
+/// module's work left behind, such as a DNS lookup or a compile) may delay
+/// the exit. Dropping the runtime would wait for them without bound.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -18,7 +24,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::dispatch(args)) {
+    let result = runtime.block_on(cli::dispatch(args));
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

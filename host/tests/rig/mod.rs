@@ -135,6 +135,8 @@ pub struct HostConfig {
     /// Extra TOML appended verbatim (e.g. `[elasticsearch.retry]`).
     pub extra: String,
     pub templates: Vec<(String, String)>,
+    /// `kafka.drain_timeout` (default 20 s).
+    pub drain_timeout: Duration,
 }
 
 impl HostConfig {
@@ -149,6 +151,7 @@ impl HostConfig {
             pipelines,
             extra: String::new(),
             templates: Vec::new(),
+            drain_timeout: Duration::from_secs(20),
         }
     }
 
@@ -166,7 +169,7 @@ impl HostConfig {
 brokers = "{brokers}"
 group_id = "{group}"
 commit_interval = "200ms"
-drain_timeout = "20s"
+drain_timeout = "{drain}ms"
 revoke_timeout = "3s"
 [kafka.consumer_properties]
 "session.timeout.ms" = 6000
@@ -180,6 +183,7 @@ url = "{es}"
 "#,
             brokers = rig.kafka.bootstrap(),
             group = self.group,
+            drain = self.drain_timeout.as_millis(),
             es = self.es_url,
         );
         if !self.templates.is_empty() {

@@ -12,6 +12,10 @@
 //! the module's own view of the headers of the request it sent. With
 //! `repeat > 1` the request is made that many times and the output is
 //! `{"ok": n, "failed": n, "status": last, "error": last error}`.
+//!
+//! With `"fail_on_error": true` a single request the host refuses or that
+//! fails makes the record fail with the error instead (so it reaches the
+//! dead-letter topic with the host's `error-code` as its reason).
 
 use weir_guest::serde_json::{Map, Value, json};
 use weir_guest::{Error, Outcome, Record};
@@ -33,6 +37,12 @@ pub fn process(record: Record) -> Result<Outcome, Error> {
                 "error": Value::Null,
                 "request_headers": headers_json(&r.sent_headers),
             }),
+            Err(e) if spec.fail_on_error => {
+                return Err(Error::new(format!(
+                    "request to {} failed: {}",
+                    spec.url, e.message
+                )));
+            }
             Err(e) => {
                 json!({"status": Value::Null, "body": Value::Null, "error": e.message, "request_headers": headers_json(&e.sent_headers)})
             }
@@ -64,6 +74,7 @@ pub struct Spec {
     pub body: Option<Vec<u8>>,
     pub headers: Vec<(String, String)>,
     pub repeat: u64,
+    pub fail_on_error: bool,
 }
 
 impl Spec {
@@ -97,12 +108,17 @@ impl Spec {
             })
             .unwrap_or_default();
         let repeat = doc.get("repeat").and_then(Value::as_u64).unwrap_or(1);
+        let fail_on_error = doc
+            .get("fail_on_error")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         Ok(Self {
             url,
             method,
             body,
             headers,
             repeat,
+            fail_on_error,
         })
     }
 }
@@ -158,6 +174,18 @@ mod tests {
         assert_eq!(spec.body.as_deref(), Some(&br#"{"a":1}"#[..]));
         assert_eq!(spec.headers, vec![("x-a".to_string(), "1".to_string())]);
         assert_eq!(spec.repeat, 3);
+        assert!(!spec.fail_on_error);
         assert!(Spec::from_json(weir_guest::JsonDoc::parse(b"{}").unwrap().map()).is_err());
+    }
+
+    #[test]
+    fn fail_on_error_fails_the_record_with_the_error() {
+        let record = Record::from_value(r#"{"url":"http://x/y","fail_on_error":true}"#);
+        let err = process(record).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("request to http://x/y failed: wasi:http is only available"),
+            "{err}"
+        );
     }
 }

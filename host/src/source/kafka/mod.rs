@@ -47,6 +47,12 @@ const BURST: usize = 256;
 /// holding up the others (and the consumer's own polling) for longer.
 const STALL_BEFORE_PAUSE: Duration = Duration::from_millis(250);
 
+/// How long workers stopped at the drain deadline get to unwind. An
+/// aborted task ends at its next await point, and a module yields at every
+/// epoch tick, so this is ample; it only bounds a worker stuck outside
+/// async code.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
 /// Builds the consumer with the properties at-least-once needs.
 fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsumer> {
     let mut cc = ClientConfig::new();
@@ -108,6 +114,9 @@ pub struct KafkaSource {
     metrics: Metrics,
     topics: HashMap<String, Arc<str>>,
     control: Option<mpsc::UnboundedReceiver<SourceControl>>,
+    /// Workers of revoked partitions, finishing what they had queued; the
+    /// drain stops them too at its deadline.
+    retired: Vec<JoinHandle<()>>,
 }
 
 impl KafkaSource {
@@ -155,6 +164,7 @@ impl KafkaSource {
             metrics,
             topics: HashMap::new(),
             control: None,
+            retired: Vec::new(),
         })
     }
 
@@ -463,7 +473,7 @@ impl KafkaSource {
     }
 
     fn on_rebalance(
-        &self,
+        &mut self,
         event: RebalanceEvent,
         slots: &mut HashMap<TopicPartition, PartitionSlot>,
     ) {
@@ -490,26 +500,36 @@ impl KafkaSource {
     }
 
     fn on_revoked(
-        &self,
+        &mut self,
         tps: Vec<TopicPartition>,
         slots: &mut HashMap<TopicPartition, PartitionSlot>,
     ) {
-        {
-            for tp in tps {
-                if let Some(slot) = slots.remove(&tp) {
-                    if slot.paused {
-                        self.metrics.paused_partitions.dec();
-                    }
-                    // Dropping the sender lets the worker finish what it has
-                    // queued; those completions no longer move offsets.
-                    drop(slot.tx);
+        self.retired.retain(|w| !w.is_finished());
+        for tp in tps {
+            if let Some(slot) = slots.remove(&tp) {
+                if slot.paused {
+                    self.metrics.paused_partitions.dec();
                 }
+                // Dropping the sender lets the worker finish what it has
+                // queued; those completions no longer move offsets.
+                drop(slot.tx);
+                self.retired.push(slot.worker);
             }
         }
     }
 
-    async fn drain(&self, mut slots: HashMap<TopicPartition, PartitionSlot>, deadline: Instant) {
-        let mut workers = Vec::new();
+    /// Hands every sealed batch to its worker and waits for the workers
+    /// until `deadline`. Workers still running then are stopped: their
+    /// batches' futures (module instances included) are dropped, and with
+    /// them the acknowledgements not yet given, so those batches complete
+    /// never and their records are redelivered. Whatever a module does,
+    /// the drain ends by `deadline` plus [`ABORT_GRACE`].
+    async fn drain(
+        &mut self,
+        mut slots: HashMap<TopicPartition, PartitionSlot>,
+        deadline: Instant,
+    ) {
+        let mut workers = std::mem::take(&mut self.retired);
         for (tp, mut slot) in slots.drain() {
             self.seal(&tp, &mut slot);
             for batch in slot.waiting.drain(..) {
@@ -524,12 +544,32 @@ impl KafkaSource {
             drop(slot.tx);
             workers.push(slot.worker);
         }
-        for w in workers {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if tokio::time::timeout(remaining, w).await.is_err() {
-                tracing::warn!("drain timeout reached with batches still processing");
-                break;
-            }
+        let finished = tokio::time::timeout_at(
+            deadline.into(),
+            futures::future::join_all(workers.iter_mut()),
+        )
+        .await
+        .is_ok();
+        if finished {
+            return;
+        }
+        // Handles already polled to completion must not be polled again.
+        let mut running: Vec<JoinHandle<()>> =
+            workers.into_iter().filter(|w| !w.is_finished()).collect();
+        tracing::warn!(
+            workers = running.len(),
+            "drain timeout reached: stopping the batches still processing; what they did not settle is redelivered"
+        );
+        for w in &running {
+            w.abort();
+        }
+        if tokio::time::timeout(ABORT_GRACE, futures::future::join_all(running.iter_mut()))
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "partition workers did not stop within {ABORT_GRACE:?} of being aborted; exiting without them"
+            );
         }
     }
 }
@@ -564,6 +604,13 @@ impl Drained {
     /// Batches still unacknowledged (they will be redelivered).
     pub fn in_flight(&self) -> usize {
         self.tracker.in_flight()
+    }
+
+    /// Forgets the batches still in flight, after the final commit: they
+    /// were stopped at the drain deadline and will be redelivered, so
+    /// closing the consumer does not wait `revoke_timeout` for them.
+    pub fn release(&self) {
+        self.tracker.revoke_all();
     }
 
     /// Commits every stored offset synchronously.

@@ -76,6 +76,14 @@ impl OffsetTracker {
         self.drained.notify_all();
     }
 
+    /// Stops tracking every partition (at shutdown, after the final
+    /// commit): batches still in flight then never complete, and revoking
+    /// the partitions when the consumer closes must not wait for them.
+    pub fn revoke_all(&self) {
+        self.lock().clear();
+        self.drained.notify_all();
+    }
+
     /// Registers the next batch of `tp`, ending at `last_offset`. `None` if
     /// the partition is not assigned (the batch must be discarded).
     pub fn begin(&self, tp: &TopicPartition, last_offset: i64) -> Option<Ticket> {
@@ -242,5 +250,25 @@ mod tests {
         let h = std::thread::spawn(move || t2.wait_drained(&[tp(0)], Duration::from_secs(30)));
         t.complete(&a);
         assert!(h.join().unwrap());
+    }
+
+    #[test]
+    fn revoke_all_releases_waiters_and_ignores_late_completions() {
+        let (t, stored) = tracker();
+        t.assign(tp(0));
+        t.assign(tp(1));
+        let a = t.begin(&tp(0), 4).unwrap();
+        let _b = t.begin(&tp(1), 9).unwrap();
+        let t2 = Arc::clone(&t);
+        let h =
+            std::thread::spawn(move || t2.wait_drained(&[tp(0), tp(1)], Duration::from_secs(30)));
+        t.revoke_all();
+        assert!(h.join().unwrap(), "the waiter is released");
+        assert_eq!(t.in_flight(), 0);
+        t.complete(&a);
+        assert!(
+            stored.lock().unwrap().is_empty(),
+            "a late completion stores nothing"
+        );
     }
 }
