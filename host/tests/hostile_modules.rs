@@ -11,7 +11,7 @@ use std::time::Duration;
 use weir::config::{PipelineConfig, Quotas, RuntimeConfig, TenantBinding};
 use weir::pipeline::{Chain, ChainOutput, run_chain};
 use weir::runtime::{HttpPolicy, InstanceLimits, ModuleOptions, WasmRuntime};
-use weir::telemetry::PipelineMetrics;
+use weir::telemetry::{Metrics, PipelineMetrics};
 
 mod modules;
 use modules::load_module;
@@ -75,6 +75,30 @@ async fn run(rt: &WasmRuntime, chain: &Chain, values: &[&str]) -> ChainOutput {
     run_chain(rt, chain, &records, &PipelineMetrics::detached("acme.p")).await
 }
 
+/// As [`run`], and how many records the host's output check refused for
+/// `check`, read from the Prometheus text the host serves.
+async fn run_counting(
+    rt: &WasmRuntime,
+    chain: &Chain,
+    values: &[&str],
+    check: &str,
+) -> (ChainOutput, u64) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::register(&mut registry).pipeline("acme.p");
+    let records = modules::records("acme.t", values);
+    let out = run_chain(rt, chain, &records, &metrics).await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let series = format!(
+        "weir_output_rejections_total{{tenant=\"acme\",pipeline=\"acme.p\",check=\"{check}\"}} "
+    );
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.parse().unwrap());
+    (out, count)
+}
+
 #[tokio::test]
 async fn a_document_sent_to_another_tenants_index_is_dead_lettered_naming_it() {
     let rt = runtime();
@@ -86,9 +110,10 @@ async fn a_document_sent_to_another_tenants_index_is_dead_lettered_naming_it() {
         &[("index", "globex-orders"), ("id", "order-1")],
     )
     .await;
-    let out = run(&rt, &escape, &[r#"{"a":1}"#, r#"{"a":2}"#]).await;
+    let (out, counted) = run_counting(&rt, &escape, &[r#"{"a":1}"#, r#"{"a":2}"#], "index").await;
     assert!(out.docs.is_empty(), "nothing may reach globex-orders");
     assert_eq!(out.failures.len(), 2);
+    assert_eq!(counted, 2, "each refused record is counted");
     for f in &out.failures {
         assert!(f.module.is_none(), "the host's check");
         assert!(
@@ -164,12 +189,13 @@ async fn a_record_fanned_out_past_the_quota_fails_whole() {
         &[("mode", "fanout"), ("n", "11")],
     )
     .await;
-    let out = run(&rt, &over, &["{}", "{}"]).await;
+    let (out, counted) = run_counting(&rt, &over, &["{}", "{}"], "max_documents_per_record").await;
     assert!(
         out.docs.is_empty(),
         "none of an over-quota record's documents"
     );
     assert_eq!(out.failures.len(), 2);
+    assert_eq!(counted, 2, "each refused record is counted once");
     assert_first_reason(
         &out,
         "became 11 documents, over the limit of 10 (max_documents_per_record)",
@@ -189,9 +215,10 @@ async fn the_size_limit_counts_what_the_host_adds() {
     // it over 100.
     let body = format!(r#"{{"text":"{}"}}"#, "x".repeat(79));
     assert_eq!(body.len(), 90);
-    let out = run(&rt, &passthrough, &[&body]).await;
+    let (out, counted) = run_counting(&rt, &passthrough, &[&body], "max_document_bytes").await;
     assert!(out.docs.is_empty());
     assert_first_reason(&out, "over the limit of 100 (max_document_bytes)");
+    assert_eq!(counted, 1);
 }
 
 #[tokio::test]

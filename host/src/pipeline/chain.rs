@@ -117,6 +117,7 @@ pub async fn run_chain(
     if let Some(limit) = chain.max_documents_per_record {
         for (source, &n) in made.iter().enumerate() {
             if n > limit && !std::mem::replace(&mut failed[source], true) {
+                metrics.output_rejected("max_documents_per_record");
                 out.failures.push(Failure {
                     source,
                     module: None,
@@ -132,13 +133,17 @@ pub async fn run_chain(
     let mut per_source = vec![0usize; records.len()];
     for item in items {
         let mut body = item.body;
-        let mut checked = validate_document(&body);
+        // The output check: (the check's metric label, the reason).
+        let mut checked = validate_document(&body).map_err(|reason| ("document", reason));
         if checked.is_ok()
             && let (Some(index), Some(scope)) = (&item.index, &chain.index_scope)
             && !scope.allows(index)
         {
-            checked = Err(format!(
-                "a module sent a document to index `{index}`, which this pipeline may not write (it may write {scope})"
+            checked = Err((
+                "index",
+                format!(
+                    "a module sent a document to index `{index}`, which this pipeline may not write (it may write {scope})"
+                ),
             ));
         }
         if checked.is_ok() {
@@ -149,14 +154,18 @@ pub async fn run_chain(
             if let Some(limit) = chain.max_document_bytes
                 && body.len() > limit
             {
-                checked = Err(format!(
-                    "document is {} bytes, over the limit of {limit} (max_document_bytes)",
-                    body.len()
+                checked = Err((
+                    "max_document_bytes",
+                    format!(
+                        "document is {} bytes, over the limit of {limit} (max_document_bytes)",
+                        body.len()
+                    ),
                 ));
             }
         }
-        if let Err(reason) = checked {
+        if let Err((check, reason)) = checked {
             if !std::mem::replace(&mut failed[item.source], true) {
+                metrics.output_rejected(check);
                 out.failures.push(Failure {
                     source: item.source,
                     module: None,

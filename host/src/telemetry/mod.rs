@@ -38,6 +38,15 @@ pub struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputCheckLabels {
+    pub tenant: String,
+    pub pipeline: String,
+    /// `index`, `max_documents_per_record`, `max_document_bytes` or
+    /// `document` (not a JSON object).
+    pub check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub topic: String,
     pub partition: i32,
@@ -65,6 +74,7 @@ pub struct Metrics {
     breaker_trips: Family<PipelineLabels, Counter>,
     batch_seconds: Family<PipelineLabels, Histogram, fn() -> Histogram>,
     pub dead_letters: Family<StageLabels, Counter>,
+    output_rejections: Family<OutputCheckLabels, Counter>,
     pub dead_letter_errors: Counter,
     pub dead_letter_permanent_errors: Counter,
     pub committed_offset: Family<PartitionLabels, Gauge>,
@@ -100,6 +110,7 @@ impl Metrics {
             breaker_trips: Family::default(),
             batch_seconds: Family::new_with_constructor(batch_histogram),
             dead_letters: Family::default(),
+            output_rejections: Family::default(),
             dead_letter_errors: Counter::default(),
             dead_letter_permanent_errors: Counter::default(),
             committed_offset: Family::default(),
@@ -138,6 +149,11 @@ impl Metrics {
             m.records_consumed.clone(),
         );
         r.register("batches", "Batches processed", m.batches.clone());
+        r.register(
+            "output_rejections",
+            "Records the host's output check refused (dead-lettered), by the check that refused them",
+            m.output_rejections.clone(),
+        );
         r.register(
             "breaker_trips",
             "Times a pipeline backed off because every record of its recent batches failed",
@@ -301,6 +317,19 @@ impl PipelineMetrics {
             records_dropped: self.root.module_records_dropped.get_or_create(&l).clone(),
             records_failed: self.root.module_records_failed.get_or_create(&l).clone(),
         }
+    }
+
+    /// A record the host's output check refused: its documents break
+    /// `check` (see [`OutputCheckLabels`]).
+    pub fn output_rejected(&self, check: &str) {
+        self.root
+            .output_rejections
+            .get_or_create(&OutputCheckLabels {
+                tenant: tenant_of(&self.name).to_string(),
+                pipeline: self.name.to_string(),
+                check: check.to_string(),
+            })
+            .inc();
     }
 
     pub fn dead_letter(&self, stage: &str) {
