@@ -27,6 +27,23 @@ const MAX_UPLOAD: usize = 400_000;
 /// globex's `max_module_bytes`: over passthrough (75 KB), under text-clean.
 const GLOBEX_MAX_MODULE: usize = 100_000;
 
+const UMBRELLA_TOKEN: &str = "umbrella-token-0123456789";
+/// How long fixture-sleep's `init` sleeps in umbrella's `slow` pipeline.
+const SLEEP_MS: u64 = 10_000;
+const UMBRELLA_TOML: &str = r#"
+token_sha256 = "TOKEN_SHA"
+[quotas]
+max_module_bytes = 100000
+max_stored_modules = 3
+max_stored_module_bytes = 220000
+[pipelines.slow]
+topics = ["umbrella.slow"]
+index = "umbrella-slow"
+[[pipelines.slow.modules]]
+path = "sleeper.wasm"
+config = { during = "init", sleep_ms = "SLEEP_MS" }
+"#;
+
 fn sha(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -54,6 +71,16 @@ struct Host {
 
 impl Host {
     async fn new(operator_token: bool) -> Self {
+        Self::build(operator_token, false).await
+    }
+
+    /// With a third tenant, `umbrella` ([`UMBRELLA_TOML`]): small stored
+    /// module caps and a slot whose module sleeps `SLEEP_MS` in `init`.
+    async fn with_umbrella() -> Self {
+        Self::build(false, true).await
+    }
+
+    async fn build(operator_token: bool, umbrella: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let operator = if operator_token {
@@ -129,6 +156,22 @@ modules = [{{ path = "passthrough.wasm" }}]
             dist("passthrough"),
         )
         .unwrap();
+        if umbrella {
+            std::fs::create_dir_all(root.join("tenants/umbrella/modules")).unwrap();
+            std::fs::write(
+                root.join("tenants/umbrella.toml"),
+                UMBRELLA_TOML
+                    .replace("TOKEN_SHA", &sha(UMBRELLA_TOKEN))
+                    .replace("SLEEP_MS", &SLEEP_MS.to_string()),
+            )
+            .unwrap();
+            // Passthrough ignores the sleep settings; fixture-sleep obeys them.
+            std::fs::write(
+                root.join("tenants/umbrella/modules/sleeper.wasm"),
+                dist("passthrough"),
+            )
+            .unwrap();
+        }
 
         let config = weir::config::Config::load(&root.join("weir.toml")).unwrap();
         let runtime = Arc::new(weir::runtime::WasmRuntime::new(&config.runtime).unwrap());
@@ -1251,4 +1294,229 @@ async fn the_cli_lists_pushes_rolls_back_and_pauses_through_the_api() {
 
     stop.cancel();
     server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_whose_init_sleeps_does_not_hold_up_another_tenants_control_plane() {
+    let host = Arc::new(Host::with_umbrella().await);
+    // globex gets a second version first, so it has something to roll
+    // back to while umbrella's upload runs.
+    let original = host.active("globex.news", "passthrough");
+    let r = host
+        .call(
+            Req::new("PUT", "/v1/tenants/globex/modules/passthrough")
+                .wasm(dist("fixture-trap"))
+                .token(Some(GLOBEX_TOKEN)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_ne!(host.active("globex.news", "passthrough"), original);
+
+    // umbrella uploads fixture-sleep into a slot whose settings make its
+    // init sleep SLEEP_MS.
+    let upload = {
+        let host = Arc::clone(&host);
+        tokio::spawn(async move {
+            host.call(
+                Req::new("PUT", "/v1/tenants/umbrella/modules/sleeper")
+                    .wasm(dist("fixture-sleep"))
+                    .token(Some(UMBRELLA_TOKEN)),
+            )
+            .await
+        })
+    };
+    // Let the upload reach its load (compile, then init) first; the lock
+    // it used to hold was taken before compiling.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(!upload.is_finished(), "the upload sleeps in init");
+
+    let r = host
+        .get("/v1/tenants/globex/pipelines", Some(GLOBEX_TOKEN))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["pipelines"][0]["name"], "globex.news");
+    for (action, paused) in [("pause", true), ("resume", false)] {
+        let r = host
+            .call(
+                Req::new(
+                    "POST",
+                    format!("/v1/tenants/globex/pipelines/news/{action}"),
+                )
+                .token(Some(GLOBEX_TOKEN)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.text());
+        assert_eq!(host.paused("globex.news").await, paused, "{action}");
+    }
+    let r = host
+        .call(
+            Req::new(
+                "POST",
+                "/v1/tenants/globex/pipelines/news/modules/passthrough/rollback",
+            )
+            .token(Some(GLOBEX_TOKEN)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(host.active("globex.news", "passthrough"), original);
+    // umbrella's own listing does not wait on its upload either.
+    let r = host
+        .get("/v1/tenants/umbrella/pipelines", Some(UMBRELLA_TOKEN))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        !upload.is_finished(),
+        "every call above answered while the upload was still in init"
+    );
+
+    let r = upload.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["activated"],
+        serde_json::json!(["umbrella.slow/sleeper"])
+    );
+    assert_eq!(
+        host.active("umbrella.slow", "sleeper"),
+        hex::encode(Sha256::digest(dist("fixture-sleep")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_to_one_slot_are_serialized_and_the_last_one_wins() {
+    let host = Arc::new(Host::new(false).await);
+    let mut tasks = Vec::new();
+    for module in ["passthrough", "fixture-trap", "fixture-spin"] {
+        let host = Arc::clone(&host);
+        tasks.push(tokio::spawn(async move {
+            let r = host
+                .call(
+                    Req::new("PUT", "/v1/tenants/globex/modules/passthrough")
+                        .wasm(dist(module))
+                        .token(Some(GLOBEX_TOKEN)),
+                )
+                .await;
+            (
+                r.status,
+                r.json()["digest"].as_str().unwrap_or("").to_string(),
+            )
+        }));
+    }
+    let mut digests = BTreeSet::new();
+    for t in tasks {
+        let (status, digest) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        digests.insert(digest);
+    }
+    // Every upload activated its version, and the slot ends on the one
+    // whose file is on disk: no upload's activation was lost to another's.
+    let on_disk = hex::encode(Sha256::digest(
+        std::fs::read(
+            host.dir
+                .path()
+                .join("tenants/globex/modules/passthrough.wasm"),
+        )
+        .unwrap(),
+    ));
+    assert_eq!(host.active("globex.news", "passthrough"), on_disk);
+    let kept: BTreeSet<String> = host
+        .registry
+        .status()
+        .into_iter()
+        .find(|m| m.pipeline == "globex.news")
+        .unwrap()
+        .versions
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(kept, digests, "each upload's version was kept");
+}
+
+/// A body that yields `chunk`-byte pieces forever, counting what was
+/// taken from it.
+fn endless_body(chunk: usize, taken: Arc<std::sync::atomic::AtomicUsize>) -> Body {
+    let piece = bytes::Bytes::from(vec![0u8; chunk]);
+    Body::from_stream(futures::stream::repeat_with(move || {
+        taken.fetch_add(piece.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(piece.clone())
+    }))
+}
+
+#[tokio::test]
+async fn a_streamed_upload_is_refused_once_it_crosses_the_tenants_limit() {
+    let host = Host::new(false).await;
+    let before = host.active("globex.news", "passthrough");
+    let files = host.files();
+    // No Content-Length, no end: only reading it tells the size.
+    const CHUNK: usize = 8 * 1024;
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let req = Request::builder()
+        .method("PUT")
+        .uri("/v1/tenants/globex/modules/passthrough")
+        .header(header::AUTHORIZATION, format!("Bearer {GLOBEX_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(endless_body(CHUNK, Arc::clone(&taken)))
+        .unwrap();
+    let resp = host.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let message = String::from_utf8_lossy(&body);
+    assert!(
+        message.contains("max_module_bytes") && message.contains(&GLOBEX_MAX_MODULE.to_string()),
+        "names the tenant's limit: {message}"
+    );
+    let taken = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        taken <= GLOBEX_MAX_MODULE + 2 * CHUNK,
+        "read {taken} bytes: stopped at the tenant's {GLOBEX_MAX_MODULE}, not at admin.max_upload_bytes ({MAX_UPLOAD})"
+    );
+    assert_eq!(host.active("globex.news", "passthrough"), before);
+    assert_eq!(host.files(), files, "nothing written");
+}
+
+#[tokio::test]
+async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
+    let host = Host::with_umbrella().await;
+    let put = |name: &'static str, module: &'static str| {
+        Req::new("PUT", format!("/v1/tenants/umbrella/modules/{name}"))
+            .wasm(dist(module))
+            .token(Some(UMBRELLA_TOKEN))
+    };
+    // sleeper.wasm (passthrough, 75 KB) is stored; two more fit the count
+    // (3) and the bytes (220 KB).
+    for (name, module) in [("b", "passthrough"), ("c", "fixture-sleep")] {
+        let r = host.call(put(name, module)).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
+    }
+    let files = host.files();
+    let r = host.call(put("d", "fixture-trap")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(
+        r.error().contains("max_stored_modules (3)"),
+        "names the cap: {}",
+        r.error()
+    );
+    // Replacing c does not add a file, but 75 KB for its 69 KB goes over
+    // the bytes cap.
+    let r = host.call(put("c", "fixture-alloc")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(
+        r.error().contains("max_stored_module_bytes (220000)"),
+        "names the cap: {}",
+        r.error()
+    );
+    assert_eq!(host.files(), files, "nothing written");
+    // A replacement that fits is taken.
+    let r = host.call(put("c", "fixture-sleep")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Other tenants have their own caps (the defaults).
+    let r = host
+        .call(
+            Req::new("PUT", "/v1/tenants/acme/modules/extra")
+                .wasm(dist("passthrough"))
+                .token(Some(ACME_TOKEN)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }

@@ -182,6 +182,18 @@ pub struct AdminConfig {
     /// Largest request body (a module upload) the API reads, in bytes;
     /// a tenant's own `max_module_bytes` applies within it.
     pub max_upload_bytes: usize,
+    /// Longest a request may take, body read included (408 past it).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest a request body may stall between two chunks (408 past it).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Longest a connection may take to send a request's headers, and
+    /// stay idle between requests, before it is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for AdminConfig {
@@ -190,11 +202,30 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:9464".into(),
             operator_token_sha256: None,
             max_upload_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(120),
+            body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
         }
     }
 }
 
 impl AdminConfig {
+    fn validate(&self, p: &mut Problems) {
+        for (key, d) in [
+            ("admin.request_timeout", self.request_timeout),
+            ("admin.body_read_timeout", self.body_read_timeout),
+            ("admin.header_read_timeout", self.header_read_timeout),
+        ] {
+            if d.is_zero() {
+                p.add(key, "must be greater than zero");
+            }
+        }
+        if self.max_connections == 0 {
+            p.add("admin.max_connections", "must be at least 1");
+        }
+    }
+
     pub fn address(&self) -> Option<Result<SocketAddr, String>> {
         if self.listen.is_empty() {
             return None;
@@ -348,6 +379,7 @@ impl Config {
         if let Some(Err(e)) = self.admin.address() {
             p.add("admin.listen", e);
         }
+        self.admin.validate(p);
         // Tenants reach the API over the network: operator endpoints (every
         // tenant's metrics and modules) may not be open to them.
         if let Some(Ok(addr)) = self.admin.address()

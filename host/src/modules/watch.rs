@@ -114,7 +114,7 @@ impl Reloader {
                 self.watch_dirs(&mut watcher, &mut watched, &config_file)
                     .await;
             }
-            let files = self.registry.watched_files().await;
+            let files = self.registry.watched_files();
             for path in changed.iter().filter(|p| files.contains(p)) {
                 self.registry.reload_file(path).await;
             }
@@ -130,7 +130,6 @@ impl Reloader {
         let mut dirs: BTreeSet<PathBuf> = self
             .registry
             .watched_files()
-            .await
             .iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .collect();
