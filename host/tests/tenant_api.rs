@@ -1520,3 +1520,285 @@ async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
+
+// The admin endpoint over TCP: timeouts and the connection cap.
+
+/// Serves `host`'s admin state on a free loopback port with `tune`d
+/// limits; stops when the returned token is cancelled.
+async fn serve_tcp(
+    host: &Host,
+    tune: impl FnOnce(&mut ApiSettings),
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    let mut state = host.state.clone();
+    tune(&mut state.api);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, _task) = weir::admin::serve("127.0.0.1:0".parse().unwrap(), state, stop.clone())
+        .await
+        .unwrap();
+    (addr, stop)
+}
+
+/// Reads one HTTP/1.1 response (status and body, by Content-Length);
+/// `None` if the server closed the connection first.
+async fn read_response<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match r.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.ok()?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Sends `GET path` on `stream` (kept alive) and reads the answer.
+async fn get_on(stream: &mut tokio::net::TcpStream, path: &str) -> Option<(u16, String)> {
+    use tokio::io::AsyncWriteExt as _;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: weir\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    read_response(stream).await
+}
+
+/// `GET /healthz` on a new connection.
+async fn healthz(addr: std::net::SocketAddr) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    get_on(&mut s, "/healthz").await.map(|(status, _)| status)
+}
+
+/// Writes `bytes` one at a time, `gap` apart, until the server closes the
+/// connection (`true`) or all were sent (`false`).
+async fn dribble(
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    bytes: &[u8],
+    gap: std::time::Duration,
+) -> bool {
+    use tokio::io::AsyncWriteExt as _;
+    for b in bytes {
+        if w.write_all(std::slice::from_ref(b)).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(gap).await;
+    }
+    false
+}
+
+const GAP: std::time::Duration = std::time::Duration::from_millis(100);
+/// Bound on how long a test waits for a condition that must come true.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
+    let host = Host::new(false).await;
+    let (addr, stop) = serve_tcp(&host, |s| {
+        s.header_read_timeout = std::time::Duration::from_secs(1);
+        s.body_read_timeout = std::time::Duration::from_secs(1);
+        s.request_timeout = std::time::Duration::from_secs(3);
+    })
+    .await;
+    // Headers a byte every 100 ms: 600 bytes would take a minute.
+    let mut slow_headers = b"GET /healthz HTTP/1.1\r\nHost: weir\r\nX-Slow: ".to_vec();
+    slow_headers.resize(600, b'a');
+    let headers = tokio::spawn(async move {
+        let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap()
+            .into_split();
+        let cut = dribble(&mut w, &slow_headers, GAP).await;
+        (cut, read_response(&mut r).await)
+    });
+    // An upload whose body comes a byte every 100 ms (never stalls 1 s,
+    // but would take a minute): the request timeout ends it.
+    let upload_head = |len: usize| {
+        format!(
+            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let slow_body = {
+        let head = upload_head(600);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
+                .await
+                .unwrap()
+                .into_split();
+            w.write_all(head.as_bytes()).await.unwrap();
+            let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 600], GAP).await });
+            let answer = read_response(&mut r).await;
+            writer.abort();
+            answer
+        })
+    };
+    // An upload whose body stops after its headers: the body timeout.
+    let stalled = {
+        let head = upload_head(50_000);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(head.as_bytes()).await.unwrap();
+            read_response(&mut s).await
+        })
+    };
+
+    // Meanwhile another client's requests answer.
+    for _ in 0..5 {
+        assert_eq!(healthz(addr).await, Some(200));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, body) = get_on(&mut s, "/v1/modules").await.expect("answered");
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let (cut, answer) = tokio::time::timeout(DEADLINE, headers)
+        .await
+        .expect("the slow-headers client was cut off")
+        .unwrap();
+    assert!(
+        cut,
+        "the server closed the connection before the headers ended"
+    );
+    // hyper answers a header timeout by closing (with or without a 408).
+    assert!(answer.as_ref().is_none_or(|(s, _)| *s == 408), "{answer:?}");
+
+    let answer = tokio::time::timeout(DEADLINE, slow_body)
+        .await
+        .expect("the slow-body upload was ended")
+        .unwrap();
+    assert_eq!(answer.map(|(s, _)| s), Some(408));
+
+    let (status, body) = tokio::time::timeout(DEADLINE, stalled)
+        .await
+        .expect("the stalled upload was ended")
+        .unwrap()
+        .expect("answered before closing");
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("admin.body_read_timeout"), "{body}");
+    // None of the three changed the module.
+    assert_eq!(
+        host.active("globex.news", "passthrough"),
+        hex::encode(Sha256::digest(dist("passthrough")))
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_and_healthz_answers_when_one_closes() {
+    let host = Host::new(false).await;
+    let (addr, stop) = serve_tcp(&host, |s| {
+        s.max_connections = 2;
+        s.header_read_timeout = std::time::Duration::from_secs(600);
+    })
+    .await;
+    // Two kept-alive connections, each proven accepted by an answer.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(get_on(&mut s, "/healthz").await.map(|r| r.0), Some(200));
+        held.push(s);
+    }
+    let mut third = tokio::spawn(healthz(addr));
+    // The cap holds: no answer while both connections stay open.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut third)
+            .await
+            .is_err(),
+        "a third connection was served past max_connections = 2"
+    );
+    drop(held.pop());
+    let status = tokio::time::timeout(DEADLINE, third)
+        .await
+        .expect("answered once a connection closed")
+        .unwrap();
+    assert_eq!(status, Some(200));
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_filling_the_cap_are_closed_and_healthz_answers() {
+    let host = Host::new(false).await;
+    let (addr, stop) = serve_tcp(&host, |s| {
+        s.max_connections = 2;
+        s.header_read_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // Twice the cap in connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let status = tokio::time::timeout(DEADLINE, healthz(addr))
+        .await
+        .expect("healthz answered while idle connections held every slot");
+    assert_eq!(status, Some(200));
+    // The idle ones were closed by the server, not by this test.
+    for mut s in idle {
+        let n = tokio::time::timeout(
+            DEADLINE,
+            tokio::io::AsyncReadExt::read(&mut s, &mut [0u8; 64]),
+        )
+        .await
+        .expect("the server closed the idle connection");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_upload_over_the_tenants_limit_is_refused_over_http() {
+    use tokio::io::AsyncWriteExt as _;
+    let host = Host::new(false).await;
+    let before = host.active("globex.news", "passthrough");
+    let files = host.files();
+    let (addr, stop) = serve_tcp(&host, |_| {}).await;
+    let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    w.write_all(
+        format!(
+            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // 8 KiB chunks up to admin.max_upload_bytes and beyond; the server
+    // answers long before.
+    let writer = tokio::spawn(async move {
+        let chunk = [0u8; 8192];
+        for _ in 0..(2 * MAX_UPLOAD / chunk.len()) {
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if w.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = w.write_all(b"0\r\n\r\n").await;
+    });
+    let (status, body) = tokio::time::timeout(DEADLINE, read_response(&mut r))
+        .await
+        .expect("answered")
+        .expect("a response before the connection closed");
+    writer.abort();
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body.contains("max_module_bytes") && body.contains(&GLOBEX_MAX_MODULE.to_string()),
+        "names the tenant's limit: {body}"
+    );
+    assert_eq!(host.active("globex.news", "passthrough"), before);
+    assert_eq!(host.files(), files, "nothing written");
+    stop.cancel();
+}
