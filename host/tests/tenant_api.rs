@@ -67,6 +67,7 @@ struct Host {
     app: Router,
     registry: Arc<weir::modules::Registry>,
     metrics: Metrics,
+    config: weir::config::Config,
 }
 
 impl Host {
@@ -195,6 +196,7 @@ modules = [{{ path = "passthrough.wasm" }}]
             state,
             registry,
             metrics,
+            config,
         }
     }
 
@@ -1801,4 +1803,96 @@ async fn a_chunked_upload_over_the_tenants_limit_is_refused_over_http() {
     assert_eq!(host.active("globex.news", "passthrough"), before);
     assert_eq!(host.files(), files, "nothing written");
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
+    let host = Host::new(false).await;
+    let root = host.dir.path().to_path_buf();
+    let status = Arc::new(std::sync::Mutex::new(weir::modules::ConfigStatus::default()));
+    let (source, _source_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let reloader = weir::modules::Reloader {
+        registry: Arc::clone(&host.registry),
+        config_path: root.join("weir.toml"),
+        debounce: std::time::Duration::from_millis(100),
+        source,
+        metrics: host.metrics.clone(),
+        config: host.config.clone(),
+        status: Arc::clone(&status),
+    };
+    let task = tokio::spawn(reloader.run(stop.clone()));
+    let acme_before = host.active("acme.tweets", "text-clean");
+    let acme_toml = std::fs::read_to_string(root.join("tenants/acme.toml")).unwrap();
+    let globex_toml = std::fs::read_to_string(root.join("tenants/globex.toml")).unwrap();
+    // acme's file breaks; globex adds a pipeline.
+    let globex_new = format!(
+        "{globex_toml}\n[pipelines.extra]\ntopics = [\"globex.extra\"]\nindex = \"globex-extra\"\nmodules = [{{ path = \"passthrough.wasm\" }}]\n"
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    // Written again each round: the watcher may not be up for the first.
+    while !pipeline_names(&host).await.contains("globex.extra") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "globex's change was not applied"
+        );
+        std::fs::write(
+            root.join("tenants/acme.toml"),
+            format!("bogus = 1\n{acme_toml}"),
+        )
+        .unwrap();
+        std::fs::write(root.join("tenants/globex.toml"), &globex_new).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    // acme runs on as it was, and its token still works.
+    assert!(pipeline_names(&host).await.contains("acme.tweets"));
+    assert_eq!(host.active("acme.tweets", "text-clean"), acme_before);
+    let r = host.get("/v1/tenants/acme", Some(ACME_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // The refusal names the file and the key, in status, metrics and log.
+    let error = status
+        .lock()
+        .unwrap()
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        error.contains("acme.toml") && error.contains("bogus"),
+        "{error}"
+    );
+    assert!(!error.contains("globex.toml"), "{error}");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &host.state.registry).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("weir_config_reloads_total{result=\"tenant_rejected\"}")),
+        "{text}"
+    );
+
+    // Fixed, acme's change applies too.
+    let acme_fixed = acme_toml.replace(
+        "max_module_bytes = 1000000",
+        "max_module_bytes = 1000000\nrecords_per_second = 9",
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while host.registry.tenants()["acme"].quotas.records_per_second != 9 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acme's fixed file was not applied"
+        );
+        std::fs::write(root.join("tenants/acme.toml"), &acme_fixed).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(status.lock().unwrap().last_error, None);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+async fn pipeline_names(host: &Host) -> BTreeSet<String> {
+    host.registry
+        .pipelines(None)
+        .await
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
 }

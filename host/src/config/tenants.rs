@@ -155,6 +155,34 @@ pub struct LoadedTenants {
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
 
+impl LoadedTenants {
+    /// The tenants of the `kept` files (refused in this reload) go back to
+    /// their `running` definition and pipelines; one that was not running
+    /// stays out.
+    pub(super) fn keep_running(
+        &mut self,
+        kept: &std::collections::BTreeSet<PathBuf>,
+        running: &BTreeMap<String, Tenant>,
+        running_pipelines: &BTreeMap<String, PipelineConfig>,
+    ) {
+        let stem = |f: &Path| f.file_stem().map(|s| s.to_string_lossy().into_owned());
+        for id in kept.iter().filter_map(|f| stem(f)) {
+            let owned = |p: &PipelineConfig| p.tenant.as_ref().is_some_and(|b| b.id == id);
+            self.tenants.remove(&id);
+            self.pipelines.retain(|_, p| !owned(p));
+            if let Some(t) = running.get(&id) {
+                self.tenants.insert(id.clone(), t.clone());
+                self.pipelines.extend(
+                    running_pipelines
+                        .iter()
+                        .filter(|(_, p)| owned(p))
+                        .map(|(n, p)| (n.clone(), p.clone())),
+                );
+            }
+        }
+    }
+}
+
 /// Reads every `*.toml` in `dir` (sorted; other files are ignored). A
 /// file with a problem is reported in `problems` and left out.
 pub(super) fn load_dir(

@@ -162,11 +162,15 @@ impl Reloader {
         std::fs::canonicalize(self.config.resolve(&self.config.tenants.dir)).ok()
     }
 
+    /// Re-reads and applies the config. A tenant file with a problem
+    /// refuses only that tenant's change (it keeps running as it was); the
+    /// rest applies, and the refused file and key are logged, counted
+    /// (`result="tenant_rejected"`) and shown in the config status.
     async fn reload_config(&mut self) {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let result = match Config::load(&self.config_path) {
+        let result = match Config::reload(&self.config_path, &self.config) {
             Err(e) => Err(e.to_string()),
-            Ok(new) => {
+            Ok((new, refused)) => {
                 warn_on_restart_only_changes(&self.config, &new);
                 match self.registry.apply_config(&new).await {
                     Ok(topics_changed) => {
@@ -174,7 +178,7 @@ impl Reloader {
                             let _ = self.source.send(SourceControl::Resubscribe);
                         }
                         self.config = new;
-                        Ok(())
+                        Ok(refused)
                     }
                     Err(e) => Err(format!("{e:#}")),
                 }
@@ -182,11 +186,24 @@ impl Reloader {
         };
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
-            Ok(()) => {
+            Ok(refused) if refused.is_empty() => {
                 tracing::info!(path = %self.config_path.display(), "config reloaded");
                 self.metrics.config_reload("ok");
                 status.last_applied = Some(now);
                 status.last_error = None;
+            }
+            Ok(refused) => {
+                for p in &refused {
+                    tracing::error!(file = %p.file.display(), key = %p.key, reason = %p.reason, "tenant file rejected; that tenant keeps its running config");
+                }
+                tracing::info!(path = %self.config_path.display(), "config reloaded except the rejected tenant files");
+                self.metrics.config_reload("tenant_rejected");
+                let lines: Vec<String> = refused.iter().map(ToString::to_string).collect();
+                status.last_applied = Some(now.clone());
+                status.last_error = Some(format!(
+                    "{now}: tenant files rejected (those tenants keep their running config): {}",
+                    lines.join("; ")
+                ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "config rejected; the running config stays");
