@@ -1697,14 +1697,26 @@ async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
     stop.cancel();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_cap_wait_and_healthz_answers_when_one_closes() {
+/// A host serving at most 2 connections with `header_read_timeout`.
+async fn serve_capped(
+    header_read_timeout: std::time::Duration,
+) -> (
+    Host,
+    std::net::SocketAddr,
+    tokio_util::sync::CancellationToken,
+) {
     let host = Host::new(false).await;
     let (addr, stop) = serve_tcp(&host, |s| {
         s.max_connections = 2;
-        s.header_read_timeout = std::time::Duration::from_secs(600);
+        s.header_read_timeout = header_read_timeout;
     })
     .await;
+    (host, addr, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_and_healthz_answers_when_one_closes() {
+    let (_host, addr, stop) = serve_capped(std::time::Duration::from_secs(600)).await;
     // Two kept-alive connections, each proven accepted by an answer.
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -1731,12 +1743,7 @@ async fn connections_over_the_cap_wait_and_healthz_answers_when_one_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_filling_the_cap_are_closed_and_healthz_answers() {
-    let host = Host::new(false).await;
-    let (addr, stop) = serve_tcp(&host, |s| {
-        s.max_connections = 2;
-        s.header_read_timeout = std::time::Duration::from_secs(1);
-    })
-    .await;
+    let (_host, addr, stop) = serve_capped(std::time::Duration::from_secs(1)).await;
     // Twice the cap in connections that never send a byte.
     let mut idle = Vec::new();
     for _ in 0..4 {
