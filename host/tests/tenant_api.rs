@@ -1903,3 +1903,45 @@ async fn pipeline_names(host: &Host) -> BTreeSet<String> {
         .map(|p| p.name)
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_hold_up_the_endpoints_shutdown() {
+    use tokio::io::AsyncWriteExt as _;
+    let host = Host::new(false).await;
+    // Default limits: the request timeout (120 s) would end this client
+    // long after the deadline below.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, task) = weir::admin::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        host.state.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    w.write_all(
+        format!(
+            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Length: 100000\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 100_000], GAP).await });
+    assert_eq!(healthz(addr).await, Some(200), "the endpoint is serving");
+    stop.cancel();
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the endpoint stopped while the slow upload was still sending")
+        .unwrap();
+    // The slow client's connection was closed by the server.
+    assert!(
+        tokio::time::timeout(DEADLINE, read_response(&mut r))
+            .await
+            .is_ok()
+    );
+    writer.abort();
+}

@@ -128,7 +128,7 @@ struct ConnectionLimits {
 
 /// Accepts a connection only when a slot is free, serves each on its own
 /// task, and on `shutdown` stops accepting and lets requests in flight
-/// finish (each bounded by `admin.request_timeout`).
+/// finish for at most [`SHUTDOWN_GRACE`].
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -181,5 +181,17 @@ async fn accept_loop(
             }
         });
     }
-    while connections.join_next().await.is_some() {}
+    // Requests in flight get a short grace, not their whole
+    // request_timeout: a slow client must not hold up the host's exit.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "admin connections still open at shutdown; closing them"
+        );
+        connections.abort_all();
+    }
 }
+
+/// How long requests in flight may still run once the endpoint stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
