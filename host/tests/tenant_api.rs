@@ -1891,6 +1891,43 @@ async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     assert_eq!(status.lock().unwrap().last_error, None);
+
+    // A tenant file that validates but names a module whose init fails:
+    // that tenant keeps its running pipelines, the other's change applies.
+    std::fs::write(
+        root.join("tenants/globex/modules/fail.wasm"),
+        dist("fixture-fail-init"),
+    )
+    .unwrap();
+    let globex_bad = format!(
+        "{globex_new}\n[pipelines.bad]\ntopics = [\"globex.bad\"]\nindex = \"globex-bad\"\nmodules = [{{ path = \"fail.wasm\" }}]\n"
+    );
+    let acme_again = acme_fixed.replace("records_per_second = 9", "records_per_second = 11");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while host.registry.tenants()["acme"].quotas.records_per_second != 11 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acme's change was not applied"
+        );
+        std::fs::write(root.join("tenants/globex.toml"), &globex_bad).unwrap();
+        std::fs::write(root.join("tenants/acme.toml"), &acme_again).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let names = pipeline_names(&host).await;
+    assert!(
+        names.contains("globex.extra") && !names.contains("globex.bad"),
+        "{names:?}"
+    );
+    let error = status
+        .lock()
+        .unwrap()
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        error.contains("globex.toml: pipelines.bad.modules") && error.contains("init refuses"),
+        "{error}"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
 }

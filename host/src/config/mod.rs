@@ -356,6 +356,23 @@ impl Config {
         }
     }
 
+    /// Puts tenant `id` back to its definition and pipelines in `running`
+    /// (or takes it out, if it was not running), for a reload whose
+    /// modules for that tenant failed to load; refused if the result no
+    /// longer validates.
+    pub fn keep_running_tenant(&mut self, id: &str, running: &Config) -> Result<(), ConfigError> {
+        tenants::revert_tenant(
+            id,
+            &mut self.tenant_set,
+            &mut self.pipelines,
+            &running.tenant_set,
+            &running.pipelines,
+        );
+        let mut problems = Problems::new(&self.path);
+        self.validate(&mut problems);
+        problems.finish()
+    }
+
     /// Parses config text and applies the environment overrides; nothing
     /// is validated yet.
     fn parse(

@@ -165,21 +165,40 @@ impl LoadedTenants {
         running: &BTreeMap<String, Tenant>,
         running_pipelines: &BTreeMap<String, PipelineConfig>,
     ) {
-        let stem = |f: &Path| f.file_stem().map(|s| s.to_string_lossy().into_owned());
-        for id in kept.iter().filter_map(|f| stem(f)) {
-            let owned = |p: &PipelineConfig| p.tenant.as_ref().is_some_and(|b| b.id == id);
-            self.tenants.remove(&id);
-            self.pipelines.retain(|_, p| !owned(p));
-            if let Some(t) = running.get(&id) {
-                self.tenants.insert(id.clone(), t.clone());
-                self.pipelines.extend(
-                    running_pipelines
-                        .iter()
-                        .filter(|(_, p)| owned(p))
-                        .map(|(n, p)| (n.clone(), p.clone())),
+        for f in kept {
+            if let Some(id) = f.file_stem().map(|s| s.to_string_lossy()) {
+                revert_tenant(
+                    &id,
+                    &mut self.tenants,
+                    &mut self.pipelines,
+                    running,
+                    running_pipelines,
                 );
             }
         }
+    }
+}
+
+/// Puts tenant `id` back to its `running` definition and pipelines (or
+/// takes it out, if it was not running).
+pub(super) fn revert_tenant(
+    id: &str,
+    tenants: &mut BTreeMap<String, Tenant>,
+    pipelines: &mut BTreeMap<String, PipelineConfig>,
+    running: &BTreeMap<String, Tenant>,
+    running_pipelines: &BTreeMap<String, PipelineConfig>,
+) {
+    let owned = |p: &PipelineConfig| p.tenant.as_ref().is_some_and(|b| b.id == id);
+    tenants.remove(id);
+    pipelines.retain(|_, p| !owned(p));
+    if let Some(t) = running.get(id) {
+        tenants.insert(id.to_string(), t.clone());
+        pipelines.extend(
+            running_pipelines
+                .iter()
+                .filter(|(_, p)| owned(p))
+                .map(|(n, p)| (n.clone(), p.clone())),
+        );
     }
 }
 

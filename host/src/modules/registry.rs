@@ -153,6 +153,22 @@ pub(super) fn check_module_size(p: &PipelineConfig, len: usize) -> Result<(), St
     }
 }
 
+/// Why a new config's pipelines were not applied (nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A pipeline's modules did not load; `tenant` is its tenant, if any.
+    #[error("pipeline {pipeline}: {message}")]
+    Pipeline {
+        pipeline: String,
+        tenant: Option<String>,
+        message: String,
+    },
+    #[error(
+        "pipelines changed {0} times while the new config loaded (uploads or rollbacks); the next change retries"
+    )]
+    Busy(usize),
+}
+
 /// What `weir modules status` shows for one module.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleStatus {
@@ -423,7 +439,7 @@ impl Registry {
     /// Modules load on a copy of the entries, with no lock held; the result
     /// is committed only if no rebuilt pipeline changed meanwhile (an
     /// upload or rollback), else the rebuild starts over from the new state.
-    pub async fn apply_config(&self, config: &Config) -> anyhow::Result<bool> {
+    pub async fn apply_config(&self, config: &Config) -> Result<bool, ApplyError> {
         const ATTEMPTS: usize = 3;
         for _ in 0..ATTEMPTS {
             let snapshot = self.entries().clone();
@@ -432,10 +448,13 @@ impl Registry {
                 match snapshot.get(name) {
                     Some(old) if old.config == *p => {}
                     old => {
-                        let entry = self
-                            .build_entry(config, name, p, old)
-                            .await
-                            .map_err(|e| anyhow::anyhow!("pipeline {name}: {e:#}"))?;
+                        let entry = self.build_entry(config, name, p, old).await.map_err(|e| {
+                            ApplyError::Pipeline {
+                                pipeline: name.clone(),
+                                tenant: p.tenant.as_ref().map(|t| t.id.clone()),
+                                message: format!("{e:#}"),
+                            }
+                        })?;
                         next.insert(name.clone(), entry);
                     }
                 }
@@ -468,9 +487,7 @@ impl Registry {
             self.refresh_status();
             return Ok(changed);
         }
-        anyhow::bail!(
-            "pipelines changed {ATTEMPTS} times while the new config loaded (uploads or rollbacks); the next change retries"
-        )
+        Err(ApplyError::Busy(ATTEMPTS))
     }
 
     /// Every module file in use (canonical paths).

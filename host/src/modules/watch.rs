@@ -18,8 +18,9 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ApplyError;
 use super::Registry;
-use crate::config::Config;
+use crate::config::{Config, ConfigProblem};
 use crate::source::kafka::SourceControl;
 use crate::telemetry::Metrics;
 
@@ -172,16 +173,7 @@ impl Reloader {
             Err(e) => Err(e.to_string()),
             Ok((new, refused)) => {
                 warn_on_restart_only_changes(&self.config, &new);
-                match self.registry.apply_config(&new).await {
-                    Ok(topics_changed) => {
-                        if topics_changed {
-                            let _ = self.source.send(SourceControl::Resubscribe);
-                        }
-                        self.config = new;
-                        Ok(refused)
-                    }
-                    Err(e) => Err(format!("{e:#}")),
-                }
+                self.apply(new, refused).await
             }
         };
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,6 +201,50 @@ impl Reloader {
                 tracing::error!(error = %e, "config rejected; the running config stays");
                 self.metrics.config_reload("rejected");
                 status.last_error = Some(format!("{now}: {e}"));
+            }
+        }
+    }
+}
+
+impl Reloader {
+    /// Applies `new`. A tenant whose modules fail to load keeps its running
+    /// pipelines (its problem joins `refused`) and the rest is applied
+    /// again without its change; any other failure refuses the reload.
+    async fn apply(
+        &mut self,
+        mut new: Config,
+        mut refused: Vec<ConfigProblem>,
+    ) -> Result<Vec<ConfigProblem>, String> {
+        let mut reverted = BTreeSet::new();
+        loop {
+            match self.registry.apply_config(&new).await {
+                Ok(topics_changed) => {
+                    if topics_changed {
+                        let _ = self.source.send(SourceControl::Resubscribe);
+                    }
+                    self.config = new;
+                    return Ok(refused);
+                }
+                Err(ApplyError::Pipeline {
+                    pipeline,
+                    tenant: Some(id),
+                    message,
+                }) if reverted.insert(id.clone()) => {
+                    let Some(file) = new.tenant_set.get(&id).map(|t| t.file.clone()) else {
+                        return Err(format!("pipeline {pipeline}: {message}"));
+                    };
+                    let short = pipeline
+                        .strip_prefix(&format!("{id}."))
+                        .unwrap_or(&pipeline);
+                    refused.push(ConfigProblem {
+                        file,
+                        key: format!("pipelines.{short}.modules"),
+                        reason: message,
+                    });
+                    new.keep_running_tenant(&id, &self.config)
+                        .map_err(|e| e.to_string())?;
+                }
+                Err(e) => return Err(e.to_string()),
             }
         }
     }
