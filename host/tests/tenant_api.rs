@@ -233,6 +233,20 @@ modules = [{{ path = "passthrough.wasm" }}]
         self.call(Req::new("GET", path).token(token)).await
     }
 
+    /// `PUT /v1/tenants/{tenant}/modules/{name}` with `dist(module)`.
+    async fn upload(&self, tenant: &str, name: &str, module: &str, token: &str) -> Resp {
+        self.call(
+            Req::new("PUT", format!("/v1/tenants/{tenant}/modules/{name}"))
+                .wasm(dist(module))
+                .token(Some(token)),
+        )
+        .await
+    }
+
+    async fn post(&self, path: impl Into<String>, token: &str) -> Resp {
+        self.call(Req::new("POST", path).token(Some(token))).await
+    }
+
     /// The active digest of a module slot, from the registry itself.
     fn active(&self, pipeline: &str, module: &str) -> String {
         self.registry
@@ -1146,14 +1160,7 @@ async fn weir_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_pushes_rolls_back_and_pauses_through_the_api() {
     let host = Host::new(false).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, server) = weir::admin::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        host.state.clone(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let (addr, stop, server) = serve_tcp(&host, |_| {}).await;
     let url = format!("http://{addr}");
     let admin = ["--admin", url.as_str()];
     let with = |rest: &[&'static str], token: &'static str| -> Vec<String> {
@@ -1305,11 +1312,7 @@ async fn an_upload_whose_init_sleeps_does_not_hold_up_another_tenants_control_pl
     // back to while umbrella's upload runs.
     let original = host.active("globex.news", "passthrough");
     let r = host
-        .call(
-            Req::new("PUT", "/v1/tenants/globex/modules/passthrough")
-                .wasm(dist("fixture-trap"))
-                .token(Some(GLOBEX_TOKEN)),
-        )
+        .upload("globex", "passthrough", "fixture-trap", GLOBEX_TOKEN)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_ne!(host.active("globex.news", "passthrough"), original);
@@ -1319,12 +1322,8 @@ async fn an_upload_whose_init_sleeps_does_not_hold_up_another_tenants_control_pl
     let upload = {
         let host = Arc::clone(&host);
         tokio::spawn(async move {
-            host.call(
-                Req::new("PUT", "/v1/tenants/umbrella/modules/sleeper")
-                    .wasm(dist("fixture-sleep"))
-                    .token(Some(UMBRELLA_TOKEN)),
-            )
-            .await
+            host.upload("umbrella", "sleeper", "fixture-sleep", UMBRELLA_TOKEN)
+                .await
         })
     };
     // Let the upload reach its load (compile, then init) first; the lock
@@ -1339,24 +1338,18 @@ async fn an_upload_whose_init_sleeps_does_not_hold_up_another_tenants_control_pl
     assert_eq!(r.json()["pipelines"][0]["name"], "globex.news");
     for (action, paused) in [("pause", true), ("resume", false)] {
         let r = host
-            .call(
-                Req::new(
-                    "POST",
-                    format!("/v1/tenants/globex/pipelines/news/{action}"),
-                )
-                .token(Some(GLOBEX_TOKEN)),
+            .post(
+                format!("/v1/tenants/globex/pipelines/news/{action}"),
+                GLOBEX_TOKEN,
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.text());
         assert_eq!(host.paused("globex.news").await, paused, "{action}");
     }
     let r = host
-        .call(
-            Req::new(
-                "POST",
-                "/v1/tenants/globex/pipelines/news/modules/passthrough/rollback",
-            )
-            .token(Some(GLOBEX_TOKEN)),
+        .post(
+            "/v1/tenants/globex/pipelines/news/modules/passthrough/rollback",
+            GLOBEX_TOKEN,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -1391,11 +1384,7 @@ async fn two_uploads_to_one_slot_are_serialized_and_the_last_one_wins() {
         let host = Arc::clone(&host);
         tasks.push(tokio::spawn(async move {
             let r = host
-                .call(
-                    Req::new("PUT", "/v1/tenants/globex/modules/passthrough")
-                        .wasm(dist(module))
-                        .token(Some(GLOBEX_TOKEN)),
-                )
+                .upload("globex", "passthrough", module, GLOBEX_TOKEN)
                 .await;
             (
                 r.status,
@@ -1480,45 +1469,32 @@ async fn a_streamed_upload_is_refused_once_it_crosses_the_tenants_limit() {
 #[tokio::test]
 async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
     let host = Host::with_umbrella().await;
-    let put = |name: &'static str, module: &'static str| {
-        Req::new("PUT", format!("/v1/tenants/umbrella/modules/{name}"))
-            .wasm(dist(module))
-            .token(Some(UMBRELLA_TOKEN))
-    };
     // sleeper.wasm (passthrough, 75 KB) is stored; two more fit the count
     // (3) and the bytes (220 KB).
     for (name, module) in [("b", "passthrough"), ("c", "fixture-sleep")] {
-        let r = host.call(put(name, module)).await;
+        let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
         assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
     }
     let files = host.files();
-    let r = host.call(put("d", "fixture-trap")).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert!(
-        r.error().contains("max_stored_modules (3)"),
-        "names the cap: {}",
-        r.error()
-    );
-    // Replacing c does not add a file, but 75 KB for its 69 KB goes over
-    // the bytes cap.
-    let r = host.call(put("c", "fixture-alloc")).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert!(
-        r.error().contains("max_stored_module_bytes (220000)"),
-        "names the cap: {}",
-        r.error()
-    );
+    // d would be a fourth file; replacing c adds no file, but 75 KB for
+    // its 69 KB goes over the bytes.
+    for (name, module, cap) in [
+        ("d", "fixture-trap", "max_stored_modules (3)"),
+        ("c", "fixture-alloc", "max_stored_module_bytes (220000)"),
+    ] {
+        let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{name}: {}", r.text());
+        assert!(r.error().contains(cap), "names {cap}: {}", r.error());
+    }
     assert_eq!(host.files(), files, "nothing written");
     // A replacement that fits is taken.
-    let r = host.call(put("c", "fixture-sleep")).await;
+    let r = host
+        .upload("umbrella", "c", "fixture-sleep", UMBRELLA_TOKEN)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // Other tenants have their own caps (the defaults).
     let r = host
-        .call(
-            Req::new("PUT", "/v1/tenants/acme/modules/extra")
-                .wasm(dist("passthrough"))
-                .token(Some(ACME_TOKEN)),
-        )
+        .upload("acme", "extra", "passthrough", ACME_TOKEN)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
@@ -1530,14 +1506,18 @@ async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
 async fn serve_tcp(
     host: &Host,
     tune: impl FnOnce(&mut ApiSettings),
-) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+) -> (
+    std::net::SocketAddr,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let mut state = host.state.clone();
     tune(&mut state.api);
     let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, _task) = weir::admin::serve("127.0.0.1:0".parse().unwrap(), state, stop.clone())
+    let (addr, task) = weir::admin::serve("127.0.0.1:0".parse().unwrap(), state, stop.clone())
         .await
         .unwrap();
-    (addr, stop)
+    (addr, stop, task)
 }
 
 /// Reads one HTTP/1.1 response (status and body, by Content-Length);
@@ -1583,6 +1563,28 @@ async fn healthz(addr: std::net::SocketAddr) -> Option<u16> {
     get_on(&mut s, "/healthz").await.map(|(status, _)| status)
 }
 
+/// A connection that has sent the head of globex's upload of
+/// `passthrough` with `framing` (`Content-Length: N` or
+/// `Transfer-Encoding: chunked`) and nothing more.
+async fn open_upload(
+    addr: std::net::SocketAddr,
+    framing: &str,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    let (r, mut w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    let head = format!(
+        "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\n{framing}\r\n\r\n"
+    );
+    w.write_all(head.as_bytes()).await.unwrap();
+    (r, w)
+}
+
 /// Writes `bytes` one at a time, `gap` apart, until the server closes the
 /// connection (`true`) or all were sent (`false`).
 async fn dribble(
@@ -1607,7 +1609,7 @@ const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
     let host = Host::new(false).await;
-    let (addr, stop) = serve_tcp(&host, |s| {
+    let (addr, stop, _) = serve_tcp(&host, |s| {
         s.header_read_timeout = std::time::Duration::from_secs(1);
         s.body_read_timeout = std::time::Duration::from_secs(1);
         s.request_timeout = std::time::Duration::from_secs(3);
@@ -1626,20 +1628,9 @@ async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
     });
     // An upload whose body comes a byte every 100 ms (never stalls 1 s,
     // but would take a minute): the request timeout ends it.
-    let upload_head = |len: usize| {
-        format!(
-            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\nContent-Length: {len}\r\n\r\n"
-        )
-    };
     let slow_body = {
-        let head = upload_head(600);
         tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt as _;
-            let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
-                .await
-                .unwrap()
-                .into_split();
-            w.write_all(head.as_bytes()).await.unwrap();
+            let (mut r, mut w) = open_upload(addr, "Content-Length: 600").await;
             let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 600], GAP).await });
             let answer = read_response(&mut r).await;
             writer.abort();
@@ -1647,15 +1638,10 @@ async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
         })
     };
     // An upload whose body stops after its headers: the body timeout.
-    let stalled = {
-        let head = upload_head(50_000);
-        tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt as _;
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(head.as_bytes()).await.unwrap();
-            read_response(&mut s).await
-        })
-    };
+    let stalled = tokio::spawn(async move {
+        let (mut r, _w) = open_upload(addr, "Content-Length: 50000").await;
+        read_response(&mut r).await
+    });
 
     // Meanwhile another client's requests answer.
     for _ in 0..5 {
@@ -1706,7 +1692,7 @@ async fn serve_capped(
     tokio_util::sync::CancellationToken,
 ) {
     let host = Host::new(false).await;
-    let (addr, stop) = serve_tcp(&host, |s| {
+    let (addr, stop, _) = serve_tcp(&host, |s| {
         s.max_connections = 2;
         s.header_read_timeout = header_read_timeout;
     })
@@ -1772,19 +1758,8 @@ async fn a_chunked_upload_over_the_tenants_limit_is_refused_over_http() {
     let host = Host::new(false).await;
     let before = host.active("globex.news", "passthrough");
     let files = host.files();
-    let (addr, stop) = serve_tcp(&host, |_| {}).await;
-    let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap()
-        .into_split();
-    w.write_all(
-        format!(
-            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    let (addr, stop, _) = serve_tcp(&host, |_| {}).await;
+    let (mut r, mut w) = open_upload(addr, "Transfer-Encoding: chunked").await;
     // 8 KiB chunks up to admin.max_upload_bytes and beyond; the server
     // answers long before.
     let writer = tokio::spawn(async move {
@@ -1830,39 +1805,39 @@ async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
     };
     let task = tokio::spawn(reloader.run(stop.clone()));
     let acme_before = host.active("acme.tweets", "text-clean");
-    let acme_toml = std::fs::read_to_string(root.join("tenants/acme.toml")).unwrap();
-    let globex_toml = std::fs::read_to_string(root.join("tenants/globex.toml")).unwrap();
+    let (acme_path, globex_path) = (
+        root.join("tenants/acme.toml"),
+        root.join("tenants/globex.toml"),
+    );
+    let acme_toml = std::fs::read_to_string(&acme_path).unwrap();
+    let globex_toml = std::fs::read_to_string(&globex_path).unwrap();
+    let last_error = || {
+        status
+            .lock()
+            .unwrap()
+            .last_error
+            .clone()
+            .unwrap_or_default()
+    };
     // acme's file breaks; globex adds a pipeline.
     let globex_new = format!(
         "{globex_toml}\n[pipelines.extra]\ntopics = [\"globex.extra\"]\nindex = \"globex-extra\"\nmodules = [{{ path = \"passthrough.wasm\" }}]\n"
     );
-    let deadline = tokio::time::Instant::now() + DEADLINE;
     // Written again each round: the watcher may not be up for the first.
-    while !pipeline_names(&host).await.contains("globex.extra") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "globex's change was not applied"
-        );
-        std::fs::write(
-            root.join("tenants/acme.toml"),
-            format!("bogus = 1\n{acme_toml}"),
-        )
-        .unwrap();
-        std::fs::write(root.join("tenants/globex.toml"), &globex_new).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    let acme_bad = format!("bogus = 1\n{acme_toml}");
+    write_until(
+        &[(&acme_path, &acme_bad), (&globex_path, &globex_new)],
+        "globex's change",
+        || async { pipeline_names(&host).await.contains("globex.extra") },
+    )
+    .await;
     // acme runs on as it was, and its token still works.
     assert!(pipeline_names(&host).await.contains("acme.tweets"));
     assert_eq!(host.active("acme.tweets", "text-clean"), acme_before);
     let r = host.get("/v1/tenants/acme", Some(ACME_TOKEN)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // The refusal names the file and the key, in status, metrics and log.
-    let error = status
-        .lock()
-        .unwrap()
-        .last_error
-        .clone()
-        .unwrap_or_default();
+    let error = last_error();
     assert!(
         error.contains("acme.toml") && error.contains("bogus"),
         "{error}"
@@ -1881,15 +1856,12 @@ async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
         "max_module_bytes = 1000000",
         "max_module_bytes = 1000000\nrecords_per_second = 9",
     );
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while host.registry.tenants()["acme"].quotas.records_per_second != 9 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "acme's fixed file was not applied"
-        );
-        std::fs::write(root.join("tenants/acme.toml"), &acme_fixed).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    write_until(
+        &[(&acme_path, &acme_fixed)],
+        "acme's fixed file",
+        || async { host.registry.tenants()["acme"].quotas.records_per_second == 9 },
+    )
+    .await;
     assert_eq!(status.lock().unwrap().last_error, None);
 
     // A tenant file that validates but names a module whose init fails:
@@ -1903,27 +1875,18 @@ async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
         "{globex_new}\n[pipelines.bad]\ntopics = [\"globex.bad\"]\nindex = \"globex-bad\"\nmodules = [{{ path = \"fail.wasm\" }}]\n"
     );
     let acme_again = acme_fixed.replace("records_per_second = 9", "records_per_second = 11");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while host.registry.tenants()["acme"].quotas.records_per_second != 11 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "acme's change was not applied"
-        );
-        std::fs::write(root.join("tenants/globex.toml"), &globex_bad).unwrap();
-        std::fs::write(root.join("tenants/acme.toml"), &acme_again).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    write_until(
+        &[(&globex_path, &globex_bad), (&acme_path, &acme_again)],
+        "acme's change",
+        || async { host.registry.tenants()["acme"].quotas.records_per_second == 11 },
+    )
+    .await;
     let names = pipeline_names(&host).await;
     assert!(
         names.contains("globex.extra") && !names.contains("globex.bad"),
         "{names:?}"
     );
-    let error = status
-        .lock()
-        .unwrap()
-        .last_error
-        .clone()
-        .unwrap_or_default();
+    let error = last_error();
     assert!(
         error.contains("globex.toml: pipelines.bad.modules") && error.contains("init refuses"),
         "{error}"
@@ -1943,30 +1906,11 @@ async fn pipeline_names(host: &Host) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_does_not_hold_up_the_endpoints_shutdown() {
-    use tokio::io::AsyncWriteExt as _;
     let host = Host::new(false).await;
     // Default limits: the request timeout (120 s) would end this client
     // long after the deadline below.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, task) = weir::admin::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        host.state.clone(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap()
-        .into_split();
-    w.write_all(
-        format!(
-            "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Length: 100000\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    let (addr, stop, task) = serve_tcp(&host, |_| {}).await;
+    let (mut r, mut w) = open_upload(addr, "Content-Length: 100000").await;
     let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 100_000], GAP).await });
     assert_eq!(healthz(addr).await, Some(200), "the endpoint is serving");
     stop.cancel();
@@ -1981,4 +1925,24 @@ async fn a_slow_client_does_not_hold_up_the_endpoints_shutdown() {
             .is_ok()
     );
     writer.abort();
+}
+
+/// Writes `files` (again every 500 ms: the watcher may miss writes made
+/// before it is up) until `applied` holds; fails after [`DEADLINE`].
+async fn write_until<F, Fut>(files: &[(&PathBuf, &String)], what: &str, applied: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !applied().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} was not applied"
+        );
+        for (path, text) in files {
+            std::fs::write(path, text).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
