@@ -679,6 +679,10 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|id, _| config.tenant_set.contains_key(id));
+        self.change_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| config.tenant_set.contains_key(id));
         *self.tenants.lock().unwrap_or_else(|e| e.into_inner()) = config.tenant_set.clone();
         *self.breaker.lock().unwrap_or_else(|e| e.into_inner()) = config.tenants.breaker.clone();
     }
