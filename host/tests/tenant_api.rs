@@ -27,6 +27,23 @@ const MAX_UPLOAD: usize = 400_000;
 /// globex's `max_module_bytes`: over passthrough (75 KB), under text-clean.
 const GLOBEX_MAX_MODULE: usize = 100_000;
 
+const UMBRELLA_TOKEN: &str = "umbrella-token-0123456789";
+/// How long fixture-sleep's `init` sleeps in umbrella's `slow` pipeline.
+const SLEEP_MS: u64 = 10_000;
+const UMBRELLA_TOML: &str = r#"
+token_sha256 = "TOKEN_SHA"
+[quotas]
+max_module_bytes = 100000
+max_stored_modules = 3
+max_stored_module_bytes = 220000
+[pipelines.slow]
+topics = ["umbrella.slow"]
+index = "umbrella-slow"
+[[pipelines.slow.modules]]
+path = "sleeper.wasm"
+config = { during = "init", sleep_ms = "SLEEP_MS" }
+"#;
+
 fn sha(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -50,10 +67,21 @@ struct Host {
     app: Router,
     registry: Arc<weir::modules::Registry>,
     metrics: Metrics,
+    config: weir::config::Config,
 }
 
 impl Host {
     async fn new(operator_token: bool) -> Self {
+        Self::build(operator_token, false).await
+    }
+
+    /// With a third tenant, `umbrella` ([`UMBRELLA_TOML`]): small stored
+    /// module caps and a slot whose module sleeps `SLEEP_MS` in `init`.
+    async fn with_umbrella() -> Self {
+        Self::build(false, true).await
+    }
+
+    async fn build(operator_token: bool, umbrella: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let operator = if operator_token {
@@ -129,6 +157,22 @@ modules = [{{ path = "passthrough.wasm" }}]
             dist("passthrough"),
         )
         .unwrap();
+        if umbrella {
+            std::fs::create_dir_all(root.join("tenants/umbrella/modules")).unwrap();
+            std::fs::write(
+                root.join("tenants/umbrella.toml"),
+                UMBRELLA_TOML
+                    .replace("TOKEN_SHA", &sha(UMBRELLA_TOKEN))
+                    .replace("SLEEP_MS", &SLEEP_MS.to_string()),
+            )
+            .unwrap();
+            // Passthrough ignores the sleep settings; fixture-sleep obeys them.
+            std::fs::write(
+                root.join("tenants/umbrella/modules/sleeper.wasm"),
+                dist("passthrough"),
+            )
+            .unwrap();
+        }
 
         let config = weir::config::Config::load(&root.join("weir.toml")).unwrap();
         let runtime = Arc::new(weir::runtime::WasmRuntime::new(&config.runtime).unwrap());
@@ -152,6 +196,7 @@ modules = [{{ path = "passthrough.wasm" }}]
             state,
             registry,
             metrics,
+            config,
         }
     }
 
@@ -186,6 +231,20 @@ modules = [{{ path = "passthrough.wasm" }}]
 
     async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         self.call(Req::new("GET", path).token(token)).await
+    }
+
+    /// `PUT /v1/tenants/{tenant}/modules/{name}` with `dist(module)`.
+    async fn upload(&self, tenant: &str, name: &str, module: &str, token: &str) -> Resp {
+        self.call(
+            Req::new("PUT", format!("/v1/tenants/{tenant}/modules/{name}"))
+                .wasm(dist(module))
+                .token(Some(token)),
+        )
+        .await
+    }
+
+    async fn post(&self, path: impl Into<String>, token: &str) -> Resp {
+        self.call(Req::new("POST", path).token(Some(token))).await
     }
 
     /// The active digest of a module slot, from the registry itself.
@@ -1101,14 +1160,7 @@ async fn weir_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_pushes_rolls_back_and_pauses_through_the_api() {
     let host = Host::new(false).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, server) = weir::admin::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        host.state.clone(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let (addr, stop, server) = serve_tcp(&host, |_| {}).await;
     let url = format!("http://{addr}");
     let admin = ["--admin", url.as_str()];
     let with = |rest: &[&'static str], token: &'static str| -> Vec<String> {
@@ -1251,4 +1303,646 @@ async fn the_cli_lists_pushes_rolls_back_and_pauses_through_the_api() {
 
     stop.cancel();
     server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_whose_init_sleeps_does_not_hold_up_another_tenants_control_plane() {
+    let host = Arc::new(Host::with_umbrella().await);
+    // globex gets a second version first, so it has something to roll
+    // back to while umbrella's upload runs.
+    let original = host.active("globex.news", "passthrough");
+    let r = host
+        .upload("globex", "passthrough", "fixture-trap", GLOBEX_TOKEN)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_ne!(host.active("globex.news", "passthrough"), original);
+
+    // umbrella uploads fixture-sleep into a slot whose settings make its
+    // init sleep SLEEP_MS.
+    let upload = {
+        let host = Arc::clone(&host);
+        tokio::spawn(async move {
+            host.upload("umbrella", "sleeper", "fixture-sleep", UMBRELLA_TOKEN)
+                .await
+        })
+    };
+    // Let the upload reach its load (compile, then init) first; the lock
+    // it used to hold was taken before compiling.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(!upload.is_finished(), "the upload sleeps in init");
+
+    let r = host
+        .get("/v1/tenants/globex/pipelines", Some(GLOBEX_TOKEN))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["pipelines"][0]["name"], "globex.news");
+    for (action, paused) in [("pause", true), ("resume", false)] {
+        let r = host
+            .post(
+                format!("/v1/tenants/globex/pipelines/news/{action}"),
+                GLOBEX_TOKEN,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.text());
+        assert_eq!(host.paused("globex.news").await, paused, "{action}");
+    }
+    let r = host
+        .post(
+            "/v1/tenants/globex/pipelines/news/modules/passthrough/rollback",
+            GLOBEX_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(host.active("globex.news", "passthrough"), original);
+    // umbrella's own listing does not wait on its upload either.
+    let r = host
+        .get("/v1/tenants/umbrella/pipelines", Some(UMBRELLA_TOKEN))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        !upload.is_finished(),
+        "every call above answered while the upload was still in init"
+    );
+
+    let r = upload.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["activated"],
+        serde_json::json!(["umbrella.slow/sleeper"])
+    );
+    assert_eq!(
+        host.active("umbrella.slow", "sleeper"),
+        hex::encode(Sha256::digest(dist("fixture-sleep")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_to_one_slot_are_serialized_and_the_last_one_wins() {
+    let host = Arc::new(Host::new(false).await);
+    let mut tasks = Vec::new();
+    for module in ["passthrough", "fixture-trap", "fixture-spin"] {
+        let host = Arc::clone(&host);
+        tasks.push(tokio::spawn(async move {
+            let r = host
+                .upload("globex", "passthrough", module, GLOBEX_TOKEN)
+                .await;
+            (
+                r.status,
+                r.json()["digest"].as_str().unwrap_or("").to_string(),
+            )
+        }));
+    }
+    let mut digests = BTreeSet::new();
+    for t in tasks {
+        let (status, digest) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        digests.insert(digest);
+    }
+    // Every upload activated its version, and the slot ends on the one
+    // whose file is on disk: no upload's activation was lost to another's.
+    let on_disk = hex::encode(Sha256::digest(
+        std::fs::read(
+            host.dir
+                .path()
+                .join("tenants/globex/modules/passthrough.wasm"),
+        )
+        .unwrap(),
+    ));
+    assert_eq!(host.active("globex.news", "passthrough"), on_disk);
+    let kept: BTreeSet<String> = host
+        .registry
+        .status()
+        .into_iter()
+        .find(|m| m.pipeline == "globex.news")
+        .unwrap()
+        .versions
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(kept, digests, "each upload's version was kept");
+}
+
+/// A body that yields `chunk`-byte pieces forever, counting what was
+/// taken from it.
+fn endless_body(chunk: usize, taken: Arc<std::sync::atomic::AtomicUsize>) -> Body {
+    let piece = bytes::Bytes::from(vec![0u8; chunk]);
+    Body::from_stream(futures::stream::repeat_with(move || {
+        taken.fetch_add(piece.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(piece.clone())
+    }))
+}
+
+#[tokio::test]
+async fn a_streamed_upload_is_refused_once_it_crosses_the_tenants_limit() {
+    let host = Host::new(false).await;
+    let before = host.active("globex.news", "passthrough");
+    let files = host.files();
+    // No Content-Length, no end: only reading it tells the size.
+    const CHUNK: usize = 8 * 1024;
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let req = Request::builder()
+        .method("PUT")
+        .uri("/v1/tenants/globex/modules/passthrough")
+        .header(header::AUTHORIZATION, format!("Bearer {GLOBEX_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(endless_body(CHUNK, Arc::clone(&taken)))
+        .unwrap();
+    let resp = host.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let message = String::from_utf8_lossy(&body);
+    assert!(
+        message.contains("max_module_bytes") && message.contains(&GLOBEX_MAX_MODULE.to_string()),
+        "names the tenant's limit: {message}"
+    );
+    let taken = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        taken <= GLOBEX_MAX_MODULE + 2 * CHUNK,
+        "read {taken} bytes: stopped at the tenant's {GLOBEX_MAX_MODULE}, not at admin.max_upload_bytes ({MAX_UPLOAD})"
+    );
+    assert_eq!(host.active("globex.news", "passthrough"), before);
+    assert_eq!(host.files(), files, "nothing written");
+}
+
+#[tokio::test]
+async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
+    let host = Host::with_umbrella().await;
+    // sleeper.wasm (passthrough, 75 KB) is stored; two more fit the count
+    // (3) and the bytes (220 KB).
+    for (name, module) in [("b", "passthrough"), ("c", "fixture-sleep")] {
+        let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
+    }
+    let files = host.files();
+    // d would be a fourth file; replacing c adds no file, but 75 KB for
+    // its 69 KB goes over the bytes.
+    for (name, module, cap) in [
+        ("d", "fixture-trap", "max_stored_modules (3)"),
+        ("c", "fixture-alloc", "max_stored_module_bytes (220000)"),
+    ] {
+        let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{name}: {}", r.text());
+        assert!(r.error().contains(cap), "names {cap}: {}", r.error());
+    }
+    assert_eq!(host.files(), files, "nothing written");
+    // A replacement that fits is taken.
+    let r = host
+        .upload("umbrella", "c", "fixture-sleep", UMBRELLA_TOKEN)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Other tenants have their own caps (the defaults).
+    let r = host
+        .upload("acme", "extra", "passthrough", ACME_TOKEN)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+// The admin endpoint over TCP: timeouts and the connection cap.
+
+/// Serves `host`'s admin state on a free loopback port with `tune`d
+/// limits; stops when the returned token is cancelled.
+async fn serve_tcp(
+    host: &Host,
+    tune: impl FnOnce(&mut ApiSettings),
+) -> (
+    std::net::SocketAddr,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut state = host.state.clone();
+    tune(&mut state.api);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, task) = weir::admin::serve("127.0.0.1:0".parse().unwrap(), state, stop.clone())
+        .await
+        .unwrap();
+    (addr, stop, task)
+}
+
+/// Reads one HTTP/1.1 response (status and body, by Content-Length);
+/// `None` if the server closed the connection first.
+async fn read_response<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match r.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.ok()?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Sends `GET path` on `stream` (kept alive) and reads the answer.
+async fn get_on(stream: &mut tokio::net::TcpStream, path: &str) -> Option<(u16, String)> {
+    use tokio::io::AsyncWriteExt as _;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: weir\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    read_response(stream).await
+}
+
+/// `GET /healthz` on a new connection.
+async fn healthz(addr: std::net::SocketAddr) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    get_on(&mut s, "/healthz").await.map(|(status, _)| status)
+}
+
+/// A connection that has sent the head of globex's upload of
+/// `passthrough` with `framing` (`Content-Length: N` or
+/// `Transfer-Encoding: chunked`) and nothing more.
+async fn open_upload(
+    addr: std::net::SocketAddr,
+    framing: &str,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    let (r, mut w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    let head = format!(
+        "PUT /v1/tenants/globex/modules/passthrough HTTP/1.1\r\nHost: weir\r\nAuthorization: Bearer {GLOBEX_TOKEN}\r\nContent-Type: application/wasm\r\n{framing}\r\n\r\n"
+    );
+    w.write_all(head.as_bytes()).await.unwrap();
+    (r, w)
+}
+
+/// Writes `bytes` one at a time, `gap` apart, until the server closes the
+/// connection (`true`) or all were sent (`false`).
+async fn dribble(
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    bytes: &[u8],
+    gap: std::time::Duration,
+) -> bool {
+    use tokio::io::AsyncWriteExt as _;
+    for b in bytes {
+        if w.write_all(std::slice::from_ref(b)).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(gap).await;
+    }
+    false
+}
+
+const GAP: std::time::Duration = std::time::Duration::from_millis(100);
+/// Bound on how long a test waits for a condition that must come true.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_while_another_clients_requests_answer() {
+    let host = Host::new(false).await;
+    let (addr, stop, _) = serve_tcp(&host, |s| {
+        s.header_read_timeout = std::time::Duration::from_secs(1);
+        s.body_read_timeout = std::time::Duration::from_secs(1);
+        s.request_timeout = std::time::Duration::from_secs(3);
+    })
+    .await;
+    // Headers a byte every 100 ms: 600 bytes would take a minute.
+    let mut slow_headers = b"GET /healthz HTTP/1.1\r\nHost: weir\r\nX-Slow: ".to_vec();
+    slow_headers.resize(600, b'a');
+    let headers = tokio::spawn(async move {
+        let (mut r, mut w) = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap()
+            .into_split();
+        let cut = dribble(&mut w, &slow_headers, GAP).await;
+        (cut, read_response(&mut r).await)
+    });
+    // An upload whose body comes a byte every 100 ms (never stalls 1 s,
+    // but would take a minute): the request timeout ends it.
+    let slow_body = {
+        tokio::spawn(async move {
+            let (mut r, mut w) = open_upload(addr, "Content-Length: 600").await;
+            let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 600], GAP).await });
+            let answer = read_response(&mut r).await;
+            writer.abort();
+            answer
+        })
+    };
+    // An upload whose body stops after its headers: the body timeout.
+    let stalled = tokio::spawn(async move {
+        let (mut r, _w) = open_upload(addr, "Content-Length: 50000").await;
+        read_response(&mut r).await
+    });
+
+    // Meanwhile another client's requests answer.
+    for _ in 0..5 {
+        assert_eq!(healthz(addr).await, Some(200));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, body) = get_on(&mut s, "/v1/modules").await.expect("answered");
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let (cut, answer) = tokio::time::timeout(DEADLINE, headers)
+        .await
+        .expect("the slow-headers client was cut off")
+        .unwrap();
+    assert!(
+        cut,
+        "the server closed the connection before the headers ended"
+    );
+    // hyper answers a header timeout by closing (with or without a 408).
+    assert!(answer.as_ref().is_none_or(|(s, _)| *s == 408), "{answer:?}");
+
+    let answer = tokio::time::timeout(DEADLINE, slow_body)
+        .await
+        .expect("the slow-body upload was ended")
+        .unwrap();
+    assert_eq!(answer.map(|(s, _)| s), Some(408));
+
+    let (status, body) = tokio::time::timeout(DEADLINE, stalled)
+        .await
+        .expect("the stalled upload was ended")
+        .unwrap()
+        .expect("answered before closing");
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("admin.body_read_timeout"), "{body}");
+    // None of the three changed the module.
+    assert_eq!(
+        host.active("globex.news", "passthrough"),
+        hex::encode(Sha256::digest(dist("passthrough")))
+    );
+    stop.cancel();
+}
+
+/// A host serving at most 2 connections with `header_read_timeout`.
+async fn serve_capped(
+    header_read_timeout: std::time::Duration,
+) -> (
+    Host,
+    std::net::SocketAddr,
+    tokio_util::sync::CancellationToken,
+) {
+    let host = Host::new(false).await;
+    let (addr, stop, _) = serve_tcp(&host, |s| {
+        s.max_connections = 2;
+        s.header_read_timeout = header_read_timeout;
+    })
+    .await;
+    (host, addr, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_and_healthz_answers_when_one_closes() {
+    let (_host, addr, stop) = serve_capped(std::time::Duration::from_secs(600)).await;
+    // Two kept-alive connections, each proven accepted by an answer.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(get_on(&mut s, "/healthz").await.map(|r| r.0), Some(200));
+        held.push(s);
+    }
+    let mut third = tokio::spawn(healthz(addr));
+    // The cap holds: no answer while both connections stay open.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut third)
+            .await
+            .is_err(),
+        "a third connection was served past max_connections = 2"
+    );
+    drop(held.pop());
+    let status = tokio::time::timeout(DEADLINE, third)
+        .await
+        .expect("answered once a connection closed")
+        .unwrap();
+    assert_eq!(status, Some(200));
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_filling_the_cap_are_closed_and_healthz_answers() {
+    let (_host, addr, stop) = serve_capped(std::time::Duration::from_secs(1)).await;
+    // Twice the cap in connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let status = tokio::time::timeout(DEADLINE, healthz(addr))
+        .await
+        .expect("healthz answered while idle connections held every slot");
+    assert_eq!(status, Some(200));
+    // The idle ones were closed by the server, not by this test.
+    for mut s in idle {
+        let n = tokio::time::timeout(
+            DEADLINE,
+            tokio::io::AsyncReadExt::read(&mut s, &mut [0u8; 64]),
+        )
+        .await
+        .expect("the server closed the idle connection");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_upload_over_the_tenants_limit_is_refused_over_http() {
+    use tokio::io::AsyncWriteExt as _;
+    let host = Host::new(false).await;
+    let before = host.active("globex.news", "passthrough");
+    let files = host.files();
+    let (addr, stop, _) = serve_tcp(&host, |_| {}).await;
+    let (mut r, mut w) = open_upload(addr, "Transfer-Encoding: chunked").await;
+    // 8 KiB chunks up to admin.max_upload_bytes and beyond; the server
+    // answers long before.
+    let writer = tokio::spawn(async move {
+        let chunk = [0u8; 8192];
+        for _ in 0..(2 * MAX_UPLOAD / chunk.len()) {
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if w.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = w.write_all(b"0\r\n\r\n").await;
+    });
+    let (status, body) = tokio::time::timeout(DEADLINE, read_response(&mut r))
+        .await
+        .expect("answered")
+        .expect("a response before the connection closed");
+    writer.abort();
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body.contains("max_module_bytes") && body.contains(&GLOBEX_MAX_MODULE.to_string()),
+        "names the tenant's limit: {body}"
+    );
+    assert_eq!(host.active("globex.news", "passthrough"), before);
+    assert_eq!(host.files(), files, "nothing written");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
+    let host = Host::new(false).await;
+    let root = host.dir.path().to_path_buf();
+    let status = Arc::new(std::sync::Mutex::new(weir::modules::ConfigStatus::default()));
+    let (source, _source_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let reloader = weir::modules::Reloader {
+        registry: Arc::clone(&host.registry),
+        config_path: root.join("weir.toml"),
+        debounce: std::time::Duration::from_millis(100),
+        source,
+        metrics: host.metrics.clone(),
+        config: host.config.clone(),
+        status: Arc::clone(&status),
+    };
+    let task = tokio::spawn(reloader.run(stop.clone()));
+    let acme_before = host.active("acme.tweets", "text-clean");
+    let (acme_path, globex_path) = (
+        root.join("tenants/acme.toml"),
+        root.join("tenants/globex.toml"),
+    );
+    let acme_toml = std::fs::read_to_string(&acme_path).unwrap();
+    let globex_toml = std::fs::read_to_string(&globex_path).unwrap();
+    let last_error = || {
+        status
+            .lock()
+            .unwrap()
+            .last_error
+            .clone()
+            .unwrap_or_default()
+    };
+    // acme's file breaks; globex adds a pipeline.
+    let globex_new = format!(
+        "{globex_toml}\n[pipelines.extra]\ntopics = [\"globex.extra\"]\nindex = \"globex-extra\"\nmodules = [{{ path = \"passthrough.wasm\" }}]\n"
+    );
+    // Written again each round: the watcher may not be up for the first.
+    let acme_bad = format!("bogus = 1\n{acme_toml}");
+    write_until(
+        &[(&acme_path, &acme_bad), (&globex_path, &globex_new)],
+        "globex's change",
+        || async { pipeline_names(&host).await.contains("globex.extra") },
+    )
+    .await;
+    // acme runs on as it was, and its token still works.
+    assert!(pipeline_names(&host).await.contains("acme.tweets"));
+    assert_eq!(host.active("acme.tweets", "text-clean"), acme_before);
+    let r = host.get("/v1/tenants/acme", Some(ACME_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // The refusal names the file and the key, in status, metrics and log.
+    let error = last_error();
+    assert!(
+        error.contains("acme.toml") && error.contains("bogus"),
+        "{error}"
+    );
+    assert!(!error.contains("globex.toml"), "{error}");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &host.state.registry).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("weir_config_reloads_total{result=\"tenant_rejected\"}")),
+        "{text}"
+    );
+
+    // Fixed, acme's change applies too.
+    let acme_fixed = acme_toml.replace(
+        "max_module_bytes = 1000000",
+        "max_module_bytes = 1000000\nrecords_per_second = 9",
+    );
+    write_until(
+        &[(&acme_path, &acme_fixed)],
+        "acme's fixed file",
+        || async { host.registry.tenants()["acme"].quotas.records_per_second == 9 },
+    )
+    .await;
+    assert_eq!(status.lock().unwrap().last_error, None);
+
+    // A tenant file that validates but names a module whose init fails:
+    // that tenant keeps its running pipelines, the other's change applies.
+    std::fs::write(
+        root.join("tenants/globex/modules/fail.wasm"),
+        dist("fixture-fail-init"),
+    )
+    .unwrap();
+    let globex_bad = format!(
+        "{globex_new}\n[pipelines.bad]\ntopics = [\"globex.bad\"]\nindex = \"globex-bad\"\nmodules = [{{ path = \"fail.wasm\" }}]\n"
+    );
+    let acme_again = acme_fixed.replace("records_per_second = 9", "records_per_second = 11");
+    write_until(
+        &[(&globex_path, &globex_bad), (&acme_path, &acme_again)],
+        "acme's change",
+        || async { host.registry.tenants()["acme"].quotas.records_per_second == 11 },
+    )
+    .await;
+    let names = pipeline_names(&host).await;
+    assert!(
+        names.contains("globex.extra") && !names.contains("globex.bad"),
+        "{names:?}"
+    );
+    let error = last_error();
+    assert!(
+        error.contains("globex.toml: pipelines.bad.modules") && error.contains("init refuses"),
+        "{error}"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+async fn pipeline_names(host: &Host) -> BTreeSet<String> {
+    host.registry
+        .pipelines(None)
+        .await
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_hold_up_the_endpoints_shutdown() {
+    let host = Host::new(false).await;
+    // Default limits: the request timeout (120 s) would end this client
+    // long after the deadline below.
+    let (addr, stop, task) = serve_tcp(&host, |_| {}).await;
+    let (mut r, mut w) = open_upload(addr, "Content-Length: 100000").await;
+    let writer = tokio::spawn(async move { dribble(&mut w, &[0u8; 100_000], GAP).await });
+    assert_eq!(healthz(addr).await, Some(200), "the endpoint is serving");
+    stop.cancel();
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the endpoint stopped while the slow upload was still sending")
+        .unwrap();
+    // The slow client's connection was closed by the server.
+    assert!(
+        tokio::time::timeout(DEADLINE, read_response(&mut r))
+            .await
+            .is_ok()
+    );
+    writer.abort();
+}
+
+/// Writes `files` (again every 500 ms: the watcher may miss writes made
+/// before it is up) until `applied` holds; fails after [`DEADLINE`].
+async fn write_until<F, Fut>(files: &[(&PathBuf, &String)], what: &str, applied: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !applied().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} was not applied"
+        );
+        for (path, text) in files {
+            std::fs::write(path, text).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

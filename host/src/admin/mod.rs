@@ -92,6 +92,13 @@ async fn healthz(State(state): State<AdminState>, headers: HeaderMap) -> Respons
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address
 /// (useful with port 0).
+///
+/// At most `admin.max_connections` connections are served at once (more
+/// wait in the listen backlog until one closes), and a connection that
+/// takes longer than `admin.header_read_timeout` to send a request's
+/// headers, or idles that long between requests, is closed: a client that
+/// opens connections and sends nothing, or sends its headers a byte at a
+/// time, cannot keep the operator's `/healthz` from being answered.
 pub async fn serve(
     addr: SocketAddr,
     state: AdminState,
@@ -104,14 +111,87 @@ pub async fn serve(
     if let Some(page) = &state.status {
         page.spawn_sampler(Arc::clone(&state.registry), shutdown.clone());
     }
+    let limits = ConnectionLimits {
+        max_connections: state.api.max_connections.max(1),
+        header_read_timeout: state.api.header_read_timeout,
+    };
     let app = router(state);
-    let handle = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "admin endpoint failed");
-        }
-    });
+    let handle = tokio::spawn(accept_loop(listener, app, limits, shutdown));
     Ok((local, handle))
 }
+
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    max_connections: usize,
+    header_read_timeout: std::time::Duration,
+}
+
+/// Accepts a connection only when a slot is free, serves each on its own
+/// task, and on `shutdown` stops accepting and lets requests in flight
+/// finish for at most [`SHUTDOWN_GRACE`].
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "admin endpoint: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let stop = shutdown.clone();
+        connections.spawn(async move {
+            let _slot = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "admin connection closed");
+            }
+        });
+    }
+    // Requests in flight get a short grace, not their whole
+    // request_timeout: a slow client must not hold up the host's exit.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "admin connections still open at shutdown; closing them"
+        );
+        connections.abort_all();
+    }
+}
+
+/// How long requests in flight may still run once the endpoint stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

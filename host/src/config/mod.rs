@@ -182,6 +182,18 @@ pub struct AdminConfig {
     /// Largest request body (a module upload) the API reads, in bytes;
     /// a tenant's own `max_module_bytes` applies within it.
     pub max_upload_bytes: usize,
+    /// Longest a request may take, body read included (408 past it).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest a request body may stall between two chunks (408 past it).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Longest a connection may take to send a request's headers, and
+    /// stay idle between requests, before it is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for AdminConfig {
@@ -190,11 +202,30 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:9464".into(),
             operator_token_sha256: None,
             max_upload_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(120),
+            body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
         }
     }
 }
 
 impl AdminConfig {
+    fn validate(&self, p: &mut Problems) {
+        for (key, d) in [
+            ("admin.request_timeout", self.request_timeout),
+            ("admin.body_read_timeout", self.body_read_timeout),
+            ("admin.header_read_timeout", self.header_read_timeout),
+        ] {
+            if d.is_zero() {
+                p.add(key, "must be greater than zero");
+            }
+        }
+        if self.max_connections == 0 {
+            p.add("admin.max_connections", "must be at least 1");
+        }
+    }
+
     pub fn address(&self) -> Option<Result<SocketAddr, String>> {
         if self.listen.is_empty() {
             return None;
@@ -277,6 +308,79 @@ impl Config {
         base_dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let mut config = Self::parse(text, path, base_dir, env)?;
+        let mut problems = Problems::new(path);
+        config.load_tenants(&mut problems, None);
+        config.validate(&mut problems);
+        problems.finish()?;
+        Ok(config)
+    }
+
+    /// Re-reads the config file of a running host: like [`Config::load`],
+    /// except that a tenant file with a problem refuses only that tenant's
+    /// change. The tenant keeps its definition in `running` (a tenant new
+    /// in this reload stays out), every other change applies, and the
+    /// refused files' problems are returned beside the new config. A
+    /// problem in the config file itself still refuses the whole reload.
+    pub fn reload(
+        path: &Path,
+        running: &Config,
+    ) -> Result<(Self, Vec<ConfigProblem>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let parsed = Self::parse(&text, path, &base, |k| std::env::var(k).ok())?;
+        let mut refused: Vec<ConfigProblem> = Vec::new();
+        loop {
+            let mut config = parsed.clone();
+            let kept: BTreeSet<PathBuf> = refused.iter().map(|p| p.file.clone()).collect();
+            let mut problems = Problems::new(path);
+            config.load_tenants(&mut problems, Some((running, &kept)));
+            config.validate(&mut problems);
+            if problems.is_empty() {
+                return Ok((config, refused));
+            }
+            // Only problems in tenant files not yet kept can be refused
+            // alone; anything else (the config file, a kept tenant that no
+            // longer fits) refuses the reload.
+            let alone = problems.list.iter().all(|p| {
+                p.file != path && !kept.contains(&p.file) && config.is_tenant_file(&p.file)
+            });
+            if !alone {
+                refused.append(&mut problems.list);
+                return Err(ConfigError::Invalid(refused));
+            }
+            refused.append(&mut problems.list);
+        }
+    }
+
+    /// Puts tenant `id` back to its definition and pipelines in `running`
+    /// (or takes it out, if it was not running), for a reload whose
+    /// modules for that tenant failed to load; refused if the result no
+    /// longer validates.
+    pub fn keep_running_tenant(&mut self, id: &str, running: &Config) -> Result<(), ConfigError> {
+        tenants::revert_tenant(
+            id,
+            &mut self.tenant_set,
+            &mut self.pipelines,
+            &running.tenant_set,
+            &running.pipelines,
+        );
+        let mut problems = Problems::new(&self.path);
+        self.validate(&mut problems);
+        problems.finish()
+    }
+
+    /// Parses config text and applies the environment overrides; nothing
+    /// is validated yet.
+    fn parse(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
@@ -299,11 +403,14 @@ impl Config {
             base_dir.to_path_buf()
         };
         config.path = path.to_path_buf();
-        let mut problems = Problems::new(path);
-        config.load_tenants(&mut problems);
-        config.validate(&mut problems);
-        problems.finish()?;
         Ok(config)
+    }
+
+    /// Whether `file` is a tenant file of this config's tenants folder.
+    fn is_tenant_file(&self, file: &Path) -> bool {
+        !self.tenants.dir.as_os_str().is_empty()
+            && std::fs::canonicalize(self.resolve(&self.tenants.dir))
+                .is_ok_and(|dir| file.parent() == Some(dir.as_path()))
     }
 
     /// Resolves a path from the config against the config file's folder.
@@ -312,8 +419,15 @@ impl Config {
     }
 
     /// Reads the tenants folder and adds the tenants' pipelines. A tenant
-    /// file with problems is left out (and its problems reported).
-    fn load_tenants(&mut self, problems: &mut Problems) {
+    /// file with problems is left out (and its problems reported). With
+    /// `keep`, the tenants of the `kept` files take their running
+    /// definition and pipelines instead, and their problems are not
+    /// reported again.
+    fn load_tenants(
+        &mut self,
+        problems: &mut Problems,
+        keep: Option<(&Config, &BTreeSet<PathBuf>)>,
+    ) {
         if self.tenants.dir.as_os_str().is_empty() {
             return;
         }
@@ -328,8 +442,12 @@ impl Config {
             "tenants.defaults.",
             problems,
         );
-        let loaded =
+        let mut loaded =
             tenants::load_dir(&dir, &self.tenants, self.runtime.max_memory_bytes, problems);
+        if let Some((running, kept)) = keep {
+            problems.list.retain(|p| !kept.contains(&p.file));
+            loaded.keep_running(kept, &running.tenant_set, &running.pipelines);
+        }
         for t in loaded.tenants.values() {
             let mut own = Problems::new(&t.file);
             for (name, u) in &t.upstreams {
@@ -348,6 +466,7 @@ impl Config {
         if let Some(Err(e)) = self.admin.address() {
             p.add("admin.listen", e);
         }
+        self.admin.validate(p);
         // Tenants reach the API over the network: operator endpoints (every
         // tenant's metrics and modules) may not be open to them.
         if let Some(Ok(addr)) = self.admin.address()

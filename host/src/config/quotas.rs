@@ -28,6 +28,12 @@ pub struct Quotas {
     pub max_instances: usize,
     /// Largest module file accepted (drop-in or upload), in bytes.
     pub max_module_bytes: usize,
+    /// Module files the tenant's modules folder may hold (an upload that
+    /// would add one more is refused).
+    pub max_stored_modules: usize,
+    /// Bytes of module files the tenant's modules folder may hold (an
+    /// upload that would go over it is refused).
+    pub max_stored_module_bytes: u64,
     /// Records/s across the tenant's pipelines; 0 = unlimited.
     pub records_per_second: u64,
     /// Outbound HTTP requests/s across the tenant's modules; 0 = unlimited.
@@ -54,6 +60,8 @@ impl Default for Quotas {
             max_table_elements: 100_000,
             max_instances: 16,
             max_module_bytes: 32 << 20,
+            max_stored_modules: 32,
+            max_stored_module_bytes: 256 << 20,
             records_per_second: 0,
             http_requests_per_second: 0,
             http_concurrency: 16,
@@ -89,6 +97,10 @@ pub struct QuotaOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_module_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_modules: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_module_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_per_second: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_requests_per_second: Option<u64>,
@@ -112,6 +124,10 @@ impl QuotaOverrides {
             max_table_elements: self.max_table_elements.unwrap_or(d.max_table_elements),
             max_instances: self.max_instances.unwrap_or(d.max_instances),
             max_module_bytes: self.max_module_bytes.unwrap_or(d.max_module_bytes),
+            max_stored_modules: self.max_stored_modules.unwrap_or(d.max_stored_modules),
+            max_stored_module_bytes: self
+                .max_stored_module_bytes
+                .unwrap_or(d.max_stored_module_bytes),
             records_per_second: self.records_per_second.unwrap_or(d.records_per_second),
             http_requests_per_second: self
                 .http_requests_per_second
@@ -186,6 +202,18 @@ pub(super) fn quota_problem(q: &Quotas, runtime_memory: usize) -> Result<(), (St
         return Err((
             "max_document_bytes".into(),
             "must be greater than zero".into(),
+        ));
+    }
+    if q.max_stored_modules == 0 {
+        return Err(("max_stored_modules".into(), "must be at least 1".into()));
+    }
+    if q.max_stored_module_bytes < q.max_module_bytes as u64 {
+        return Err((
+            "max_stored_module_bytes".into(),
+            format!(
+                "{} is less than max_module_bytes ({}): not even one module of the largest size would fit",
+                q.max_stored_module_bytes, q.max_module_bytes
+            ),
         ));
     }
     if q.max_documents_per_record == 0 {

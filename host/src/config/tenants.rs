@@ -155,6 +155,53 @@ pub struct LoadedTenants {
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
 
+impl LoadedTenants {
+    /// The tenants of the `kept` files (refused in this reload) go back to
+    /// their `running` definition and pipelines; one that was not running
+    /// stays out.
+    pub(super) fn keep_running(
+        &mut self,
+        kept: &std::collections::BTreeSet<PathBuf>,
+        running: &BTreeMap<String, Tenant>,
+        running_pipelines: &BTreeMap<String, PipelineConfig>,
+    ) {
+        for f in kept {
+            if let Some(id) = f.file_stem().map(|s| s.to_string_lossy()) {
+                revert_tenant(
+                    &id,
+                    &mut self.tenants,
+                    &mut self.pipelines,
+                    running,
+                    running_pipelines,
+                );
+            }
+        }
+    }
+}
+
+/// Puts tenant `id` back to its `running` definition and pipelines (or
+/// takes it out, if it was not running).
+pub(super) fn revert_tenant(
+    id: &str,
+    tenants: &mut BTreeMap<String, Tenant>,
+    pipelines: &mut BTreeMap<String, PipelineConfig>,
+    running: &BTreeMap<String, Tenant>,
+    running_pipelines: &BTreeMap<String, PipelineConfig>,
+) {
+    let owned = |p: &PipelineConfig| p.tenant.as_ref().is_some_and(|b| b.id == id);
+    tenants.remove(id);
+    pipelines.retain(|_, p| !owned(p));
+    if let Some(t) = running.get(id) {
+        tenants.insert(id.to_string(), t.clone());
+        pipelines.extend(
+            running_pipelines
+                .iter()
+                .filter(|(_, p)| owned(p))
+                .map(|(n, p)| (n.clone(), p.clone())),
+        );
+    }
+}
+
 /// Reads every `*.toml` in `dir` (sorted; other files are ignored). A
 /// file with a problem is reported in `problems` and left out.
 pub(super) fn load_dir(

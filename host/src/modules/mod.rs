@@ -13,7 +13,7 @@ mod status;
 mod uploads;
 mod watch;
 
-pub use registry::{LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
+pub use registry::{ApplyError, LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
 pub use status::PipelineStatus;
 pub use uploads::{UploadError, UploadReport};
 pub use watch::{ConfigStatus, Reloader};

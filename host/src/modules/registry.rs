@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -38,6 +39,7 @@ pub struct LoadError {
 }
 
 /// One module position in a pipeline's chain.
+#[derive(Clone)]
 pub(super) struct ModuleSlot {
     pub(super) name: String,
     /// Canonical path of the component file.
@@ -75,6 +77,16 @@ impl ModuleSlot {
             .await
     }
 
+    /// Records a load of the file content `digest` that was refused.
+    pub(super) fn reject(&mut self, message: String, digest: &str) {
+        self.file_digest = digest.to_string();
+        self.last_error = Some(LoadError {
+            message,
+            digest: digest.to_string(),
+            at: rfc3339(SystemTime::now()),
+        });
+    }
+
     pub(super) fn active(&self) -> &Version {
         &self.versions[self.active]
     }
@@ -98,15 +110,27 @@ impl ModuleSlot {
 }
 
 /// A pipeline with the state needed to rebuild its chain.
+///
+/// Slow work (compile, `describe`, `init`) happens on a copy taken under
+/// the registry's lock and is committed under it again only if the entry
+/// is still the one the work started from: `build` changes when the
+/// pipeline is rebuilt (new settings, HTTP policy or limits: a module
+/// loaded for the old one must not be activated), `revision` on every
+/// change at all.
+#[derive(Clone)]
 pub(super) struct Entry {
     pub(super) pipeline: Arc<Pipeline>,
     pub(super) config: PipelineConfig,
     pub(super) http: Arc<HttpPolicy>,
     pub(super) slots: Vec<ModuleSlot>,
+    pub(super) build: u64,
+    pub(super) revision: u64,
 }
 
 impl Entry {
-    pub(super) fn publish(&self) {
+    /// Stores the slots' active versions as the pipeline's chain.
+    pub(super) fn publish(&mut self, revision: u64) {
+        self.revision = revision;
         let modules = self
             .slots
             .iter()
@@ -127,6 +151,22 @@ pub(super) fn check_module_size(p: &PipelineConfig, len: usize) -> Result<(), St
         )),
         _ => Ok(()),
     }
+}
+
+/// Why a new config's pipelines were not applied (nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A pipeline's modules did not load; `tenant` is its tenant, if any.
+    #[error("pipeline {pipeline}: {message}")]
+    Pipeline {
+        pipeline: String,
+        tenant: Option<String>,
+        message: String,
+    },
+    #[error(
+        "pipelines changed {0} times while the new config loaded (uploads or rollbacks); the next change retries"
+    )]
+    Busy(usize),
 }
 
 /// What `weir modules status` shows for one module.
@@ -203,7 +243,14 @@ pub struct Registry {
     pub(super) metrics: Metrics,
     pub(super) keep: usize,
     routes: Arc<ArcSwap<Routes>>,
-    pub(super) entries: tokio::sync::Mutex<BTreeMap<String, Entry>>,
+    /// Held only to read or swap entries, never across a load: nothing
+    /// slow (compile, `describe`, `init`, file reads) happens under it.
+    entries: Mutex<BTreeMap<String, Entry>>,
+    /// Source of `Entry::build` and `Entry::revision` stamps.
+    stamps: AtomicU64,
+    /// Serializes the changes one tenant makes (uploads) so two of them
+    /// never race on the same pipeline; other tenants never wait on it.
+    change_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Snapshot for status readers (no async lock on the admin path).
     status: Mutex<Vec<ModuleStatus>>,
     /// Running tenants (shared quotas), by id.
@@ -230,7 +277,9 @@ impl Registry {
             metrics,
             keep: keep.max(1),
             routes: Arc::new(ArcSwap::from_pointee(HashMap::new())),
-            entries: tokio::sync::Mutex::new(BTreeMap::new()),
+            entries: Mutex::new(BTreeMap::new()),
+            stamps: AtomicU64::new(1),
+            change_locks: Mutex::new(HashMap::new()),
             status: Mutex::new(Vec::new()),
             tenant_runtimes: Mutex::new(HashMap::new()),
             tenants: Mutex::new(config.tenant_set.clone()),
@@ -243,9 +292,31 @@ impl Registry {
             entries.insert(name.clone(), entry);
         }
         registry.routes.store(Arc::new(routes_of(&entries)));
-        *registry.entries.lock().await = entries;
-        registry.refresh_status().await;
+        *registry.entries() = entries;
+        registry.refresh_status();
         Ok(registry)
+    }
+
+    /// The entries, for a short read or swap (never held across an await:
+    /// the guard is not `Send`).
+    pub(super) fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh `build`/`revision` stamp.
+    pub(super) fn stamp(&self) -> u64 {
+        self.stamps.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The lock that serializes `tenant`'s own changes.
+    pub(super) fn change_lock(&self, tenant: &str) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            self.change_locks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(tenant.to_string())
+                .or_default(),
+        )
     }
 
     /// The topic → pipeline table the source reads.
@@ -349,11 +420,14 @@ impl Registry {
             self.control(name),
             self.metrics.pipeline(name),
         ));
+        let build = self.stamp();
         Ok(Entry {
             pipeline,
             config: p.clone(),
             http,
             slots,
+            build,
+            revision: build,
         })
     }
 
@@ -361,46 +435,64 @@ impl Registry {
     /// ones are rebuilt (reusing unchanged modules), added ones start,
     /// removed ones stop. All or nothing: if any module fails, nothing
     /// changes. Returns whether the set of consumed topics changed.
-    pub async fn apply_config(&self, config: &Config) -> anyhow::Result<bool> {
-        let mut entries = self.entries.lock().await;
-        let mut next = BTreeMap::new();
-        for (name, p) in &config.pipelines {
-            match entries.get(name) {
-                Some(old) if old.config == *p => {}
-                old => {
-                    let entry = self
-                        .build_entry(config, name, p, old)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("pipeline {name}: {e:#}"))?;
-                    next.insert(name.clone(), entry);
+    ///
+    /// Modules load on a copy of the entries, with no lock held; the result
+    /// is committed only if no rebuilt pipeline changed meanwhile (an
+    /// upload or rollback), else the rebuild starts over from the new state.
+    pub async fn apply_config(&self, config: &Config) -> Result<bool, ApplyError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let snapshot = self.entries().clone();
+            let mut next = BTreeMap::new();
+            for (name, p) in &config.pipelines {
+                match snapshot.get(name) {
+                    Some(old) if old.config == *p => {}
+                    old => {
+                        let entry = self.build_entry(config, name, p, old).await.map_err(|e| {
+                            ApplyError::Pipeline {
+                                pipeline: name.clone(),
+                                tenant: p.tenant.as_ref().map(|t| t.id.clone()),
+                                message: format!("{e:#}"),
+                            }
+                        })?;
+                        next.insert(name.clone(), entry);
+                    }
                 }
             }
-        }
-        // Commit: keep unchanged entries, take the rebuilt ones.
-        let old_topics: Vec<String> = sorted_topics(&entries);
-        let mut merged = BTreeMap::new();
-        for name in config.pipelines.keys() {
-            let entry = match next.remove(name) {
-                Some(e) => e,
-                None => entries.remove(name).expect("unchanged entries exist"),
+            let mut entries = self.entries();
+            let unchanged = |name: &String| {
+                entries.get(name).map(|e| e.revision) == snapshot.get(name).map(|e| e.revision)
             };
-            merged.insert(name.clone(), entry);
+            if !next.keys().all(unchanged) {
+                continue;
+            }
+            // Commit: keep unchanged entries, take the rebuilt ones.
+            let old_topics: Vec<String> = sorted_topics(&entries);
+            let mut merged = BTreeMap::new();
+            for name in config.pipelines.keys() {
+                let entry = match next.remove(name) {
+                    Some(e) => e,
+                    None => entries.remove(name).expect("unchanged entries exist"),
+                };
+                merged.insert(name.clone(), entry);
+            }
+            for removed in entries.keys() {
+                tracing::info!(pipeline = %removed, "pipeline removed");
+            }
+            *entries = merged;
+            self.prune(&entries, config);
+            self.routes.store(Arc::new(routes_of(&entries)));
+            let changed = sorted_topics(&entries) != old_topics;
+            drop(entries);
+            self.refresh_status();
+            return Ok(changed);
         }
-        for removed in entries.keys() {
-            tracing::info!(pipeline = %removed, "pipeline removed");
-        }
-        *entries = merged;
-        self.prune(&entries, config);
-        self.routes.store(Arc::new(routes_of(&entries)));
-        let changed = sorted_topics(&entries) != old_topics;
-        drop(entries);
-        self.refresh_status().await;
-        Ok(changed)
+        Err(ApplyError::Busy(ATTEMPTS))
     }
 
     /// Every module file in use (canonical paths).
-    pub async fn watched_files(&self) -> Vec<PathBuf> {
-        let entries = self.entries.lock().await;
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let entries = self.entries();
         let mut files: Vec<PathBuf> = entries
             .values()
             .flat_map(|e| e.slots.iter().map(|s| s.path.clone()))
@@ -411,71 +503,91 @@ impl Registry {
     }
 
     /// A module file changed: load it for every slot that uses it and
-    /// activate it where it loads. Returns how many slots swapped.
+    /// activate it where it loads. Returns how many pipelines swapped.
+    ///
+    /// The loads run with no lock held; each result is committed only to
+    /// the pipeline build it was loaded for.
     pub async fn reload_file(&self, path: &Path) -> usize {
         let path = canonical(path);
-        let mut entries = self.entries.lock().await;
-        let mut swapped = 0;
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                let using = entries
-                    .values()
-                    .any(|e| e.slots.iter().any(|s| s.path == path));
-                if using {
+                if self.watched_files().contains(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "module file unreadable or deleted; keeping the running version");
                 }
                 return 0;
             }
         };
         let digest = digest_of(&bytes);
-        for entry in entries.values_mut() {
-            let mut changed = false;
-            for slot in entry.slots.iter_mut().filter(|s| s.path == path) {
-                if slot.file_digest == digest {
-                    continue;
-                }
-                slot.file_digest = digest.clone();
-                let result = match check_module_size(&entry.config, bytes.len()) {
-                    Err(message) => Err(message),
-                    Ok(()) => slot
-                        .load_version(
-                            &self.runtime,
-                            &entry.pipeline.name,
-                            &entry.http,
-                            bytes.clone(),
+        let targets: Vec<(
+            String,
+            u64,
+            usize,
+            ModuleSlot,
+            PipelineConfig,
+            Arc<HttpPolicy>,
+        )> = self
+            .entries()
+            .iter()
+            .flat_map(|(name, e)| {
+                e.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.path == path && s.file_digest != digest)
+                    .map(|(i, s)| {
+                        (
+                            name.clone(),
+                            e.build,
+                            i,
+                            s.clone(),
+                            e.config.clone(),
+                            Arc::clone(&e.http),
                         )
-                        .await
-                        .map_err(|e| e.to_string()),
-                };
-                let labels = [entry.pipeline.name.to_string(), slot.name.clone()];
-                match result {
-                    Ok(module) => {
-                        tracing::info!(pipeline = %entry.pipeline.name, module = %slot.name, version = %version_label(&module), "module swapped");
-                        self.metrics.module_reload(&labels[0], &labels[1], "ok");
-                        slot.activate(module, self.keep);
-                        changed = true;
-                    }
-                    Err(e) => {
-                        tracing::error!(pipeline = %entry.pipeline.name, module = %slot.name, error = %e, "module rejected; the running version stays");
-                        self.metrics
-                            .module_reload(&labels[0], &labels[1], "rejected");
-                        slot.last_error = Some(LoadError {
-                            message: e,
-                            digest: digest.clone(),
-                            at: rfc3339(SystemTime::now()),
-                        });
-                    }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut results = Vec::with_capacity(targets.len());
+        for (name, build, i, slot, config, http) in targets {
+            let result = match check_module_size(&config, bytes.len()) {
+                Err(message) => Err(message),
+                Ok(()) => slot
+                    .load_version(&self.runtime, &name, &http, bytes.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            results.push((name, build, i, result));
+        }
+        let mut swapped = BTreeMap::new();
+        let mut entries = self.entries();
+        for (name, build, i, result) in results {
+            let Some(entry) = entries.get_mut(&name).filter(|e| e.build == build) else {
+                continue; // rebuilt meanwhile; the new build read the file itself
+            };
+            let slot = &mut entry.slots[i];
+            match result {
+                Ok(module) => {
+                    tracing::info!(pipeline = %name, module = %slot.name, version = %version_label(&module), "module swapped");
+                    self.metrics.module_reload(&name, &slot.name, "ok");
+                    slot.activate(module, self.keep);
+                    swapped.insert(name, ());
+                }
+                Err(e) => {
+                    tracing::error!(pipeline = %name, module = %slot.name, error = %e, "module rejected; the running version stays");
+                    self.metrics.module_reload(&name, &slot.name, "rejected");
+                    slot.reject(e, &digest);
                 }
             }
-            if changed {
-                entry.publish();
-                swapped += 1;
+        }
+        for name in swapped.keys() {
+            let revision = self.stamp();
+            if let Some(entry) = entries.get_mut(name) {
+                entry.publish(revision);
             }
         }
         drop(entries);
-        self.refresh_status().await;
-        swapped
+        self.refresh_status();
+        swapped.len()
     }
 
     /// Re-activates a kept version: the one whose digest starts with `to`,
@@ -486,7 +598,8 @@ impl Registry {
         module: &str,
         to: Option<&str>,
     ) -> Result<ModuleStatus, RollbackError> {
-        let mut entries = self.entries.lock().await;
+        let revision = self.stamp();
+        let mut entries = self.entries();
         let not_found = || RollbackError::NotFound {
             pipeline: pipeline.into(),
             module: module.into(),
@@ -514,9 +627,9 @@ impl Registry {
         slot.active = target;
         tracing::info!(pipeline, module, version = %version_label(&slot.active().module), "module rolled back");
         self.metrics.module_reload(pipeline, module, "rollback");
-        entry.publish();
+        entry.publish(revision);
         drop(entries);
-        self.refresh_status().await;
+        self.refresh_status();
         self.status()
             .into_iter()
             .find(|s| s.pipeline == pipeline && s.module == module)
@@ -566,12 +679,16 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|id, _| config.tenant_set.contains_key(id));
+        self.change_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| config.tenant_set.contains_key(id));
         *self.tenants.lock().unwrap_or_else(|e| e.into_inner()) = config.tenant_set.clone();
         *self.breaker.lock().unwrap_or_else(|e| e.into_inner()) = config.tenants.breaker.clone();
     }
 
-    pub(super) async fn refresh_status(&self) {
-        let entries = self.entries.lock().await;
+    pub(super) fn refresh_status(&self) {
+        let entries = self.entries();
         let version = |v: &Version| VersionStatus {
             digest: v.module.digest.clone(),
             label: version_label(&v.module),

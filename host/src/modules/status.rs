@@ -46,7 +46,7 @@ impl Registry {
         let modules = self.status();
         // A tenant sees its module paths inside its folder only.
         let owner = tenant.and_then(|t| self.tenants().remove(t));
-        let entries = self.entries.lock().await;
+        let entries = self.entries();
         entries
             .values()
             .filter(|e| {
@@ -83,7 +83,7 @@ impl Registry {
     /// Pauses or resumes a pipeline. `None` if there is no such pipeline;
     /// otherwise whether the state changed.
     pub async fn set_paused(&self, pipeline: &str, paused: bool) -> Option<bool> {
-        let entries = self.entries.lock().await;
+        let entries = self.entries();
         let entry = entries.get(pipeline)?;
         let changed = entry.pipeline.control.set_paused(paused);
         if changed {

@@ -1,13 +1,23 @@
 //! Module uploads on a tenant's behalf: validated and activated like a
 //! hot-reload drop, or refused with the old version kept.
+//!
+//! Compile, `describe` and `init` of an upload run with no registry lock
+//! held: the tenant's slots are copied, the module is loaded for each copy,
+//! and the results are committed in one short critical section only if
+//! those pipelines were not rebuilt meanwhile (else the loads start over).
+//! The tenant's own uploads are serialized by its change lock, so other
+//! tenants' requests never wait on an upload.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::registry::{Registry, canonical, check_module_size};
+use super::registry::{Entry, ModuleSlot, Registry, canonical, check_module_size};
+use crate::config::{PipelineConfig, Tenant};
 use crate::pipeline::version_label;
-use crate::runtime::digest_of;
+use crate::runtime::{HttpPolicy, LoadedModule, digest_of};
 
 /// Why an upload was not accepted; nothing was written or activated.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +28,13 @@ pub enum UploadError {
     InvalidName(String),
     #[error("module is {len} bytes, over the tenant's max_module_bytes ({limit})")]
     TooLarge { len: usize, limit: usize },
+    /// The tenant's modules folder is full: `quota` is the key named.
+    #[error("{reason}, over the tenant's {quota} ({limit})")]
+    StoreFull {
+        quota: &'static str,
+        limit: u64,
+        reason: String,
+    },
     #[error("{0}")]
     Rejected(String),
     #[error("storing the module: {0}")]
@@ -36,11 +53,26 @@ pub struct UploadReport {
     pub activated: Vec<String>,
 }
 
+/// One slot the upload loads into, copied from the registry with the
+/// pipeline build it belongs to.
+struct Target {
+    pipeline: String,
+    build: u64,
+    index: usize,
+    slot: ModuleSlot,
+    config: PipelineConfig,
+    http: Arc<HttpPolicy>,
+}
+
+/// Times the loads start over when a pipeline is rebuilt under them.
+const ATTEMPTS: usize = 3;
+
 impl Registry {
     /// Stores `bytes` as the tenant's module `name` and activates it in
     /// every pipeline slot that uses that file — only if it compiles,
-    /// matches the world and passes `init` with each slot's settings.
-    /// Otherwise nothing is written and the running versions stay.
+    /// matches the world and passes `init` with each slot's settings, and
+    /// fits the tenant's stored-module caps. Otherwise nothing is written
+    /// and the running versions stay.
     pub async fn upload_module(
         &self,
         tenant: &str,
@@ -60,60 +92,154 @@ impl Registry {
                 limit: owner.quotas.max_module_bytes,
             });
         }
+        // One upload of this tenant at a time: the store check and the
+        // slots it loads into stay true until it commits.
+        let serial = self.change_lock(tenant);
+        let _serial = serial.lock().await;
+        check_store(&owner, &path, bytes.len())?;
         std::fs::create_dir_all(&owner.modules_dir)?;
         let path = canonical(&path);
         let digest = digest_of(&bytes);
-        let mut entries = self.entries.lock().await;
-        // Load for every slot first; commit only if all of them load.
-        let mut loaded = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let targets = self.upload_targets(tenant, &path);
+            // Load for every slot first (no lock held); commit only if all
+            // of them load.
+            let mut loaded = Vec::with_capacity(targets.len());
+            for t in &targets {
+                check_module_size(&t.config, bytes.len()).map_err(UploadError::Rejected)?;
+                let module = t
+                    .slot
+                    .load_version(&self.runtime, &t.pipeline, &t.http, bytes.clone())
+                    .await
+                    .map_err(|e| {
+                        self.metrics
+                            .module_reload(&t.pipeline, &t.slot.name, "rejected");
+                        UploadError::Rejected(e.to_string())
+                    })?;
+                loaded.push(module);
+            }
+            if targets.is_empty() {
+                self.runtime
+                    .check_component(name, bytes.clone())
+                    .await
+                    .map_err(|e| UploadError::Rejected(e.to_string()))?;
+            }
+            if !self.still_current(&targets) {
+                continue;
+            }
+            write_atomically(&path, &bytes)?;
+            let Some(activated) = self.commit_upload(&targets, loaded) else {
+                continue;
+            };
+            self.refresh_status();
+            return Ok(UploadReport {
+                tenant: tenant.into(),
+                module: name.into(),
+                digest,
+                bytes: bytes.len(),
+                activated,
+            });
+        }
+        Err(UploadError::Rejected(format!(
+            "the tenant's pipelines were rebuilt {ATTEMPTS} times during the upload (config reloads); retry"
+        )))
+    }
+
+    /// Copies of the tenant's slots that run the file at `path`.
+    fn upload_targets(&self, tenant: &str, path: &Path) -> Vec<Target> {
+        let entries = self.entries();
+        let mut targets = Vec::new();
         for (pname, entry) in entries.iter() {
             if entry.pipeline.tenant.as_ref().map(|t| t.id.as_str()) != Some(tenant) {
                 continue;
             }
-            for (i, slot) in entry
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.path == path)
-            {
-                check_module_size(&entry.config, bytes.len()).map_err(UploadError::Rejected)?;
-                let module = slot
-                    .load_version(&self.runtime, pname, &entry.http, bytes.clone())
-                    .await
-                    .map_err(|e| {
-                        self.metrics.module_reload(pname, &slot.name, "rejected");
-                        UploadError::Rejected(e.to_string())
-                    })?;
-                loaded.push((pname.clone(), i, module));
+            for (index, slot) in entry.slots.iter().enumerate() {
+                if slot.path == path {
+                    targets.push(Target {
+                        pipeline: pname.clone(),
+                        build: entry.build,
+                        index,
+                        slot: slot.clone(),
+                        config: entry.config.clone(),
+                        http: Arc::clone(&entry.http),
+                    });
+                }
             }
         }
-        if loaded.is_empty() {
-            self.runtime
-                .check_component(name, bytes.clone())
-                .await
-                .map_err(|e| UploadError::Rejected(e.to_string()))?;
-        }
-        write_atomically(&path, &bytes)?;
-        let mut activated = Vec::new();
-        for (pname, i, module) in loaded {
-            let entry = entries.get_mut(&pname).expect("held under the lock");
-            let slot = &mut entry.slots[i];
-            tracing::info!(pipeline = %pname, module = %slot.name, version = %version_label(&module), "module uploaded and activated");
-            self.metrics.module_reload(&pname, &slot.name, "ok");
-            activated.push(format!("{pname}/{}", slot.name));
-            slot.activate(module, self.keep);
-            entry.publish();
-        }
-        drop(entries);
-        self.refresh_status().await;
-        Ok(UploadReport {
-            tenant: tenant.into(),
-            module: name.into(),
-            digest,
-            bytes: bytes.len(),
-            activated,
-        })
+        targets
     }
+
+    /// Whether every target's pipeline is still the build it was copied from.
+    fn still_current(&self, targets: &[Target]) -> bool {
+        current(&self.entries(), targets)
+    }
+
+    /// Activates each loaded module in its slot, in one critical section;
+    /// `None` (nothing activated) if a pipeline was rebuilt meanwhile.
+    fn commit_upload(&self, targets: &[Target], loaded: Vec<LoadedModule>) -> Option<Vec<String>> {
+        let mut entries = self.entries();
+        if !current(&entries, targets) {
+            return None;
+        }
+        let mut activated = Vec::new();
+        for (t, module) in targets.iter().zip(loaded) {
+            let revision = self.stamp();
+            let entry = entries.get_mut(&t.pipeline).expect("checked above");
+            let slot = &mut entry.slots[t.index];
+            tracing::info!(pipeline = %t.pipeline, module = %slot.name, version = %version_label(&module), "module uploaded and activated");
+            self.metrics.module_reload(&t.pipeline, &slot.name, "ok");
+            activated.push(format!("{}/{}", t.pipeline, slot.name));
+            slot.activate(module, self.keep);
+            entry.publish(revision);
+        }
+        Some(activated)
+    }
+}
+
+fn current(entries: &BTreeMap<String, Entry>, targets: &[Target]) -> bool {
+    targets
+        .iter()
+        .all(|t| entries.get(&t.pipeline).is_some_and(|e| e.build == t.build))
+}
+
+/// Refuses an upload that would take the tenant's modules folder over
+/// `max_stored_modules` or `max_stored_module_bytes`. The file being
+/// replaced (same name) does not count.
+fn check_store(owner: &Tenant, path: &Path, len: usize) -> Result<(), UploadError> {
+    let (mut count, mut bytes) = (0usize, 0u64);
+    if let Ok(dir) = std::fs::read_dir(&owner.modules_dir) {
+        for entry in dir.flatten() {
+            let p = entry.path();
+            if p == path || p.extension().is_none_or(|x| x != "wasm") {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata()
+                && meta.is_file()
+            {
+                count += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    let q = &owner.quotas;
+    if count + 1 > q.max_stored_modules {
+        return Err(UploadError::StoreFull {
+            quota: "max_stored_modules",
+            limit: q.max_stored_modules as u64,
+            reason: format!("the tenant already stores {count} other modules"),
+        });
+    }
+    let total = bytes + len as u64;
+    if total > q.max_stored_module_bytes {
+        return Err(UploadError::StoreFull {
+            quota: "max_stored_module_bytes",
+            limit: q.max_stored_module_bytes,
+            reason: format!(
+                "stored modules would take {total} bytes ({bytes} stored + {len} uploaded)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Writes `bytes` next to `path` and renames it into place, so the file

@@ -18,8 +18,9 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ApplyError;
 use super::Registry;
-use crate::config::Config;
+use crate::config::{Config, ConfigProblem};
 use crate::source::kafka::SourceControl;
 use crate::telemetry::Metrics;
 
@@ -114,7 +115,7 @@ impl Reloader {
                 self.watch_dirs(&mut watcher, &mut watched, &config_file)
                     .await;
             }
-            let files = self.registry.watched_files().await;
+            let files = self.registry.watched_files();
             for path in changed.iter().filter(|p| files.contains(p)) {
                 self.registry.reload_file(path).await;
             }
@@ -130,7 +131,6 @@ impl Reloader {
         let mut dirs: BTreeSet<PathBuf> = self
             .registry
             .watched_files()
-            .await
             .iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .collect();
@@ -163,36 +163,88 @@ impl Reloader {
         std::fs::canonicalize(self.config.resolve(&self.config.tenants.dir)).ok()
     }
 
+    /// Re-reads and applies the config. A tenant file with a problem
+    /// refuses only that tenant's change (it keeps running as it was); the
+    /// rest applies, and the refused file and key are logged, counted
+    /// (`result="tenant_rejected"`) and shown in the config status.
     async fn reload_config(&mut self) {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let result = match Config::load(&self.config_path) {
+        let result = match Config::reload(&self.config_path, &self.config) {
             Err(e) => Err(e.to_string()),
-            Ok(new) => {
+            Ok((new, refused)) => {
                 warn_on_restart_only_changes(&self.config, &new);
-                match self.registry.apply_config(&new).await {
-                    Ok(topics_changed) => {
-                        if topics_changed {
-                            let _ = self.source.send(SourceControl::Resubscribe);
-                        }
-                        self.config = new;
-                        Ok(())
-                    }
-                    Err(e) => Err(format!("{e:#}")),
-                }
+                self.apply(new, refused).await
             }
         };
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
-            Ok(()) => {
+            Ok(refused) if refused.is_empty() => {
                 tracing::info!(path = %self.config_path.display(), "config reloaded");
                 self.metrics.config_reload("ok");
                 status.last_applied = Some(now);
                 status.last_error = None;
             }
+            Ok(refused) => {
+                for p in &refused {
+                    tracing::error!(file = %p.file.display(), key = %p.key, reason = %p.reason, "tenant file rejected; that tenant keeps its running config");
+                }
+                tracing::info!(path = %self.config_path.display(), "config reloaded except the rejected tenant files");
+                self.metrics.config_reload("tenant_rejected");
+                let lines: Vec<String> = refused.iter().map(ToString::to_string).collect();
+                status.last_applied = Some(now.clone());
+                status.last_error = Some(format!(
+                    "{now}: tenant files rejected (those tenants keep their running config): {}",
+                    lines.join("; ")
+                ));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "config rejected; the running config stays");
                 self.metrics.config_reload("rejected");
                 status.last_error = Some(format!("{now}: {e}"));
+            }
+        }
+    }
+}
+
+impl Reloader {
+    /// Applies `new`. A tenant whose modules fail to load keeps its running
+    /// pipelines (its problem joins `refused`) and the rest is applied
+    /// again without its change; any other failure refuses the reload.
+    async fn apply(
+        &mut self,
+        mut new: Config,
+        mut refused: Vec<ConfigProblem>,
+    ) -> Result<Vec<ConfigProblem>, String> {
+        let mut reverted = BTreeSet::new();
+        loop {
+            match self.registry.apply_config(&new).await {
+                Ok(topics_changed) => {
+                    if topics_changed {
+                        let _ = self.source.send(SourceControl::Resubscribe);
+                    }
+                    self.config = new;
+                    return Ok(refused);
+                }
+                Err(ApplyError::Pipeline {
+                    pipeline,
+                    tenant: Some(id),
+                    message,
+                }) if reverted.insert(id.clone()) => {
+                    let Some(file) = new.tenant_set.get(&id).map(|t| t.file.clone()) else {
+                        return Err(format!("pipeline {pipeline}: {message}"));
+                    };
+                    let short = pipeline
+                        .strip_prefix(&format!("{id}."))
+                        .unwrap_or(&pipeline);
+                    refused.push(ConfigProblem {
+                        file,
+                        key: format!("pipelines.{short}.modules"),
+                        reason: message,
+                    });
+                    new.keep_running_tenant(&id, &self.config)
+                        .map_err(|e| e.to_string())?;
+                }
+                Err(e) => return Err(e.to_string()),
             }
         }
     }

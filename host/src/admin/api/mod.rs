@@ -16,6 +16,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
+use std::time::Duration;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use self::auth::Principal;
 pub use self::metrics::tenant_series;
@@ -30,6 +32,15 @@ pub struct ApiSettings {
     pub operator_token_sha256: Option<String>,
     /// Largest request body read (a module upload), in bytes.
     pub max_upload_bytes: usize,
+    /// `admin.request_timeout`: a whole request, body included.
+    pub request_timeout: Duration,
+    /// `admin.body_read_timeout`: a stall between two body chunks.
+    pub body_read_timeout: Duration,
+    /// `admin.header_read_timeout`: a request's headers, and idle time
+    /// between requests on one connection.
+    pub header_read_timeout: Duration,
+    /// `admin.max_connections`: connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for ApiSettings {
@@ -46,6 +57,10 @@ impl From<&AdminConfig> for ApiSettings {
                 .as_ref()
                 .map(|h| h.to_ascii_lowercase()),
             max_upload_bytes: c.max_upload_bytes,
+            request_timeout: c.request_timeout,
+            body_read_timeout: c.body_read_timeout,
+            header_read_timeout: c.header_read_timeout,
+            max_connections: c.max_connections,
         }
     }
 }
@@ -91,10 +106,7 @@ pub const STATUS_PAGE_ROUTES: &[&str] = &[
 
 /// Every route the admin endpoint serves.
 pub fn routes() -> Vec<Route> {
-    let mut all: Vec<Route> = table(&ApiSettings::default())
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
+    let mut all: Vec<Route> = table().into_iter().map(|(r, _)| r).collect();
     all.extend(
         STATUS_PAGE_ROUTES
             .iter()
@@ -104,9 +116,10 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// The routes with their handlers (status page aside).
-fn table(settings: &ApiSettings) -> Vec<(Route, MethodRouter<AdminState>)> {
+fn table() -> Vec<(Route, MethodRouter<AdminState>)> {
     use Access::{Open, Operator, Tenant};
-    let upload = put(tenants::upload).layer(DefaultBodyLimit::max(settings.max_upload_bytes));
+    // The upload handler reads its body as a stream under its own limit.
+    let upload = put(tenants::upload).layer(DefaultBodyLimit::disable());
     vec![
         (route("get", "/metrics", Operator), get(super::metrics)),
         (route("get", "/healthz", Open), get(super::healthz)),
@@ -165,12 +178,16 @@ fn table(settings: &ApiSettings) -> Vec<(Route, MethodRouter<AdminState>)> {
 
 /// The admin router: open routes as they are, operator routes (and the
 /// status page) behind the operator check, tenant routes checking their
-/// caller in their extractors.
+/// caller in their extractors; every request under `request_timeout` and
+/// its body under `body_read_timeout` (tower-http layers, 408 past them).
 pub(super) fn router(state: AdminState) -> Router {
+    let request_timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.api.request_timeout);
+    let body_timeout = RequestBodyTimeoutLayer::new(state.api.body_read_timeout);
     let mut open = Router::new();
     let mut operator = Router::new();
     let mut tenant = Router::new();
-    for (r, handler) in table(&state.api) {
+    for (r, handler) in table() {
         match r.access {
             Access::Open => open = open.route(r.path, handler),
             Access::Operator => operator = operator.route(r.path, handler),
@@ -184,7 +201,11 @@ pub(super) fn router(state: AdminState) -> Router {
                 state.clone(),
                 auth::require_operator,
             ));
-    open.merge(operator).merge(tenant).with_state(state)
+    open.merge(operator)
+        .merge(tenant)
+        .layer(body_timeout)
+        .layer(request_timeout)
+        .with_state(state)
 }
 
 /// A JSON error body: `{"error": "..."}`.

@@ -4,10 +4,10 @@
 //! `{tenant}` of the path.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::auth::{Caller, Principal, Scope};
@@ -143,33 +143,13 @@ pub(super) async fn upload(
             );
         }
     }
-    let limit = scope.tenant.quotas.max_module_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if let Some(len) = declared.filter(|&len| len > limit) {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            UploadError::TooLarge { len, limit },
-        );
-    }
-    let bytes = match Bytes::from_request(request, &()).await {
+    let bytes = match read_upload(request, &scope, &state).await {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body is over the upload limit of {} bytes (admin.max_upload_bytes)",
-                    state.api.max_upload_bytes
-                ),
-            );
-        }
-        Err(e) => return error(e.status(), e.body_text()),
+        Err(r) => return r,
     };
     match scope
         .registry
-        .upload_module(&scope.tenant.id, &name, bytes.to_vec())
+        .upload_module(&scope.tenant.id, &name, bytes)
         .await
     {
         Ok(report) => Json(report).into_response(),
@@ -177,11 +157,84 @@ pub(super) async fn upload(
         Err(e @ UploadError::InvalidName(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e @ UploadError::TooLarge { .. }) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
         Err(e @ UploadError::Rejected(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e @ UploadError::StoreFull { .. }) => error(StatusCode::CONFLICT, e),
         Err(e @ UploadError::Io(_)) => {
             tracing::error!(tenant = %scope.tenant.id, module = %name, error = %e, "module upload failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, e)
         }
     }
+}
+
+/// Reads an upload's body chunk by chunk, refusing it (413) as soon as it
+/// crosses the tenant's `max_module_bytes` or `admin.max_upload_bytes`,
+/// whichever is smaller: a body without `Content-Length` (chunked) is
+/// never buffered past the limit. A declared length over it is refused
+/// before reading anything; a body that stalls past
+/// `admin.body_read_timeout` answers 408.
+async fn read_upload(
+    request: Request,
+    scope: &Scope,
+    state: &AdminState,
+) -> Result<Vec<u8>, Response> {
+    let module_limit = scope.tenant.quotas.max_module_bytes;
+    let upload_limit = state.api.max_upload_bytes;
+    let too_large = |len: usize| {
+        let message = if module_limit <= upload_limit {
+            UploadError::TooLarge {
+                len,
+                limit: module_limit,
+            }
+            .to_string()
+        } else {
+            format!(
+                "request body is over the upload limit of {upload_limit} bytes (admin.max_upload_bytes)"
+            )
+        };
+        error(StatusCode::PAYLOAD_TOO_LARGE, message)
+    };
+    let limit = module_limit.min(upload_limit);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if let Some(len) = declared.filter(|&len| len > limit) {
+        return Err(too_large(len));
+    }
+    let mut body = request.into_body().into_data_stream();
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            if is_timeout(&e) {
+                error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body stalled longer than admin.body_read_timeout",
+                )
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body: {e}"),
+                )
+            }
+        })?;
+        if bytes.len() + chunk.len() > limit {
+            tracing::warn!(tenant = %scope.tenant.id, limit, "module upload refused while reading: over the limit");
+            return Err(too_large(bytes.len() + chunk.len()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Whether a body error is the body read timeout's.
+fn is_timeout(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// `POST /v1/tenants/{tenant}/pipelines/{pipeline}/modules/{module}/rollback`

@@ -295,3 +295,95 @@ fn a_tenants_token_endpoint_must_be_one_of_its_hosts() {
     let dir = Dir::new(&[("acme", &with_token_url("http://127.0.0.1:8090/token"))]);
     dir.load("").unwrap();
 }
+
+/// `acme` with another quota and `globex`, both loadable.
+const GLOBEX: &str = r#"
+[pipelines.news]
+topics = ["globex.news"]
+index = "globex-news"
+modules = [{ path = "clean.wasm" }]
+"#;
+
+impl Dir {
+    /// Writes `weir.toml` and reloads it for a host running `running`.
+    fn reload(
+        &self,
+        running: &Config,
+    ) -> Result<(Config, Vec<crate::config::ConfigProblem>), ConfigError> {
+        let path = self.0.path().join("weir.toml");
+        std::fs::write(&path, BASE).unwrap();
+        Config::reload(&path, running)
+    }
+
+    fn write(&self, id: &str, text: &str) {
+        std::fs::write(self.0.path().join(format!("tenants/{id}.toml")), text).unwrap();
+    }
+}
+
+#[test]
+fn a_bad_tenant_file_refuses_only_that_tenants_change_on_reload() {
+    let dir = Dir::new(&[("acme", ACME), ("globex", GLOBEX)]);
+    let running = dir.load("").unwrap();
+    // globex changes validly; acme's file breaks in two ways in turn (not
+    // TOML of the right shape; a value out of range); initech is new and
+    // broken.
+    dir.write(
+        "globex",
+        &format!("[quotas]\nrecords_per_second = 7\n{GLOBEX}"),
+    );
+    dir.write("initech", "index_prefix = 3\n");
+    std::fs::create_dir_all(dir.0.path().join("tenants/initech/modules")).unwrap();
+    for (bad, key) in [
+        (format!("bogus = 1\n{ACME}"), ""),
+        (
+            ACME.replace("records_per_second = 500", "max_stored_modules = 0"),
+            "quotas.max_stored_modules",
+        ),
+    ] {
+        dir.write("acme", &bad);
+        let (c, refused) = dir.reload(&running).unwrap();
+        assert_eq!(c.tenant_set["globex"].quotas.records_per_second, 7);
+        assert_eq!(
+            c.tenant_set["acme"], running.tenant_set["acme"],
+            "acme keeps its running definition"
+        );
+        assert_eq!(c.pipelines["acme.tweets"], running.pipelines["acme.tweets"]);
+        assert!(
+            !c.tenant_set.contains_key("initech"),
+            "a new bad tenant stays out"
+        );
+        let files: Vec<String> = refused
+            .iter()
+            .map(|p| p.file.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["acme.toml", "initech.toml"], "{refused:?}");
+        assert_eq!(refused[0].key, key, "{refused:?}");
+        assert!(
+            refused[1].key == "index_prefix" || refused[1].reason.contains("index_prefix"),
+            "{refused:?}"
+        );
+    }
+    // A problem in weir.toml itself still refuses the whole reload.
+    let path = dir.0.path().join("weir.toml");
+    std::fs::write(&path, format!("{BASE}[admin]\nmax_connections = 0\n")).unwrap();
+    let e = Config::reload(&path, &running).unwrap_err();
+    assert!(e.to_string().contains("admin.max_connections"), "{e}");
+}
+
+#[test]
+fn stored_module_caps_are_checked() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace(
+            "records_per_second = 500",
+            "max_module_bytes = 1000\nmax_stored_module_bytes = 999",
+        ),
+    )]);
+    let e = error(&dir);
+    assert!(
+        e.contains(
+            "acme.toml: quotas.max_stored_module_bytes: 999 is less than max_module_bytes (1000)"
+        ),
+        "{e}"
+    );
+}
