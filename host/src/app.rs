@@ -91,7 +91,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             // Fences a crashed predecessor with the same transactional id
             // (aborting its open transaction) before anything is consumed.
             let txn = tokio::task::spawn_blocking(move || {
-                dead_letter::TransactionalDeadLetters::new(producer, h, m, INIT_TRANSACTIONS_TIMEOUT)
+                dead_letter::TransactionalDeadLetters::new(
+                    producer,
+                    h,
+                    m,
+                    INIT_TRANSACTIONS_TIMEOUT,
+                )
             })
             .await??;
             tracing::info!(id = ?config.kafka.transactional_id(), "exactly-once dead letters: transactional producer ready");
@@ -207,7 +212,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let _ = dlq_writer.await;
     }
     drained.commit()?;
-    if let Some(held) = transactions.as_ref().map(|t| t.held().len()).filter(|n| *n > 0) {
+    if let Some(held) = transactions
+        .as_ref()
+        .map(|t| t.held().len())
+        .filter(|n| *n > 0)
+    {
         tracing::warn!(
             dead_letters = held,
             "stopped with dead letters of uncommitted records; they will be written when those records are redelivered"

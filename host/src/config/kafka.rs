@@ -217,7 +217,10 @@ mod tests {
         let msg = kafka("dead_letters = \"exactly-once\"")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("weir.toml: kafka.instance_id: is required"), "{msg}");
+        assert!(
+            msg.contains("weir.toml: kafka.instance_id: is required"),
+            "{msg}"
+        );
         let msg = kafka("dead_letters = \"exactly-twice\"")
             .unwrap_err()
             .to_string();

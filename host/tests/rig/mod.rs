@@ -134,6 +134,8 @@ pub struct HostConfig {
     pub pipelines: Vec<PipelineSpec>,
     /// Extra TOML appended verbatim (e.g. `[elasticsearch.retry]`).
     pub extra: String,
+    /// Extra keys of the `[kafka]` table (e.g. `dead_letters = "exactly-once"`).
+    pub kafka_extra: String,
     pub templates: Vec<(String, String)>,
 }
 
@@ -148,6 +150,7 @@ impl HostConfig {
             es_url: es_url.into(),
             pipelines,
             extra: String::new(),
+            kafka_extra: String::new(),
             templates: Vec::new(),
         }
     }
@@ -168,6 +171,7 @@ group_id = "{group}"
 commit_interval = "200ms"
 drain_timeout = "20s"
 revoke_timeout = "3s"
+{kafka_extra}
 [kafka.consumer_properties]
 "session.timeout.ms" = 6000
 "heartbeat.interval.ms" = 1000
@@ -180,6 +184,7 @@ url = "{es}"
 "#,
             brokers = rig.kafka.bootstrap(),
             group = self.group,
+            kafka_extra = self.kafka_extra,
             es = self.es_url,
         );
         if !self.templates.is_empty() {

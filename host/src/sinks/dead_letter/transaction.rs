@@ -193,9 +193,9 @@ impl TransactionalDeadLetters {
         metrics: Metrics,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        producer
-            .init_transactions(timeout)
-            .map_err(|e| anyhow::anyhow!("initialising the transactional dead-letter producer: {e}"))?;
+        producer.init_transactions(timeout).map_err(|e| {
+            anyhow::anyhow!("initialising the transactional dead-letter producer: {e}")
+        })?;
         Ok(Self {
             producer,
             held,
@@ -256,7 +256,9 @@ impl TransactionalDeadLetters {
             }
         }
         let results = futures::executor::block_on(futures::future::join_all(
-            deliveries.into_iter().map(|(i, d)| async move { (i, d.await) }),
+            deliveries
+                .into_iter()
+                .map(|(i, d)| async move { (i, d.await) }),
         ));
         let mut rewritten = false;
         for (i, result) in results {
@@ -386,7 +388,13 @@ mod tests {
     fn positions(letters: &[DeadLetterRecord]) -> Vec<(String, i32, i64)> {
         let mut p: Vec<_> = letters
             .iter()
-            .map(|l| (l.record.topic.to_string(), l.record.partition, l.record.offset))
+            .map(|l| {
+                (
+                    l.record.topic.to_string(),
+                    l.record.partition,
+                    l.record.offset,
+                )
+            })
             .collect();
         p.sort();
         p
