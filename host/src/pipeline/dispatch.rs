@@ -2,7 +2,7 @@
 //! acknowledgement unit per deliverable. The pipeline names neither
 //! concrete output: documents go to a [`DocumentSink`] (the Elasticsearch
 //! sink implements it) and dead letters into a [`DeadLetterQueue`], a
-//! channel whose other end a writer drains (`sinks/dead_letter.rs`).
+//! channel whose other end a writer drains (`sinks/dead_letter/`).
 
 use std::future::Future;
 use std::sync::Arc;

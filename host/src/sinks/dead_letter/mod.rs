@@ -1,5 +1,8 @@
 //! Writes dead letters to Kafka: the original record (key, value, headers)
-//! plus headers naming the reason. Acknowledges only once the broker has it.
+//! plus headers naming the reason. At-least-once ([`run_writer`]):
+//! acknowledges only once the broker has it. Exactly-once
+//! ([`run_holding_writer`], `transaction.rs`): holds it for the offset
+//! commit's transaction.
 //!
 //! Every header the host adds is capped at [`MAX_HEADER_BYTES`] (cut on a
 //! UTF-8 boundary, ending in `… [truncated, N bytes]`), so a module's
