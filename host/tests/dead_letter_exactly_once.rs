@@ -241,6 +241,8 @@ const BAD: usize = 200;
 struct AfterCrash {
     bad: Vec<(i32, i64)>,
     dead: Vec<weir_testkit::ConsumedRecord>,
+    /// The restarted host, still running.
+    host: Host,
 }
 
 /// Bad records among good ones; `kill -9` once dead letters and offsets
@@ -275,7 +277,7 @@ async fn crash_mid_stream_and_restart(rig: &Rig, kafka_extra: String) -> Result<
         vec![PipelineSpec::new("tweets", "tweets", "weir-tweets").module("text-clean", &[])],
     );
     config.kafka_extra = kafka_extra;
-    let first = Host::start(&rig, &config).await?;
+    let first = Host::start(rig, &config).await?;
 
     // Mid-stream: some dead letters and some offsets committed, not all.
     // The host is killed while frozen (SIGSTOP) at a moment when no open
@@ -314,16 +316,16 @@ async fn crash_mid_stream_and_restart(rig: &Rig, kafka_extra: String) -> Result<
         "the host wrote all {BAD} dead letters before it could be killed"
     );
 
-    let second = Host::start(&rig, &config).await?;
+    let second = Host::start(rig, &config).await?;
     assert_indexed_exactly(
-        &rig,
+        rig,
         "weir-tweets",
         &good,
         Some(&second),
         Duration::from_secs(240),
     )
     .await?;
-    assert_committed_to_end(&rig, &config.group, "tweets", Some(&second)).await?;
+    assert_committed_to_end(rig, &config.group, "tweets", Some(&second)).await?;
     let dead = rig
         .kafka
         .read_to_end("tweets-dlq", bad.len(), READ_TIMEOUT)
@@ -336,7 +338,11 @@ async fn crash_mid_stream_and_restart(rig: &Rig, kafka_extra: String) -> Result<
             String::from_utf8_lossy(&r.value)
         );
     }
-    Ok(AfterCrash { bad, dead })
+    Ok(AfterCrash {
+        bad,
+        dead,
+        host: second,
+    })
 }
 
 /// Exactly-once: each bad record's dead letter once, for read_committed.
@@ -355,6 +361,23 @@ async fn a_killed_host_leaves_each_dead_letter_exactly_once() -> Result<()> {
     )
     .await?;
     assert_eq!(after.dead.len(), BAD);
+    // Its shutdown ends in one last transaction and exit 0.
+    after.host.process.sigterm()?;
+    let status = after.host.process.wait_exit(Duration::from_secs(40)).await;
+    ensure!(
+        status.is_some_and(|s| s.success()),
+        "weir did not stop cleanly ({status:?}):\n{}",
+        after.host.process.log_tail()
+    );
+    ensure!(
+        after
+            .host
+            .process
+            .log_tail()
+            .contains("offsets committed; bye"),
+        "no final commit:\n{}",
+        after.host.process.log_tail()
+    );
     Ok(())
 }
 

@@ -229,29 +229,28 @@ impl TransactionalDeadLetters {
             .map_err(|e| Attempt::Failed(commit_error(e)))?;
         let mut deliveries: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(letters.len());
         for (i, slot) in letters.iter_mut().enumerate() {
-            loop {
-                let Some(letter) = slot.as_mut() else { break };
-                match self.producer.send_result(letter.to_kafka()) {
+            while let Some(letter) = slot.as_mut() {
+                let e = match self.producer.send_result(letter.to_kafka()) {
                     Ok(delivery) => {
                         deliveries.push((i, delivery));
                         break;
                     }
-                    Err((e, _)) => {
-                        self.metrics.dead_letter_errors.inc();
-                        if classify(&e) == WriteError::Permanent {
-                            // Refused before it was queued: the
-                            // transaction is unharmed.
-                            if !letter.refused_for_good(&e, &self.metrics) {
-                                *slot = None;
-                            }
-                        } else if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                            && !left().is_zero()
-                        {
-                            self.producer.poll(Duration::from_millis(10));
-                        } else {
-                            return Err(Attempt::Failed(commit_error(e)));
-                        }
-                    }
+                    Err((e, _)) => e,
+                };
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) && !left().is_zero()
+                {
+                    // Serve delivery reports until there is room.
+                    self.producer.poll(Duration::from_millis(10));
+                    continue;
+                }
+                self.metrics.dead_letter_errors.inc();
+                if classify(&e) != WriteError::Permanent {
+                    return Err(Attempt::Failed(commit_error(e)));
+                }
+                // Refused before it was queued (librdkafka's size check):
+                // the transaction is unharmed.
+                if !letter.refused_for_good(&e, &self.metrics) {
+                    *slot = None;
                 }
             }
         }
