@@ -236,6 +236,44 @@ async fn a_commit_writes_the_dead_letters_it_covers_and_fences_its_predecessor()
 
 const BAD: usize = 200;
 
+fn tweets_pipeline() -> Vec<PipelineSpec> {
+    vec![PipelineSpec::new("tweets", "tweets", "weir-tweets").module("text-clean", &[])]
+}
+
+/// What [`load_bad_among_good`] put on `tweets`.
+struct Loaded {
+    /// Source positions of the malformed records.
+    bad: Vec<(i32, i64)>,
+    /// Document ids of the good ones.
+    good: HashSet<String>,
+}
+
+/// Creates `tweets` (with [`PARTITIONS`]) and `tweets-dlq`, and loads
+/// [`BAD`] malformed records, one in every `every`, among tweets.
+async fn load_bad_among_good(rig: &Rig, every: usize) -> Result<Loaded> {
+    let mut values = Vec::new();
+    let mut bad_at = Vec::new();
+    for i in 0..BAD * every {
+        if i % every == 37 {
+            bad_at.push(i);
+            values.push(format!("not json {i}"));
+        } else {
+            values.push(tweet(i));
+        }
+    }
+    let placed = rig.load("tweets", values).await?;
+    rig.kafka.create_topic("tweets-dlq", 1).await?;
+    let bad: Vec<(i32, i64)> = bad_at.iter().map(|&i| placed[i]).collect();
+    let bad_set: HashSet<usize> = bad_at.iter().copied().collect();
+    let good = placed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !bad_set.contains(i))
+        .map(|(_, (p, o))| format!("tweets-{p}-{o}-0"))
+        .collect();
+    Ok(Loaded { bad, good })
+}
+
 /// What a crash left: the bad records' source positions and the
 /// dead-letter topic read (read_committed) to its end.
 struct AfterCrash {
@@ -250,32 +288,8 @@ struct AfterCrash {
 /// index holds exactly the good records and the offsets are committed to
 /// the end. `kafka_extra`: the `[kafka]` keys of the dead-letter mode.
 async fn crash_mid_stream_and_restart(rig: &Rig, kafka_extra: String) -> Result<AfterCrash> {
-    const EVERY: usize = 100;
-    let mut values = Vec::new();
-    let mut bad_at = Vec::new();
-    for i in 0..BAD * EVERY {
-        if i % EVERY == 37 {
-            bad_at.push(i);
-            values.push(format!("not json {i}"));
-        } else {
-            values.push(tweet(i));
-        }
-    }
-    let placed = rig.load("tweets", values).await?;
-    rig.kafka.create_topic("tweets-dlq", 1).await?;
-    let bad: Vec<(i32, i64)> = bad_at.iter().map(|&i| placed[i]).collect();
-    let bad_set: HashSet<usize> = bad_at.iter().copied().collect();
-    let good: HashSet<String> = placed
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !bad_set.contains(i))
-        .map(|(_, (p, o))| format!("tweets-{p}-{o}-0"))
-        .collect();
-
-    let mut config = HostConfig::new(
-        &rig.osmem.url(),
-        vec![PipelineSpec::new("tweets", "tweets", "weir-tweets").module("text-clean", &[])],
-    );
+    let Loaded { bad, good } = load_bad_among_good(rig, 100).await?;
+    let mut config = HostConfig::new(&rig.osmem.url(), tweets_pipeline());
     config.kafka_extra = kafka_extra;
     let first = Host::start(rig, &config).await?;
 
@@ -415,5 +429,75 @@ async fn at_least_once_duplicates_share_their_source_position_headers() -> Resul
             );
         }
     }
+    Ok(())
+}
+
+/// Exactly-once across a rebalance: a second host (its own instance id)
+/// joins mid-stream, so the first commits its revoked partitions in a
+/// transaction and drops their later held dead letters, which the second
+/// writes when it consumes those records: each dead letter once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_mid_stream_keeps_each_dead_letter_once() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let rig = Rig::start().await?;
+    let Loaded { bad, good } = load_bad_among_good(&rig, 200).await?;
+    let mut a_config = HostConfig::new(&rig.osmem.url(), tweets_pipeline());
+    let mut b_config = HostConfig::new(&rig.osmem.url(), tweets_pipeline());
+    b_config.group = a_config.group.clone();
+    a_config.kafka_extra = exactly_once("host-a");
+    b_config.kafka_extra = exactly_once("host-b");
+    let a = Host::start(&rig, &a_config).await?;
+    wait_for(
+        "the first host's first committed dead letters",
+        Duration::from_secs(120),
+        Some(&a),
+        || async {
+            let dead = rig.kafka.read_to_end("tweets-dlq", 0, READ_TIMEOUT).await?;
+            Ok((!dead.is_empty()).then_some(()))
+        },
+    )
+    .await?;
+    let b = Host::start(&rig, &b_config).await?;
+    let dead_at_join = wait_for(
+        "the second host to get partitions",
+        Duration::from_secs(120),
+        Some(&b),
+        || async {
+            let assigned = b.metric("weir_assigned_partitions", &[]).await?;
+            if assigned < 1.0 {
+                return Ok(None);
+            }
+            let dead = rig.kafka.read_to_end("tweets-dlq", 0, READ_TIMEOUT).await?;
+            Ok(Some(dead.len()))
+        },
+    )
+    .await?;
+    ensure!(
+        dead_at_join < BAD,
+        "the stream ended before the rebalance ({dead_at_join} dead letters)"
+    );
+    let a_log = std::fs::read_to_string(a.process.log_path())?;
+    ensure!(
+        a_log.contains("partitions revoked"),
+        "the first host gave no partition up:\n{}",
+        a.process.log_tail()
+    );
+    assert_indexed_exactly(
+        &rig,
+        "weir-tweets",
+        &good,
+        Some(&b),
+        Duration::from_secs(240),
+    )
+    .await?;
+    assert_committed_to_end(&rig, &a_config.group, "tweets", Some(&b)).await?;
+    dead_letters_exactly(
+        &rig,
+        "tweets-dlq",
+        &bad,
+        (headers::SOURCE_PARTITION, headers::SOURCE_OFFSET),
+        READ_TIMEOUT,
+    )
+    .await?;
     Ok(())
 }
