@@ -116,3 +116,119 @@ impl TransactionalOffsets {
         self.port.release(&tp.0, tp.1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    /// Records every commit it is asked for; answers with `answer`.
+    #[derive(Default)]
+    struct Port {
+        commits: Mutex<Vec<Vec<(String, i32, i64)>>>,
+        released: Mutex<Vec<(String, i32)>>,
+        answer: Mutex<Option<CommitError>>,
+    }
+
+    impl TransactionalCommit for Port {
+        fn commit(
+            &self,
+            offsets: &[CommitOffset],
+            _group: &ConsumerGroupMetadata,
+            _timeout: Duration,
+        ) -> Result<(), CommitError> {
+            let mut o: Vec<_> = offsets
+                .iter()
+                .map(|o| (o.topic.to_string(), o.partition, o.next))
+                .collect();
+            o.sort();
+            self.commits.lock().unwrap().push(o);
+            match self.answer.lock().unwrap().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        fn release(&self, topic: &str, partition: i32) {
+            self.released
+                .lock()
+                .unwrap()
+                .push((topic.to_string(), partition));
+        }
+    }
+
+    /// Group metadata of a consumer that never connects (nothing listens
+    /// on port 1 of loopback).
+    fn group() -> Option<ConsumerGroupMetadata> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "g")
+            .set("log_level", "0")
+            .create()
+            .unwrap();
+        consumer.group_metadata()
+    }
+
+    fn setup() -> (Arc<Port>, TransactionalOffsets) {
+        let port = Arc::new(Port::default());
+        let metrics = Metrics::register(&mut Registry::default());
+        let offsets = TransactionalOffsets::new(Arc::clone(&port) as _, metrics);
+        (port, offsets)
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_its_offsets_for_the_next_and_a_fatal_one_sticks() {
+        let (port, t) = setup();
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_ok());
+        assert!(
+            port.commits.lock().unwrap().is_empty(),
+            "nothing pending, no transaction"
+        );
+        t.store("a", 0, 10);
+        t.store("a", 1, 4);
+        t.store("a", 0, 12);
+        *port.answer.lock().unwrap() = Some(CommitError::Retry("broker away".into()));
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        let want = vec![("a".to_string(), 0, 12), ("a".to_string(), 1, 4)];
+        assert_eq!(
+            *port.commits.lock().unwrap(),
+            vec![want.clone(), want],
+            "the failed offsets again, then nothing left"
+        );
+        // Without group metadata nothing can be committed.
+        t.store("a", 0, 20);
+        assert!(matches!(
+            t.commit_pending(None, Duration::from_secs(1)),
+            Err(CommitError::Retry(_))
+        ));
+        *port.answer.lock().unwrap() = Some(CommitError::Fatal("fenced".into()));
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
+        assert_eq!(t.fatal().as_deref(), Some("fenced"));
+        assert!(matches!(
+            t.commit_pending(group(), Duration::from_secs(1)),
+            Err(CommitError::Fatal(_))
+        ));
+        assert_eq!(
+            port.commits.lock().unwrap().len(),
+            3,
+            "no transaction after fatal"
+        );
+    }
+
+    #[test]
+    fn a_forgotten_partition_is_neither_committed_nor_holding_dead_letters() {
+        let (port, t) = setup();
+        t.store("a", 0, 10);
+        t.store("a", 1, 7);
+        t.forget(&(Arc::from("a"), 0));
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            *port.commits.lock().unwrap(),
+            vec![vec![("a".to_string(), 1, 7)]]
+        );
+        assert_eq!(*port.released.lock().unwrap(), vec![("a".to_string(), 0)]);
+    }
+}
