@@ -13,7 +13,7 @@ use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, ComponentHealth};
-use crate::config::{Config, KafkaConfig};
+use crate::config::{Config, DeadLetterDelivery, KafkaConfig};
 use crate::modules::{ConfigStatus, Registry as ModuleRegistry, Reloader};
 use crate::pipeline::{DeadLetterQueue, Routes, Workers};
 use crate::runtime::{OutboundHttp, WasmRuntime};
@@ -43,8 +43,19 @@ fn dead_letter_producer(cfg: &KafkaConfig) -> anyhow::Result<FutureProducer> {
         cc.set(k, v);
     }
     cc.set("bootstrap.servers", &cfg.brokers);
+    if let Some(id) = cfg.transactional_id() {
+        cc.set("transactional.id", id);
+    }
     cc.create().context("creating the dead-letter producer")
 }
+
+/// Dead letters held between commits at most (exactly-once mode); past
+/// it, failing records wait for the next commit.
+const HELD_DEAD_LETTERS: usize = 100_000;
+
+/// How long registering the transactional producer with the broker (and
+/// aborting a predecessor's open transaction) may take at startup.
+const INIT_TRANSACTIONS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a task told to stop at shutdown gets beyond the drain deadline
 /// before it is aborted (see [`stop_task`]).
@@ -87,12 +98,38 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let (dlq, dlq_rx) = DeadLetterQueue::channel(1024);
     let dlq_stop = CancellationToken::new();
-    let dlq_writer = tokio::spawn(dead_letter::run_writer(
-        dead_letter_producer(&config.kafka)?,
-        dlq_rx,
-        metrics.clone(),
-        dlq_stop.clone(),
-    ));
+    let producer = dead_letter_producer(&config.kafka)?;
+    let (dlq_writer, transactions) = match config.kafka.dead_letters {
+        DeadLetterDelivery::AtLeastOnce => (
+            tokio::spawn(dead_letter::run_writer(
+                producer,
+                dlq_rx,
+                metrics.clone(),
+                dlq_stop.clone(),
+            )),
+            None,
+        ),
+        DeadLetterDelivery::ExactlyOnce => {
+            let held = Arc::new(dead_letter::HeldDeadLetters::new(HELD_DEAD_LETTERS));
+            let (h, m) = (Arc::clone(&held), metrics.clone());
+            // Fences a crashed predecessor with the same transactional id
+            // (aborting its open transaction) before anything is consumed.
+            let txn = tokio::task::spawn_blocking(move || {
+                dead_letter::TransactionalDeadLetters::new(
+                    producer,
+                    h,
+                    m,
+                    INIT_TRANSACTIONS_TIMEOUT,
+                )
+            })
+            .await??;
+            tracing::info!(id = ?config.kafka.transactional_id(), "exactly-once dead letters: transactional producer ready");
+            (
+                tokio::spawn(dead_letter::run_holding_writer(dlq_rx, held)),
+                Some(Arc::new(txn)),
+            )
+        }
+    };
 
     let sink = ElasticsearchSink::start(
         &config.elasticsearch,
@@ -138,12 +175,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
 
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    let source = KafkaSource::new(
-        &config.kafka,
-        modules.routes(),
-        Workers::new(Arc::clone(&runtime), sink.clone(), dlq.clone()),
-        metrics.clone(),
-    )?
+    let workers = Workers::new(Arc::clone(&runtime), sink.clone(), dlq.clone());
+    let source = match &transactions {
+        None => KafkaSource::new(&config.kafka, modules.routes(), workers, metrics.clone())?,
+        Some(txn) => KafkaSource::transactional(
+            &config.kafka,
+            modules.routes(),
+            workers,
+            metrics.clone(),
+            Arc::clone(txn) as _,
+        )?,
+    }
     .with_control(control_rx);
 
     let reload_stop = CancellationToken::new();
@@ -194,6 +236,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stop_task(dlq_writer, Instant::now(), "dead-letter writer").await;
     }
     drained.commit()?;
+    if let Some(held) = transactions
+        .as_ref()
+        .map(|t| t.held().len())
+        .filter(|n| *n > 0)
+    {
+        tracing::warn!(
+            dead_letters = held,
+            "stopped with dead letters of uncommitted records; they will be written when those records are redelivered"
+        );
+    }
     let left = drained.in_flight();
     if left > 0 {
         tracing::warn!(

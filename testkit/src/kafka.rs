@@ -37,6 +37,13 @@ pub struct ConsumedRecord {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
+/// A reader's `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    ReadUncommitted,
+}
+
 /// A running `tansu` broker with in-memory storage on a free port of
 /// 127.0.0.1, killed on drop.
 ///
@@ -309,16 +316,42 @@ impl Kafka {
     /// tansu gets right; see [`Kafka::end_offsets`]), not ListOffsets.
     /// Meant for dead-letter topics and other small result topics. Uses
     /// partition assignment, not a consumer group, so it commits nothing.
+    ///
+    /// Reads with `isolation.level=read_committed`, as every reader of a
+    /// dead-letter topic must: records of aborted or still open
+    /// transactions are not returned, and the end is the last stable
+    /// offset.
     pub async fn read_to_end(
         &self,
         topic: &str,
         at_least: usize,
         timeout: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
+        self.read_to_end_isolated(topic, at_least, timeout, Isolation::ReadCommitted)
+            .await
+    }
+
+    /// [`Kafka::read_to_end`] with the given isolation level:
+    /// `ReadUncommitted` also returns records of aborted and open
+    /// transactions (to show that a transaction wrote them).
+    pub async fn read_to_end_isolated(
+        &self,
+        topic: &str,
+        at_least: usize,
+        timeout: Duration,
+        isolation: Isolation,
+    ) -> Result<Vec<ConsumedRecord>> {
         let mut config = self.reader_config();
         config
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", "20");
+            .set("fetch.wait.max.ms", "20")
+            .set(
+                "isolation.level",
+                match isolation {
+                    Isolation::ReadCommitted => "read_committed",
+                    Isolation::ReadUncommitted => "read_uncommitted",
+                },
+            );
         let topic = topic.to_owned();
         blocking(move || {
             let consumer: BaseConsumer = config.create()?;

@@ -44,7 +44,7 @@ mod server;
 pub mod tools;
 
 pub use es::EsClient;
-pub use kafka::{ConsumedRecord, Kafka};
+pub use kafka::{ConsumedRecord, Isolation, Kafka};
 pub use noop_bulk::NoopBulk;
 pub use osmem::Osmem;
 pub use process::{Process, free_port};

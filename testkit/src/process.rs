@@ -189,6 +189,18 @@ impl Process {
         self.signal(libc::SIGTERM)
     }
 
+    /// Freezes the process (SIGSTOP): it keeps its sockets and state but
+    /// does nothing until [`Process::thaw`], so a test can look at what it
+    /// left in other systems and decide whether to kill it there.
+    pub fn freeze(&self) -> io::Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) -> io::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
     /// Sends `signal` to the process unless it has already exited.
     pub fn signal(&self, signal: libc::c_int) -> io::Result<()> {
         let mut child = self.child();

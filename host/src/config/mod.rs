@@ -25,7 +25,7 @@ pub use host_pattern::{
     HostMatch, HostPattern, PathProblem, PatternError, Scheme, UpstreamUrl, normalize_path,
 };
 pub use http::{HttpConfig, UpstreamAuth, UpstreamConfig};
-pub use kafka::{KafkaConfig, SourceBatchConfig};
+pub use kafka::{DeadLetterDelivery, KafkaConfig, SourceBatchConfig};
 pub use pipeline::{
     BreakerConfig, IndexScope, ModuleConfig, PipelineConfig, index_matches, valid_index_name,
 };
@@ -129,6 +129,7 @@ impl Problems {
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("WEIR_KAFKA_BROKERS", "kafka.brokers"),
     ("WEIR_KAFKA_GROUP_ID", "kafka.group_id"),
+    ("WEIR_KAFKA_INSTANCE_ID", "kafka.instance_id"),
     ("WEIR_ELASTICSEARCH_URL", "elasticsearch.url"),
     ("WEIR_ADMIN_LISTEN", "admin.listen"),
 ];
@@ -390,6 +391,9 @@ impl Config {
         }
         if let Some(v) = env("WEIR_KAFKA_GROUP_ID") {
             config.kafka.group_id = v;
+        }
+        if let Some(v) = env("WEIR_KAFKA_INSTANCE_ID") {
+            config.kafka.instance_id = Some(v);
         }
         if let Some(v) = env("WEIR_ELASTICSEARCH_URL") {
             config.elasticsearch.url = v;

@@ -2,10 +2,11 @@
 //! acknowledgement unit per deliverable. The pipeline names neither
 //! concrete output: documents go to a [`DocumentSink`] (the Elasticsearch
 //! sink implements it) and dead letters into a [`DeadLetterQueue`], a
-//! channel whose other end a writer drains (`sinks/dead_letter.rs`).
+//! channel whose other end a writer drains (`sinks/dead_letter/`).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -51,6 +52,51 @@ impl DeadLetterQueue {
             tracing::warn!(record = ?e.0.record.offset, "dead-letter writer stopped; record will be redelivered");
         }
     }
+}
+
+/// One partition's position in a commit: every record before `next` is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOffset {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub next: i64,
+}
+
+/// Why a transactional commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Nothing was committed (the transaction was aborted or never began);
+    /// the same offsets can be committed again later.
+    #[error("transactional commit failed (will retry): {0}")]
+    Retry(String),
+    /// The producer can never commit again (fenced by a newer host with
+    /// the same transactional id, or a fatal producer error): the process
+    /// must stop.
+    #[error("transactional commit impossible: {0}")]
+    Fatal(String),
+}
+
+/// Exactly-once dead letters: the dead-letter writer holds the dead letters
+/// it receives, and the source commits its offsets through this port, so
+/// the offsets and the dead letters of the records they cover go to Kafka
+/// in one transaction (the Kafka Streams shape). The source knows no
+/// dead-letter queue; the writer knows no consumer.
+pub trait TransactionalCommit: Send + Sync + 'static {
+    /// Writes the held dead letters whose source positions are below
+    /// `offsets` and commits `offsets` for the consumer `group`, as one
+    /// transaction; held dead letters of later records stay held. Blocks
+    /// (up to about `timeout`).
+    fn commit(
+        &self,
+        offsets: &[CommitOffset],
+        group: &rdkafka::consumer::ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<(), CommitError>;
+
+    /// Forgets the held dead letters of a partition this host no longer
+    /// owns: its records after the last commit will be redelivered, and
+    /// dead-lettered again, wherever it goes.
+    fn release(&self, topic: &str, partition: i32);
 }
 
 /// Sends every document and dead letter of a batch on its way. `on_complete`

@@ -21,7 +21,9 @@ use arc_swap::ArcSwap;
 
 pub use chain::{ChainOutput, Failure, OutputDoc, run_chain, validate_document};
 pub use control::{ControlStatus, PipelineControl};
-pub use dispatch::{DeadLetterQueue, DocumentSink, dispatch_outputs};
+pub use dispatch::{
+    CommitError, CommitOffset, DeadLetterQueue, DocumentSink, TransactionalCommit, dispatch_outputs,
+};
 pub use provenance::{Chain, version_label};
 pub use scheduler::FairScheduler;
 pub use step::process_batch;

@@ -134,6 +134,8 @@ pub struct HostConfig {
     pub pipelines: Vec<PipelineSpec>,
     /// Extra TOML appended verbatim (e.g. `[elasticsearch.retry]`).
     pub extra: String,
+    /// Extra keys of the `[kafka]` table (e.g. `dead_letters = "exactly-once"`).
+    pub kafka_extra: String,
     pub templates: Vec<(String, String)>,
     /// `kafka.drain_timeout` (default 20 s).
     pub drain_timeout: Duration,
@@ -150,6 +152,7 @@ impl HostConfig {
             es_url: es_url.into(),
             pipelines,
             extra: String::new(),
+            kafka_extra: String::new(),
             templates: Vec::new(),
             drain_timeout: Duration::from_secs(20),
         }
@@ -171,6 +174,7 @@ group_id = "{group}"
 commit_interval = "200ms"
 drain_timeout = "{drain}ms"
 revoke_timeout = "3s"
+{kafka_extra}
 [kafka.consumer_properties]
 "session.timeout.ms" = 6000
 "heartbeat.interval.ms" = 1000
@@ -184,6 +188,7 @@ url = "{es}"
             brokers = rig.kafka.bootstrap(),
             group = self.group,
             drain = self.drain_timeout.as_millis(),
+            kafka_extra = self.kafka_extra,
             es = self.es_url,
         );
         if !self.templates.is_empty() {

@@ -11,6 +11,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::offsets::{OffsetTracker, TopicPartition};
+use super::transactional::TransactionalOffsets;
 use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
 
 /// What the source loop must know about a rebalance.
@@ -25,6 +26,8 @@ pub struct SourceContext {
     pub(super) metrics: Metrics,
     pub(super) events: mpsc::UnboundedSender<RebalanceEvent>,
     pub(super) revoke_timeout: Duration,
+    /// Exactly-once dead letters: offsets are committed in transactions.
+    pub(super) txn: Option<Arc<TransactionalOffsets>>,
 }
 
 fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
@@ -99,14 +102,24 @@ impl ConsumerContext for SourceContext {
                     "revoked with batches still in flight; they will be redelivered"
                 );
             }
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => {}
-                // Nothing stored since the last commit.
-                Err(e) if e.to_string().contains("No offset stored") => {}
-                Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
+            if let Some(txn) = &self.txn {
+                // Failures are logged (and a fatal one stops the source):
+                // the partitions' records after their last commit are
+                // redelivered, with their dead letters.
+                let _ = txn.commit_pending(consumer.group_metadata(), self.revoke_timeout);
+            } else {
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) => {}
+                    // Nothing stored since the last commit.
+                    Err(e) if e.to_string().contains("No offset stored") => {}
+                    Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
+                }
             }
             for tp in &tps {
                 self.tracker.revoke(tp);
+                if let Some(txn) = &self.txn {
+                    txn.forget(tp);
+                }
             }
             self.metrics.assigned_partitions.dec_by(tps.len() as i64);
             tracing::info!(partitions = ?tps, "partitions revoked");
@@ -119,6 +132,9 @@ impl ConsumerContext for SourceContext {
             Rebalance::Assign(tpl) => {
                 let tps = partitions(tpl);
                 for tp in &tps {
+                    if let Some(txn) = &self.txn {
+                        txn.forget(tp);
+                    }
                     self.tracker.assign(tp.clone());
                 }
                 self.metrics.assigned_partitions.inc_by(tps.len() as i64);

@@ -5,6 +5,7 @@
 
 mod context;
 pub mod offsets;
+mod transactional;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -24,10 +25,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use context::{RebalanceEvent, SourceContext};
 pub use offsets::{OffsetTracker, Ticket, TopicPartition};
+pub use transactional::TransactionalOffsets;
 
 use crate::config::KafkaConfig;
 use crate::event::SourceRecord;
-use crate::pipeline::{PartitionBatch, PartitionWorkers, Routes};
+use crate::pipeline::{PartitionBatch, PartitionWorkers, Routes, TransactionalCommit};
 use crate::telemetry::Metrics;
 
 type WeirConsumer = StreamConsumer<SourceContext>;
@@ -53,8 +55,13 @@ const STALL_BEFORE_PAUSE: Duration = Duration::from_millis(250);
 /// async code.
 const ABORT_GRACE: Duration = Duration::from_secs(1);
 
+/// How long one transactional commit may take (periodic and on revoke;
+/// the final one gets what is left of `kafka.drain_timeout`).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Builds the consumer with the properties at-least-once needs.
 fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsumer> {
+    let transactional = ctx.txn.is_some();
     let mut cc = ClientConfig::new();
     // Defaults a user may override through [kafka.properties].
     cc.set("auto.offset.reset", "earliest")
@@ -66,11 +73,13 @@ fn consumer(cfg: &KafkaConfig, ctx: SourceContext) -> anyhow::Result<WeirConsume
         cc.set(k, v);
     }
     // What at-least-once rests on: offsets are stored by us, only after
-    // acknowledgement, and committed periodically by librdkafka.
+    // acknowledgement, and committed periodically by librdkafka; with
+    // exactly-once dead letters, committed by us in the dead-letter
+    // producer's transactions instead.
     cc.set("bootstrap.servers", &cfg.brokers)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.offset.store", "false")
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", (!transactional).to_string())
         .set(
             "auto.commit.interval.ms",
             cfg.commit_interval.as_millis().max(1).to_string(),
@@ -117,19 +126,53 @@ pub struct KafkaSource {
     /// Workers of revoked partitions, finishing what they had queued; the
     /// drain stops them too at its deadline.
     retired: Vec<JoinHandle<()>>,
+    /// With exactly-once dead letters: the offsets awaiting their
+    /// transaction.
+    txn: Option<Arc<TransactionalOffsets>>,
 }
 
 impl KafkaSource {
+    /// A source whose offsets librdkafka commits (at-least-once dead
+    /// letters).
     pub fn new(
         cfg: &KafkaConfig,
         routes: Arc<ArcSwap<Routes>>,
         workers: Arc<dyn PartitionWorkers>,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
+        Self::build(cfg, routes, workers, metrics, None)
+    }
+
+    /// A source that commits its offsets through `port`, in one
+    /// transaction with the dead letters they cover (exactly-once dead
+    /// letters).
+    pub fn transactional(
+        cfg: &KafkaConfig,
+        routes: Arc<ArcSwap<Routes>>,
+        workers: Arc<dyn PartitionWorkers>,
+        metrics: Metrics,
+        port: Arc<dyn TransactionalCommit>,
+    ) -> anyhow::Result<Self> {
+        let txn = Arc::new(TransactionalOffsets::new(port, metrics.clone()));
+        Self::build(cfg, routes, workers, metrics, Some(txn))
+    }
+
+    fn build(
+        cfg: &KafkaConfig,
+        routes: Arc<ArcSwap<Routes>>,
+        workers: Arc<dyn PartitionWorkers>,
+        metrics: Metrics,
+        txn: Option<Arc<TransactionalOffsets>>,
+    ) -> anyhow::Result<Self> {
         let handle: Arc<std::sync::OnceLock<Weak<WeirConsumer>>> = Arc::default();
         let store_handle = Arc::clone(&handle);
+        let store_txn = txn.clone();
         let tracker = Arc::new(OffsetTracker::new(Box::new(
             move |topic, partition, next| {
+                if let Some(txn) = &store_txn {
+                    txn.store(topic, partition, next);
+                    return;
+                }
                 let Some(consumer) = store_handle.get().and_then(Weak::upgrade) else {
                     return;
                 };
@@ -151,6 +194,7 @@ impl KafkaSource {
                 metrics: metrics.clone(),
                 events: events_tx,
                 revoke_timeout: cfg.revoke_timeout,
+                txn: txn.clone(),
             },
         )?);
         let _ = handle.set(Arc::downgrade(&consumer));
@@ -165,6 +209,7 @@ impl KafkaSource {
             topics: HashMap::new(),
             control: None,
             retired: Vec::new(),
+            txn,
         })
     }
 
@@ -207,7 +252,15 @@ impl KafkaSource {
         // A re-subscription waiting for removed pipelines' batches, and
         // until when it waits.
         let mut resubscribe_by: Option<Instant> = None;
+        // Exactly-once dead letters: a transactional commit every
+        // commit_interval, one at a time, off the loop's thread.
+        let mut commit_every = tokio::time::interval(self.cfg.commit_interval);
+        commit_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut committing: Option<JoinHandle<()>> = None;
         loop {
+            if let Some(fatal) = self.txn.as_ref().and_then(|t| t.fatal()) {
+                anyhow::bail!("exactly-once dead letters: {fatal}");
+            }
             // A partition whose worker is full and whose batch is still
             // young holds up polling (see STALL_BEFORE_PAUSE); its worker
             // taking a batch wakes the loop.
@@ -229,6 +282,17 @@ impl KafkaSource {
                 // The tick comes before messages: under load the message
                 // branch is always ready, and a tick that never ran would
                 // leave paused partitions paused and partial batches unsealed.
+                _ = commit_every.tick(), if self.txn.is_some() && committing.is_none() => {
+                    committing = self.txn.clone().map(|txn| {
+                        let consumer = Arc::clone(&self.consumer);
+                        tokio::task::spawn_blocking(move || {
+                            let _ = txn.commit_pending(consumer.group_metadata(), TRANSACTION_TIMEOUT);
+                        })
+                    });
+                }
+                _ = async { committing.as_mut().expect("guarded").await }, if committing.is_some() => {
+                    committing = None;
+                }
                 _ = tick.tick() => {
                     self.on_tick(&mut slots);
                     self.resubscribe_when_drained(&slots, &mut resubscribe_by);
@@ -265,10 +329,14 @@ impl KafkaSource {
         tracing::info!("shutdown: draining in-flight batches");
         let deadline = Instant::now() + self.cfg.drain_timeout;
         self.drain(slots, deadline).await;
+        if let Some(c) = committing {
+            let _ = c.await;
+        }
         Ok(Drained {
             consumer: self.consumer,
             tracker: Arc::clone(&self.tracker),
             deadline,
+            txn: self.txn,
         })
     }
 
@@ -598,6 +666,7 @@ pub struct Drained {
     tracker: Arc<OffsetTracker>,
     /// End of the drain window (`kafka.drain_timeout` after shutdown began).
     pub deadline: Instant,
+    txn: Option<Arc<TransactionalOffsets>>,
 }
 
 impl Drained {
@@ -613,8 +682,19 @@ impl Drained {
         self.tracker.revoke_all();
     }
 
-    /// Commits every stored offset synchronously.
+    /// Commits every stored offset synchronously; with exactly-once dead
+    /// letters, as one last transaction with the dead letters they cover,
+    /// bounded by what is left of the drain window (at least a second).
     pub fn commit(&self) -> anyhow::Result<()> {
+        if let Some(txn) = &self.txn {
+            let left = self
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1));
+            return txn
+                .commit_pending(self.consumer.group_metadata(), left)
+                .context("final transactional offset commit");
+        }
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => Ok(()),
             Err(e) if e.to_string().contains("No offset stored") => Ok(()),

@@ -1,5 +1,8 @@
 //! Writes dead letters to Kafka: the original record (key, value, headers)
-//! plus headers naming the reason. Acknowledges only once the broker has it.
+//! plus headers naming the reason. At-least-once ([`run_writer`]):
+//! acknowledges only once the broker has it. Exactly-once
+//! ([`run_holding_writer`], `transaction.rs`): holds it for the offset
+//! commit's transaction.
 //!
 //! Every header the host adds is capped at [`MAX_HEADER_BYTES`] (cut on a
 //! UTF-8 boundary, ending in `… [truncated, N bytes]`), so a module's
@@ -36,8 +39,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::DeadLetter;
+use crate::event::{Ack, DeadLetter, SourceRecord};
 use crate::telemetry::Metrics;
+
+mod transaction;
+
+pub use transaction::{HeldDeadLetters, TransactionalDeadLetters, run_holding_writer};
 
 /// Header names on every dead letter.
 pub mod headers {
@@ -125,42 +132,110 @@ pub async fn run_writer(
     while tasks.join_next().await.is_some() {}
 }
 
-/// The headers of the Kafka record a dead letter becomes: the full one, or
-/// (with `omitted`, the producer's error) the reference that replaces it
-/// after a permanent error.
-fn kafka_headers(dl: &DeadLetter, omitted: Option<&str>) -> OwnedHeaders {
-    let r = &dl.record;
-    let mut hs = OwnedHeaders::new_with_capacity(r.headers.len() + 9);
-    if omitted.is_none() {
-        for (k, v) in &r.headers {
+/// A dead letter as it is written: a [`DeadLetter`] without its
+/// acknowledgement (which the writer keeps, or has already given).
+#[derive(Debug, Clone)]
+pub struct DeadLetterRecord {
+    pub pipeline: Arc<str>,
+    /// Kafka topic the dead letter is written to.
+    pub topic: Arc<str>,
+    pub record: Arc<SourceRecord>,
+    pub stage: String,
+    pub reason: String,
+    /// Set once the full dead letter was refused for good (the producer's
+    /// error): it is then written as a reference.
+    pub omitted: Option<String>,
+}
+
+impl DeadLetterRecord {
+    /// The record to write and the acknowledgement of its unit.
+    pub fn split(dl: DeadLetter) -> (Self, Ack) {
+        let letter = Self {
+            stage: dl.stage.to_string(),
+            pipeline: dl.pipeline,
+            topic: dl.topic,
+            record: dl.record,
+            reason: dl.reason,
+            omitted: None,
+        };
+        (letter, dl.ack)
+    }
+
+    /// The Kafka record: the full one, or (once `omitted` is set) the
+    /// reference that replaces it after a permanent error.
+    fn to_kafka(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let value: &[u8] = if self.omitted.is_some() {
+            &[]
+        } else {
+            &self.record.value
+        };
+        let mut record = FutureRecord::to(&self.topic)
+            .payload(value)
+            .headers(self.headers());
+        if let Some(key) = &self.record.key {
+            record = record.key(&key[..]);
+        }
+        record
+    }
+
+    fn headers(&self) -> OwnedHeaders {
+        let r = &self.record;
+        let omitted = self.omitted.as_deref();
+        let mut hs = OwnedHeaders::new_with_capacity(r.headers.len() + 9);
+        if omitted.is_none() {
+            for (k, v) in &r.headers {
+                hs = hs.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                });
+            }
+        }
+        let mut ours = vec![
+            (headers::REASON, self.reason.clone()),
+            (headers::STAGE, self.stage.clone()),
+            (headers::PIPELINE, self.pipeline.to_string()),
+            (headers::SOURCE_TOPIC, r.topic.to_string()),
+            (headers::SOURCE_PARTITION, r.partition.to_string()),
+            (headers::SOURCE_OFFSET, r.offset.to_string()),
+        ];
+        if let Some(why) = omitted {
+            ours.extend([
+                (headers::OMITTED_VALUE_BYTES, r.value.len().to_string()),
+                (headers::OMITTED_HEADERS, r.headers.len().to_string()),
+                (headers::OMITTED_REASON, why.to_string()),
+            ]);
+        }
+        for (key, value) in &ours {
             hs = hs.insert(Header {
-                key: k,
-                value: v.as_deref(),
+                key,
+                value: Some(cap(value, MAX_HEADER_BYTES).as_bytes()),
             });
         }
+        hs
     }
-    let mut ours = vec![
-        (headers::REASON, dl.reason.clone()),
-        (headers::STAGE, dl.stage.to_string()),
-        (headers::PIPELINE, dl.pipeline.to_string()),
-        (headers::SOURCE_TOPIC, r.topic.to_string()),
-        (headers::SOURCE_PARTITION, r.partition.to_string()),
-        (headers::SOURCE_OFFSET, r.offset.to_string()),
-    ];
-    if let Some(why) = omitted {
-        ours.extend([
-            (headers::OMITTED_VALUE_BYTES, r.value.len().to_string()),
-            (headers::OMITTED_HEADERS, r.headers.len().to_string()),
-            (headers::OMITTED_REASON, why.to_string()),
-        ]);
+
+    /// After a permanent error `e` writing this dead letter: `true` if it
+    /// should now be written as a reference, `false` if even the reference
+    /// was refused (nothing more can be written for it). Counts and logs.
+    fn refused_for_good(&mut self, e: &KafkaError, metrics: &Metrics) -> bool {
+        let r = &self.record;
+        metrics.dead_letter_permanent_errors.inc();
+        if self.omitted.is_none() {
+            tracing::error!(
+                topic = %self.topic, source_topic = %r.topic, partition = r.partition,
+                offset = r.offset, value_bytes = r.value.len(), error = %e,
+                "dead letter refused for good; writing a reference to its source record instead"
+            );
+            self.omitted = Some(e.to_string());
+            return true;
+        }
+        tracing::error!(
+            topic = %self.topic, source_topic = %r.topic, partition = r.partition,
+            offset = r.offset, error = %e,
+            "even the reference dead letter was refused; giving it up so the partition moves on (the record stays at its source position)"
+        );
+        false
     }
-    for (key, value) in &ours {
-        hs = hs.insert(Header {
-            key,
-            value: Some(cap(value, MAX_HEADER_BYTES).as_bytes()),
-        });
-    }
-    hs
 }
 
 async fn write_one(
@@ -169,49 +244,31 @@ async fn write_one(
     metrics: &Metrics,
     shutdown: &CancellationToken,
 ) {
-    let r = &dl.record;
+    let (mut letter, ack) = DeadLetterRecord::split(dl);
     let mut backoff = Duration::from_millis(100);
-    // Set once the full dead letter was refused for good.
-    let mut omitted: Option<String> = None;
     loop {
-        let value: &[u8] = if omitted.is_some() { &[] } else { &r.value };
-        let mut record = FutureRecord::to(&dl.topic)
-            .payload(value)
-            .headers(kafka_headers(&dl, omitted.as_deref()));
-        if let Some(key) = &r.key {
-            record = record.key(&key[..]);
-        }
-        let e = match producer.send(record, Duration::from_secs(30)).await {
+        let e = match producer
+            .send(letter.to_kafka(), Duration::from_secs(30))
+            .await
+        {
             Ok(_) => {
-                dl.ack.ack();
+                ack.ack();
                 return;
             }
             Err((e, _)) => e,
         };
         metrics.dead_letter_errors.inc();
         if classify(&e) == WriteError::Permanent {
-            metrics.dead_letter_permanent_errors.inc();
-            if omitted.is_none() {
-                tracing::error!(
-                    topic = %dl.topic, source_topic = %r.topic, partition = r.partition,
-                    offset = r.offset, value_bytes = r.value.len(), error = %e,
-                    "dead letter refused for good; writing a reference to its source record instead"
-                );
-                omitted = Some(e.to_string());
-                continue;
+            if !letter.refused_for_good(&e, metrics) {
+                ack.ack();
+                return;
             }
-            tracing::error!(
-                topic = %dl.topic, source_topic = %r.topic, partition = r.partition,
-                offset = r.offset, error = %e,
-                "even the reference dead letter was refused; acknowledging it so the partition moves on (the record stays at its source position)"
-            );
-            dl.ack.ack();
-            return;
+            continue;
         }
-        tracing::warn!(topic = %dl.topic, error = %e, retry_in = ?backoff, "dead-letter write failed");
+        tracing::warn!(topic = %letter.topic, error = %e, retry_in = ?backoff, "dead-letter write failed");
         tokio::select! {
             _ = shutdown.cancelled() => {
-                tracing::warn!(topic = %dl.topic, "shutdown: dead letter left unacknowledged; its record will be redelivered");
+                tracing::warn!(topic = %letter.topic, "shutdown: dead letter left unacknowledged; its record will be redelivered");
                 return;
             }
             _ = tokio::time::sleep(backoff) => {}

@@ -1,0 +1,234 @@
+//! Offset commits with exactly-once dead letters: the offsets the tracker
+//! makes committable are not stored in the consumer (librdkafka's
+//! auto-commit is off) but collected here, and committed every
+//! `kafka.commit_interval`, on revoke and at shutdown through the
+//! `pipeline::TransactionalCommit` port, which writes them in one Kafka
+//! transaction with the dead letters of the records they cover.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+
+use super::offsets::TopicPartition;
+use crate::pipeline::{CommitError, CommitOffset, TransactionalCommit};
+use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
+
+/// Committable offsets waiting for their transaction.
+pub struct TransactionalOffsets {
+    pending: Mutex<HashMap<TopicPartition, i64>>,
+    port: Arc<dyn TransactionalCommit>,
+    metrics: Metrics,
+    /// Set when the producer can never commit again (fenced): the source
+    /// stops with this error.
+    fatal: Mutex<Option<String>>,
+}
+
+impl TransactionalOffsets {
+    pub fn new(port: Arc<dyn TransactionalCommit>, metrics: Metrics) -> Self {
+        Self {
+            pending: Mutex::new(HashMap::new()),
+            port,
+            metrics,
+            fatal: Mutex::new(None),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, i64>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tracker's store callback: `next` is committable for the partition.
+    pub fn store(&self, topic: &str, partition: i32, next: i64) {
+        self.pending().insert((Arc::from(topic), partition), next);
+    }
+
+    /// The error that ended transactional commits, if one did.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Commits every pending offset, with the dead letters it covers, as
+    /// one transaction. Blocks up to about `timeout`. On failure nothing
+    /// moved: the offsets stay pending for the next commit.
+    pub fn commit_pending(
+        &self,
+        group: Option<ConsumerGroupMetadata>,
+        timeout: Duration,
+    ) -> Result<(), CommitError> {
+        if let Some(fatal) = self.fatal() {
+            return Err(CommitError::Fatal(fatal));
+        }
+        let offsets: Vec<CommitOffset> = self
+            .pending()
+            .iter()
+            .map(|((topic, partition), next)| CommitOffset {
+                topic: Arc::clone(topic),
+                partition: *partition,
+                next: *next,
+            })
+            .collect();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let result = match group {
+            Some(group) => self.port.commit(&offsets, &group, timeout),
+            None => Err(CommitError::Retry("no consumer group metadata yet".into())),
+        };
+        let label = ResultLabels {
+            result: if result.is_ok() { "ok" } else { "error" }.into(),
+        };
+        self.metrics.commits.get_or_create(&label).inc();
+        match &result {
+            Ok(()) => {
+                let mut pending = self.pending();
+                for o in &offsets {
+                    let tp = (Arc::clone(&o.topic), o.partition);
+                    if pending.get(&tp) == Some(&o.next) {
+                        pending.remove(&tp);
+                    }
+                    self.metrics
+                        .committed_offset
+                        .get_or_create(&PartitionLabels {
+                            topic: o.topic.to_string(),
+                            partition: o.partition,
+                        })
+                        .set(o.next);
+                }
+            }
+            Err(CommitError::Retry(e)) => {
+                tracing::warn!(error = %e, "transactional offset commit failed; offsets and dead letters stay for the next one");
+            }
+            Err(CommitError::Fatal(e)) => {
+                tracing::error!(error = %e, "the transactional dead-letter producer can no longer commit (fenced by another host with the same kafka.instance_id?)");
+                *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+            }
+        }
+        result
+    }
+
+    /// A partition this host no longer owns (after its revoke commit), or
+    /// owns anew: its uncommitted offset and held dead letters are dropped;
+    /// the records after its last commit are delivered again.
+    pub fn forget(&self, tp: &TopicPartition) {
+        self.pending().remove(tp);
+        self.port.release(&tp.0, tp.1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    /// Records every commit it is asked for; answers with `answer`.
+    #[derive(Default)]
+    struct Port {
+        commits: Mutex<Vec<Vec<(String, i32, i64)>>>,
+        released: Mutex<Vec<(String, i32)>>,
+        answer: Mutex<Option<CommitError>>,
+    }
+
+    impl TransactionalCommit for Port {
+        fn commit(
+            &self,
+            offsets: &[CommitOffset],
+            _group: &ConsumerGroupMetadata,
+            _timeout: Duration,
+        ) -> Result<(), CommitError> {
+            let mut o: Vec<_> = offsets
+                .iter()
+                .map(|o| (o.topic.to_string(), o.partition, o.next))
+                .collect();
+            o.sort();
+            self.commits.lock().unwrap().push(o);
+            match self.answer.lock().unwrap().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        fn release(&self, topic: &str, partition: i32) {
+            self.released
+                .lock()
+                .unwrap()
+                .push((topic.to_string(), partition));
+        }
+    }
+
+    /// Group metadata of a consumer that never connects (nothing listens
+    /// on port 1 of loopback).
+    fn group() -> Option<ConsumerGroupMetadata> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "g")
+            .set("log_level", "0")
+            .create()
+            .unwrap();
+        consumer.group_metadata()
+    }
+
+    fn setup() -> (Arc<Port>, TransactionalOffsets) {
+        let port = Arc::new(Port::default());
+        let metrics = Metrics::register(&mut Registry::default());
+        let offsets = TransactionalOffsets::new(Arc::clone(&port) as _, metrics);
+        (port, offsets)
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_its_offsets_for_the_next_and_a_fatal_one_sticks() {
+        let (port, t) = setup();
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_ok());
+        assert!(
+            port.commits.lock().unwrap().is_empty(),
+            "nothing pending, no transaction"
+        );
+        t.store("a", 0, 10);
+        t.store("a", 1, 4);
+        t.store("a", 0, 12);
+        *port.answer.lock().unwrap() = Some(CommitError::Retry("broker away".into()));
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        let want = vec![("a".to_string(), 0, 12), ("a".to_string(), 1, 4)];
+        assert_eq!(
+            *port.commits.lock().unwrap(),
+            vec![want.clone(), want],
+            "the failed offsets again, then nothing left"
+        );
+        // Without group metadata nothing can be committed.
+        t.store("a", 0, 20);
+        assert!(matches!(
+            t.commit_pending(None, Duration::from_secs(1)),
+            Err(CommitError::Retry(_))
+        ));
+        *port.answer.lock().unwrap() = Some(CommitError::Fatal("fenced".into()));
+        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
+        assert_eq!(t.fatal().as_deref(), Some("fenced"));
+        assert!(matches!(
+            t.commit_pending(group(), Duration::from_secs(1)),
+            Err(CommitError::Fatal(_))
+        ));
+        assert_eq!(
+            port.commits.lock().unwrap().len(),
+            3,
+            "no transaction after fatal"
+        );
+    }
+
+    #[test]
+    fn a_forgotten_partition_is_neither_committed_nor_holding_dead_letters() {
+        let (port, t) = setup();
+        t.store("a", 0, 10);
+        t.store("a", 1, 7);
+        t.forget(&(Arc::from("a"), 0));
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            *port.commits.lock().unwrap(),
+            vec![vec![("a".to_string(), 1, 7)]]
+        );
+        assert_eq!(*port.released.lock().unwrap(), vec![("a".to_string(), 0)]);
+    }
+}
