@@ -35,6 +35,11 @@ fn compose_cli() -> Vec<&'static str> {
 /// `.env.example` with `overrides`, resolved by `compose config`: the
 /// `weir` service as JSON.
 fn resolved_weir_service(overrides: &[(&str, &str)]) -> Json {
+    resolved_service("weir", overrides)
+}
+
+/// Service `name` as `docker-compose config` resolves it.
+fn resolved_service(name: &str, overrides: &[(&str, &str)]) -> Json {
     let mut env = read(".env.example");
     for (k, v) in overrides {
         env.push_str(&format!("\n{k}={v}\n"));
@@ -58,7 +63,7 @@ fn resolved_weir_service(overrides: &[(&str, &str)]) -> Json {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: Json = serde_norway::from_slice(&out.stdout).expect("compose config prints YAML");
-    doc["services"]["weir"].clone()
+    doc["services"][name].clone()
 }
 
 /// A resolved volume as (source, target): short (`src:dst[:mode]`, v1) or
@@ -83,7 +88,16 @@ fn environment(service: &Json) -> BTreeMap<String, String> {
     match &service["environment"] {
         Json::Object(m) => m
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                // YAML may resolve `1` or `true` to a number or a boolean;
+                // the container sees its text either way.
+                let text = match v {
+                    Json::String(s) => s.clone(),
+                    Json::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
             .collect(),
         Json::Array(items) => items
             .iter()
@@ -259,6 +273,34 @@ fn the_backend_configs_differ_only_in_classifier_settings() {
         parse("deploy/weir.compose.toml"),
         parse("deploy/weir.compose.expertai.toml")
     );
+}
+
+/// The stack's broker keeps a transaction log, so its Weir writes dead
+/// letters exactly once: one transaction per commit, under a name that
+/// stays the same across container restarts (so a restarted Weir fences
+/// the one it replaces). A single broker can only hold the transaction log
+/// with a replication factor and min ISR of 1.
+#[test]
+fn the_stack_writes_dead_letters_exactly_once() {
+    let service = resolved_weir_service(&[]);
+    let (_, source) = config_of(&service);
+    let config = load(&source, &environment(&service));
+    assert_eq!(
+        config.kafka.dead_letters,
+        weir::config::DeadLetterDelivery::ExactlyOnce
+    );
+    assert_eq!(
+        config.kafka.transactional_id().as_deref(),
+        Some("weir-dlq.weir.compose-weir")
+    );
+    let kafka = resolved_service("kafka", &[]);
+    let env = environment(&kafka);
+    for key in [
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ] {
+        assert_eq!(env.get(key).map(String::as_str), Some("1"), "kafka: {key}");
+    }
 }
 
 // --- compile cache -----------------------------------------------------------
