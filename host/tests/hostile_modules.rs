@@ -293,3 +293,38 @@ async fn a_sleeping_module_is_stopped_by_the_wall_clock() {
         "{err}"
     );
 }
+
+/// A module's only way out of its sandbox is `wasi:http` through the
+/// policy: it sees no host environment variable, no file, cannot open a
+/// socket (to a listener on this machine's loopback, which would accept
+/// it) and cannot resolve a name.
+#[tokio::test]
+async fn a_module_reaches_no_file_variable_or_socket_of_the_host() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    assert!(std::env::var_os("PATH").is_some(), "the host has a PATH");
+
+    let rt = runtime();
+    let config = pipeline("", &Quotas::default());
+    let probe = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "probe"), ("connect", &target)],
+    )
+    .await;
+    let out = run(&rt, &probe, &["{}"]).await;
+    assert_eq!(out.failures, []);
+    let report: serde_json::Value = serde_json::from_slice(&out.docs[0].body).unwrap();
+    eprintln!("what the module saw: {report}");
+    assert_eq!(report["env"], "[]", "{report}");
+    for probe in ["path_var", "root_dir", "cwd_dir", "passwd", "tcp", "lookup"] {
+        let seen = report[probe].as_str().unwrap_or_default();
+        assert!(seen.starts_with("denied: "), "{probe}: {seen}");
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the module reached the listener: {other:?}"),
+    }
+}

@@ -5,7 +5,11 @@
 //!   id named by `id`, if set), e.g. another tenant's;
 //! - `fanout`: every record becomes `n` documents;
 //! - `fail`: every record fails with a reason of `reason_bytes` bytes
-//!   (default 4 MiB), which would become a Kafka header.
+//!   (default 4 MiB), which would become a Kafka header;
+//! - `probe`: every record becomes a report of what the module could reach
+//!   of the host: its environment, its files, a TCP connection to
+//!   `connect` (`host:port`) and a name lookup. Each entry is `"denied: …"`
+//!   with the error, or what was read.
 
 use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
 
@@ -14,6 +18,7 @@ pub enum Hostile {
     Escape { index: String, id: Option<String> },
     Fanout { n: usize },
     Fail { reason: String },
+    Probe { connect: String },
 }
 
 #[weir_guest::module]
@@ -29,6 +34,9 @@ impl Processor for Hostile {
             }),
             "fail" => Ok(Hostile::Fail {
                 reason: "x".repeat(config.parse_or("reason_bytes", 4 << 20)?),
+            }),
+            "probe" => Ok(Hostile::Probe {
+                connect: config.get_or("connect", "127.0.0.1:9").to_string(),
             }),
             other => Err(Error::new(format!("unknown mode {other:?}"))),
         }
@@ -49,8 +57,50 @@ impl Processor for Hostile {
                     .collect(),
             ),
             Hostile::Fail { reason } => Outcome::fail(reason.clone()),
+            Hostile::Probe { connect } => Outcome::emit_one(Document::from_bytes(probe(connect))),
         }
     }
+}
+
+/// What the module can reach of the host, as a JSON object.
+fn probe(connect: &str) -> String {
+    use std::net::ToSocketAddrs;
+    fn seen<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> String {
+        match r {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("denied: {e}"),
+        }
+    }
+    let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+    let report = [
+        ("env", format!("{env:?}")),
+        ("path_var", seen(std::env::var("PATH"))),
+        ("root_dir", seen(std::fs::read_dir("/").map(|d| d.count()))),
+        ("cwd_dir", seen(std::fs::read_dir(".").map(|d| d.count()))),
+        (
+            "passwd",
+            seen(std::fs::read("/etc/passwd").map(|b| b.len())),
+        ),
+        (
+            "tcp",
+            seen(
+                connect
+                    .parse::<std::net::SocketAddr>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| {
+                        std::net::TcpStream::connect(a)
+                            .map(|_| "connected")
+                            .map_err(|e| e.to_string())
+                    }),
+            ),
+        ),
+        (
+            "lookup",
+            seen(("localhost", 80).to_socket_addrs().map(|a| a.count())),
+        ),
+    ];
+    let fields: Vec<String> = report.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+    format!("{{{}}}", fields.join(","))
 }
 
 #[cfg(test)]
