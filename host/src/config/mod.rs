@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use elasticsearch::{
     BatchConfig, ElasticsearchAuth, ElasticsearchConfig, HealthConfig, MissingSecret,
-    RequestConfig, RetryConfig, TemplateConfig, TlsConfig, redacted,
+    RequestConfig, RetryConfig, TemplateConfig, TenantElasticsearch, TlsConfig, redacted,
 };
 pub use host_pattern::{
     HostMatch, HostPattern, PathProblem, PatternError, Scheme, UpstreamUrl, normalize_path,
@@ -264,33 +264,45 @@ impl Config {
     }
 
     /// Parses and validates config text; `path` is only used in messages.
-    /// Environment overrides are not applied.
+    /// Environment overrides are not applied, and whether the variables
+    /// tenants' Elasticsearch credentials name are set is not checked.
     pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Self, ConfigError> {
-        Self::from_toml_with(text, path, base_dir, |_| None)
+        Self::parse(text, path, base_dir, None)
     }
 
     /// Like [`Config::from_toml`], then applies the overrides `env` returns
-    /// for [`ENV_OVERRIDES`] before validating.
+    /// for [`ENV_OVERRIDES`] before validating, and refuses a tenant whose
+    /// Elasticsearch credentials name a variable `env` does not hold.
     pub fn from_toml_with(
         text: &str,
         path: &Path,
         base_dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        Self::parse(text, path, base_dir, Some(&env))
+    }
+
+    fn parse(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        env: Option<&dyn Fn(&str) -> Option<String>>,
+    ) -> Result<Self, ConfigError> {
+        let overrides = |k: &str| env.and_then(|env| env(k));
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        if let Some(v) = env("WEIR_KAFKA_BROKERS") {
+        if let Some(v) = overrides("WEIR_KAFKA_BROKERS") {
             config.kafka.brokers = v;
         }
-        if let Some(v) = env("WEIR_KAFKA_GROUP_ID") {
+        if let Some(v) = overrides("WEIR_KAFKA_GROUP_ID") {
             config.kafka.group_id = v;
         }
-        if let Some(v) = env("WEIR_ELASTICSEARCH_URL") {
+        if let Some(v) = overrides("WEIR_ELASTICSEARCH_URL") {
             config.elasticsearch.url = v;
         }
-        if let Some(v) = env("WEIR_ADMIN_LISTEN") {
+        if let Some(v) = overrides("WEIR_ADMIN_LISTEN") {
             config.admin.listen = v;
         }
         config.base_dir = if base_dir.as_os_str().is_empty() {
@@ -300,7 +312,7 @@ impl Config {
         };
         config.path = path.to_path_buf();
         let mut problems = Problems::new(path);
-        config.load_tenants(&mut problems);
+        config.load_tenants(env, &mut problems);
         config.validate(&mut problems);
         problems.finish()?;
         Ok(config)
@@ -312,8 +324,13 @@ impl Config {
     }
 
     /// Reads the tenants folder and adds the tenants' pipelines. A tenant
-    /// file with problems is left out (and its problems reported).
-    fn load_tenants(&mut self, problems: &mut Problems) {
+    /// file with problems is left out (and its problems reported). With
+    /// `env`, a tenant's Elasticsearch credentials must be set in it.
+    fn load_tenants(
+        &mut self,
+        env: Option<&dyn Fn(&str) -> Option<String>>,
+        problems: &mut Problems,
+    ) {
         if self.tenants.dir.as_os_str().is_empty() {
             return;
         }
@@ -328,8 +345,13 @@ impl Config {
             "tenants.defaults.",
             problems,
         );
-        let loaded =
-            tenants::load_dir(&dir, &self.tenants, self.runtime.max_memory_bytes, problems);
+        let loaded = tenants::load_dir(
+            &dir,
+            &self.tenants,
+            self.runtime.max_memory_bytes,
+            env,
+            problems,
+        );
         for t in loaded.tenants.values() {
             let mut own = Problems::new(&t.file);
             for (name, u) in &t.upstreams {
