@@ -124,6 +124,9 @@ impl Problems {
     }
 }
 
+/// Reads an environment variable: the process's, or one a test gives.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Environment variables that override a config value (deployment
 /// addresses differ between machines; pipelines don't).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -286,7 +289,7 @@ impl Config {
         text: &str,
         path: &Path,
         base_dir: &Path,
-        env: Option<&dyn Fn(&str) -> Option<String>>,
+        env: Option<EnvLookup<'_>>,
     ) -> Result<Self, ConfigError> {
         let overrides = |k: &str| env.and_then(|env| env(k));
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -326,11 +329,7 @@ impl Config {
     /// Reads the tenants folder and adds the tenants' pipelines. A tenant
     /// file with problems is left out (and its problems reported). With
     /// `env`, a tenant's Elasticsearch credentials must be set in it.
-    fn load_tenants(
-        &mut self,
-        env: Option<&dyn Fn(&str) -> Option<String>>,
-        problems: &mut Problems,
-    ) {
+    fn load_tenants(&mut self, env: Option<EnvLookup<'_>>, problems: &mut Problems) {
         if self.tenants.dir.as_os_str().is_empty() {
             return;
         }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::quotas::quota_problem;
 use super::{
-    BreakerConfig, ElasticsearchAuth, HostPattern, PipelineConfig, Problems, QuotaOverrides,
-    Quotas, TenantBinding, TenantElasticsearch, UpstreamConfig, UpstreamUrl,
+    BreakerConfig, ElasticsearchAuth, EnvLookup, HostPattern, PipelineConfig, Problems,
+    QuotaOverrides, Quotas, TenantBinding, TenantElasticsearch, UpstreamConfig, UpstreamUrl,
 };
 
 /// `[tenants]`: where tenant files live and what every tenant gets.
@@ -170,7 +170,7 @@ pub(super) fn load_dir(
     dir: &Path,
     config: &TenantsConfig,
     runtime_memory: usize,
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<EnvLookup<'_>>,
     problems: &mut Problems,
 ) -> LoadedTenants {
     let defaults = &config.defaults;
@@ -220,7 +220,7 @@ fn load_file(
     defaults: &Quotas,
     env_prefix: &str,
     runtime_memory: usize,
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<EnvLookup<'_>>,
 ) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
     let id = file
         .file_stem()
