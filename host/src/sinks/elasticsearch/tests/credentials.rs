@@ -304,3 +304,84 @@ async fn a_changed_credential_applies_to_the_next_documents_and_the_old_sink_ret
     assert_eq!(sinks.tenant_sinks(), (0, 0));
     assert!(r.dead_letters.try_recv().is_err());
 }
+
+/// What the partition worker does with a processed batch: the pipeline
+/// hands its tenant to the sink with every document.
+#[tokio::test]
+async fn a_tenant_pipelines_dispatched_documents_carry_its_credentials() {
+    use crate::config::{BreakerConfig, PipelineConfig};
+    use crate::event::{SourceRecord, default_doc_id};
+    use crate::pipeline::{ChainOutput, OutputDoc, Pipeline, PipelineControl, dispatch_outputs};
+    use crate::telemetry::PipelineMetrics;
+
+    let key = encoded("acme-key-1", "acme-secret-1");
+    let r = rig(&[("WEIR_TENANT_ACME_ES_KEY", key)]).await;
+    let acme = share("acme", Some("WEIR_TENANT_ACME_ES_KEY"));
+    let config: PipelineConfig =
+        toml::from_str("topics = [\"acme.tweets\"]\nindex = \"acme-tweets\"").unwrap();
+    let assemble = |name: &str, tenant: Option<Arc<TenantShare>>| {
+        Pipeline::assemble(
+            name,
+            &config,
+            Vec::new(),
+            tenant,
+            Arc::new(PipelineControl::new(BreakerConfig::default())),
+            PipelineMetrics::detached(name),
+        )
+    };
+    let tenant_pipeline = assemble("acme.tweets", Some(acme));
+    let host_pipeline = assemble("tweets", None);
+    let record = Arc::new(SourceRecord {
+        topic: "acme.tweets".into(),
+        partition: 0,
+        offset: 7,
+        timestamp_ms: None,
+        key: None,
+        headers: vec![],
+        value: bytes::Bytes::from_static(b"{}"),
+    });
+    for (pipeline, n) in [(&tenant_pipeline, 0), (&host_pipeline, 1)] {
+        let out = ChainOutput {
+            docs: vec![OutputDoc {
+                source: 0,
+                n,
+                body: b"{}".to_vec(),
+                index: None,
+                id: None,
+            }],
+            ..ChainOutput::default()
+        };
+        let (done, acked) = tokio::sync::oneshot::channel();
+        let on_complete = Box::new(move || {
+            let _ = done.send(());
+        });
+        dispatch_outputs(
+            pipeline,
+            std::slice::from_ref(&record),
+            out,
+            &r.sinks,
+            &DeadLetterQueue::channel(1).0,
+            on_complete,
+        )
+        .await;
+        tokio::time::timeout(WAIT, acked).await.unwrap().unwrap();
+    }
+    let by_id: HashMap<String, Option<String>> =
+        r.es.seen()
+            .into_iter()
+            .flat_map(|s| {
+                s.items
+                    .into_iter()
+                    .map(move |(_, id)| (id, s.authorization.clone()))
+            })
+            .collect();
+    let id = |n| default_doc_id("acme.tweets", 0, 7, n);
+    assert_eq!(
+        by_id[&id(0)].as_deref(),
+        Some(api_key_header("acme-key-1", "acme-secret-1").as_str())
+    );
+    assert_eq!(
+        by_id[&id(1)].as_deref(),
+        Some(basic_header("elastic", "host-pw").as_str())
+    );
+}
