@@ -3,7 +3,9 @@
 //!
 //! - `escape`: every document goes to the index named by `index` (and the
 //!   id named by `id`, if set), e.g. another tenant's;
-//! - `fanout`: every record becomes `n` documents.
+//! - `fanout`: every record becomes `n` documents;
+//! - `fail`: every record fails with a reason of `reason_bytes` bytes
+//!   (default 4 MiB), as a module flooding the dead-letter path would.
 
 use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
 
@@ -11,6 +13,7 @@ use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
 pub enum Hostile {
     Escape { index: String, id: Option<String> },
     Fanout { n: usize },
+    Fail { reason_bytes: usize },
 }
 
 #[weir_guest::module]
@@ -23,6 +26,9 @@ impl Processor for Hostile {
             }),
             "fanout" => Ok(Hostile::Fanout {
                 n: config.parse_or("n", 1000)?,
+            }),
+            "fail" => Ok(Hostile::Fail {
+                reason_bytes: config.parse_or("reason_bytes", 4 << 20)?,
             }),
             other => Err(Error::new(format!("unknown mode {other:?}"))),
         }
@@ -42,6 +48,7 @@ impl Processor for Hostile {
                     .map(|i| Document::from_bytes(format!("{{\"n\":{i}}}")))
                     .collect(),
             ),
+            Hostile::Fail { reason_bytes } => Outcome::Fail("x".repeat(*reason_bytes)),
         }
     }
 }
@@ -66,6 +73,15 @@ mod tests {
                     .with_id("1")
             )
         );
+    }
+
+    #[test]
+    fn fail_fails_every_record_with_a_reason_of_the_chosen_size() {
+        let mut m = Hostile::init(&config(&[("mode", "fail"), ("reason_bytes", "5000")])).unwrap();
+        match m.process(Record::from_value("{}")) {
+            Outcome::Fail(reason) => assert_eq!(reason.len(), 5000),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
