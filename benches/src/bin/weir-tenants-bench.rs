@@ -439,14 +439,21 @@ async fn instantiation(args: &Args) -> Result<()> {
 
 // --------------------------------------------------------------- isolation
 
+/// Where the hostile figures' workers dispatch their outputs.
+type Outputs = (tokio::sync::mpsc::Sender<IndexRequest>, DeadLetterQueue);
+
 /// Runs one tenant's pipeline like the partition worker does, `workers`
-/// times in parallel, until `stop`; counts records and batches.
+/// times in parallel, until `stop`; counts records and batches. With
+/// `outputs`, each batch's documents and failures are dispatched there as
+/// the worker does, so what a module makes the host carry is carried.
+#[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     rt: &Arc<WasmRuntime>,
     scheduler: &Arc<FairScheduler>,
     pipeline: &Arc<Pipeline>,
     recs: &[Arc<SourceRecord>],
     workers: usize,
+    outputs: Option<&Outputs>,
     stop: &CancellationToken,
     done: &Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -459,14 +466,23 @@ fn spawn_workers(
                 stop.clone(),
                 Arc::clone(done),
             );
+            let outputs = outputs.cloned();
             let recs = recs.to_vec();
             tokio::spawn(async move {
                 // The host's own per-batch step, cancelled only when the
                 // phase ends (a batch cut short never reaches the breaker,
                 // so a timeout here would keep a failing tenant spinning).
                 while !stop.is_cancelled() {
+                    let step = async {
+                        let out =
+                            weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs).await;
+                        if let Some((sink, dlq)) = &outputs {
+                            dispatch_outputs(&pipeline, &recs, out, sink, dlq, Box::new(|| {}))
+                                .await;
+                        }
+                    };
                     tokio::select! {
-                        _ = weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs) => {
+                        () = step => {
                             done.fetch_add(recs.len() as u64, Ordering::Relaxed);
                         }
                         () = stop.cancelled() => break,
@@ -540,6 +556,7 @@ async fn isolation(args: &Args) -> Result<()> {
             p,
             &recs,
             args.partitions,
+            None,
             &stop,
             &noise_done,
         ));
@@ -550,6 +567,7 @@ async fn isolation(args: &Args) -> Result<()> {
         &a,
         &recs_a,
         args.partitions,
+        None,
         &stop,
         &a_done,
     ));
@@ -724,50 +742,6 @@ fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
     Ok(config_path)
 }
 
-/// Like [`spawn_workers`], and each batch's outputs are dispatched as the
-/// partition worker does (documents to a sink, failures to the dead-letter
-/// queue), so what a hostile module makes the host carry is carried.
-#[allow(clippy::too_many_arguments)]
-fn spawn_dispatching_workers(
-    rt: &Arc<WasmRuntime>,
-    scheduler: &Arc<FairScheduler>,
-    pipeline: &Arc<Pipeline>,
-    recs: &[Arc<SourceRecord>],
-    workers: usize,
-    outputs: &(tokio::sync::mpsc::Sender<IndexRequest>, DeadLetterQueue),
-    stop: &CancellationToken,
-    done: &Arc<AtomicU64>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..workers)
-        .map(|_| {
-            let (rt, scheduler, pipeline, stop, done) = (
-                Arc::clone(rt),
-                Arc::clone(scheduler),
-                Arc::clone(pipeline),
-                stop.clone(),
-                Arc::clone(done),
-            );
-            let (sink, dlq) = outputs.clone();
-            let recs = recs.to_vec();
-            tokio::spawn(async move {
-                while !stop.is_cancelled() {
-                    let step = async {
-                        let out =
-                            weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs).await;
-                        dispatch_outputs(&pipeline, &recs, out, &sink, &dlq, Box::new(|| {})).await;
-                    };
-                    tokio::select! {
-                        () = step => {
-                            done.fetch_add(recs.len() as u64, Ordering::Relaxed);
-                        }
-                        () = stop.cancelled() => break,
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
 /// The good tenant's records/s alone vs beside each hostile tenant in turn,
 /// paired: `--rounds` rounds of a window alone (every hostile tenant
 /// paused) then one beside the variant's hostile tenant, in one registry so
@@ -819,25 +793,25 @@ async fn hostile(args: &Args) -> Result<()> {
         let p = pipeline(&registry, &format!("{}.tweets", h.id))?;
         p.control.set_paused(true);
         let recs = records(&p.name, args.batch, "hostile");
-        tasks.extend(spawn_dispatching_workers(
+        tasks.extend(spawn_workers(
             &rt,
             &scheduler,
             &p,
             &recs,
             args.partitions,
-            &outputs,
+            Some(&outputs),
             &stop,
             &noise_done,
         ));
         hostile.push(p);
     }
-    tasks.extend(spawn_dispatching_workers(
+    tasks.extend(spawn_workers(
         &rt,
         &scheduler,
         &a,
         &recs_a,
         args.partitions,
-        &outputs,
+        Some(&outputs),
         &stop,
         &a_done,
     ));
@@ -861,16 +835,8 @@ async fn hostile(args: &Args) -> Result<()> {
     for (h, p) in HOSTILE.iter().zip(&hostile) {
         println!("\n-- beside `{}`: {}", h.id, h.what);
         println!(
-            "{:<6} {:>12} {:>12} {:>8} {:>10} {:>11} {:>7} {:>9}  {}",
-            "round",
-            "a alone/s",
-            "a beside/s",
-            "change",
-            "slot use",
-            "records/s",
-            "trips",
-            "peak RSS",
-            "breaker"
+            "{:<6} {:>12} {:>12} {:>8} {:>10} {:>11} {:>7} {:>10}  breaker",
+            "round", "a alone/s", "a beside/s", "change", "slot use", "records/s", "trips", "RSS",
         );
         let (mut sum_alone, mut sum_beside, mut changes) = (0.0, 0.0, Vec::new());
         for round in 1..=args.hostile_rounds {

@@ -126,6 +126,17 @@ fn who_sent(seen: &[Seen]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Each document id the fixture saw, with the request's `(principal,
+/// Authorization)`.
+fn by_id(seen: Vec<Seen>) -> HashMap<String, (Option<String>, Option<String>)> {
+    seen.into_iter()
+        .flat_map(|s| {
+            let who = (s.principal, s.authorization);
+            s.items.into_iter().map(move |(_, id)| (id, who.clone()))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn each_tenants_documents_go_out_with_its_own_credentials_never_mixed() {
     let key = encoded("acme-key-1", "acme-secret-1");
@@ -267,18 +278,10 @@ async fn a_changed_credential_applies_to_the_next_documents_and_the_old_sink_ret
         .send_for(Some(&old), acks.doc_in("acme-tweets", "straggler", "{}"))
         .await;
     assert_eq!(acks.wait(2).await, ["after", "straggler"]);
-    let by_id: HashMap<String, Option<String>> =
-        r.es.seen()
-            .into_iter()
-            .flat_map(|s| {
-                s.items
-                    .into_iter()
-                    .map(move |(_, id)| (id, s.principal.clone()))
-            })
-            .collect();
-    assert_eq!(by_id["before"].as_deref(), Some("api_key:acme-key-1"));
-    assert_eq!(by_id["after"].as_deref(), Some("api_key:acme-key-2"));
-    assert_eq!(by_id["straggler"].as_deref(), Some("api_key:acme-key-1"));
+    let sent = by_id(r.es.seen());
+    assert_eq!(sent["before"].0.as_deref(), Some("api_key:acme-key-1"));
+    assert_eq!(sent["after"].0.as_deref(), Some("api_key:acme-key-2"));
+    assert_eq!(sent["straggler"].0.as_deref(), Some("api_key:acme-key-1"));
     assert_eq!(r.sinks.tenant_sinks(), (2, 0));
     // The old share is gone (its pipelines and batches dropped): its sink
     // retires and its task ends; the new one keeps sending.
@@ -366,22 +369,14 @@ async fn a_tenant_pipelines_dispatched_documents_carry_its_credentials() {
         .await;
         tokio::time::timeout(WAIT, acked).await.unwrap().unwrap();
     }
-    let by_id: HashMap<String, Option<String>> =
-        r.es.seen()
-            .into_iter()
-            .flat_map(|s| {
-                s.items
-                    .into_iter()
-                    .map(move |(_, id)| (id, s.authorization.clone()))
-            })
-            .collect();
+    let sent = by_id(r.es.seen());
     let id = |n| default_doc_id("acme.tweets", 0, 7, n);
     assert_eq!(
-        by_id[&id(0)].as_deref(),
+        sent[&id(0)].1.as_deref(),
         Some(api_key_header("acme-key-1", "acme-secret-1").as_str())
     );
     assert_eq!(
-        by_id[&id(1)].as_deref(),
+        sent[&id(1)].1.as_deref(),
         Some(basic_header("elastic", "host-pw").as_str())
     );
 }

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::WAIT;
+use super::mock::ndjson;
 use crate::config::index_matches;
 
 /// Index privileges of one role descriptor entry: `names` patterns.
@@ -251,16 +252,7 @@ fn granted(principal: &Principal, index: &str, privileges: &[&str]) -> bool {
 async fn bulk(State(cluster): State<Arc<Cluster>>, headers: HeaderMap, body: Bytes) -> Response {
     let authorization = authorization(&headers);
     let principal = cluster.security.authenticate(authorization.as_deref());
-    let mut ndjson = Vec::new();
-    if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
-        use std::io::Read as _;
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut ndjson)
-            .expect("valid gzip");
-    } else {
-        ndjson.extend_from_slice(&body);
-    }
-    let text = String::from_utf8(ndjson).expect("utf-8 body");
+    let text = ndjson(&headers, &body);
     let items: Vec<(String, String)> = text
         .lines()
         .collect::<Vec<_>>()
