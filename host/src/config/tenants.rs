@@ -29,8 +29,9 @@ pub struct TenantsConfig {
     /// `[tenants.breaker]`: when a failing pipeline backs off.
     pub breaker: BreakerConfig,
     /// The environment variables a tenant file may name for its
-    /// upstreams' and Elasticsearch secrets start with this, then the tenant's id in capitals
-    /// (`-` as `_`), then `_`: `WEIR_TENANT_ACME_TOKEN` for tenant `acme`.
+    /// upstreams' and Elasticsearch secrets start with this, then the
+    /// tenant's id in capitals (`-` as `_`), then `_`:
+    /// `WEIR_TENANT_ACME_TOKEN` for tenant `acme`.
     /// So no tenant can read the host's secrets or another tenant's.
     pub env_prefix: String,
 }
