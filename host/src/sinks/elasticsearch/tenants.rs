@@ -76,6 +76,15 @@ struct Credentialed {
     users: Vec<Weak<TenantShare>>,
 }
 
+impl Credentialed {
+    /// Whether `share` is known to send here.
+    fn serves(&self, share: &Arc<TenantShare>) -> bool {
+        self.users
+            .iter()
+            .any(|u| Weak::as_ptr(u) == Arc::as_ptr(share))
+    }
+}
+
 /// Where a tenant's document goes.
 enum Route {
     Sink(Arc<SinkHandle>),
@@ -172,14 +181,10 @@ impl TenantSinks {
             if state.closed {
                 return Route::Closed;
             }
-            let known = state.tenants.get(&share.id).and_then(|entries| {
-                entries.iter().find(|c| {
-                    c.auth == *auth
-                        && c.users
-                            .iter()
-                            .any(|u| Weak::as_ptr(u) == Arc::as_ptr(share))
-                })
-            });
+            let known = state
+                .tenants
+                .get(&share.id)
+                .and_then(|entries| entries.iter().find(|c| c.auth == *auth && c.serves(share)));
             if let Some(c) = known {
                 return Route::Sink(Arc::clone(&c.sink));
             }
@@ -191,11 +196,7 @@ impl TenantSinks {
         prune(&mut state);
         let entries = state.tenants.entry(share.id.clone()).or_default();
         if let Some(c) = entries.iter_mut().find(|c| c.auth == *auth) {
-            if !c
-                .users
-                .iter()
-                .any(|u| Weak::as_ptr(u) == Arc::as_ptr(share))
-            {
+            if !c.serves(share) {
                 c.users.push(Arc::downgrade(share));
             }
             return Route::Sink(Arc::clone(&c.sink));
