@@ -693,7 +693,8 @@ const HOSTILE: [Hostile; 3] = [
 ];
 
 /// Tenant a (text-clean) and one tenant per [`HOSTILE`] entry, each with
-/// the default quotas but the sleeper's wall-clock bound. Returns the config.
+/// the default quotas but the sleeper's wall-clock bound (and its CPU
+/// bound, which may not exceed it). Returns the config.
 fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
     let config_path = write_config(root, "")?;
     let pipeline = |id: &str, module: &str, settings: &str| {
@@ -715,7 +716,7 @@ fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
         "sleep",
         &[("sleep.wasm", &sleep)],
         &format!(
-            "[quotas]\nmax_batch_wall_time = \"1s\"\n{}",
+            "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\n{}",
             pipeline(
                 "sleep",
                 "sleep.wasm",
