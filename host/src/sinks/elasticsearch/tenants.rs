@@ -52,16 +52,15 @@ struct Shared {
     /// The host's settings; a tenant's sink replaces only `auth`.
     config: ElasticsearchConfig,
     base_dir: PathBuf,
-    dlq: DeadLetterQueue,
     metrics: SinkMetrics,
     env: SecretSource,
     state: RwLock<State>,
 }
 
-#[derive(Default)]
 struct State {
-    /// Set by shutdown: no sink starts after it.
-    closed: bool,
+    /// Where tenant sinks dead-letter; taken by shutdown (no sink starts
+    /// after it), so the dead-letter writer sees its queue close.
+    dlq: Option<DeadLetterQueue>,
     /// By tenant id: one entry per credential its shares name.
     tenants: HashMap<String, Vec<Credentialed>>,
     /// Sinks no share reaches, settling what they hold.
@@ -89,7 +88,7 @@ impl Credentialed {
 enum Route {
     Sink(Arc<SinkHandle>),
     /// The tenant's sink cannot start (its secret is gone): dead-letter.
-    Refused(String),
+    Refused(String, DeadLetterQueue),
     /// Shut down: the document stays unacknowledged (redelivered).
     Closed,
 }
@@ -122,10 +121,13 @@ impl TenantSinks {
         let shared = Arc::new(Shared {
             config: config.clone(),
             base_dir: base_dir.to_path_buf(),
-            dlq,
             metrics,
             env,
-            state: RwLock::new(State::default()),
+            state: RwLock::new(State {
+                dlq: Some(dlq),
+                tenants: HashMap::new(),
+                retired: Vec::new(),
+            }),
         });
         tokio::spawn(reap(Arc::downgrade(&shared)));
         Ok(Self { host, shared })
@@ -145,7 +147,7 @@ impl TenantSinks {
     pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, SinkError> {
         let controls: Vec<_> = {
             let mut state = self.shared.write();
-            state.closed = true;
+            state.dlq = None;
             let tenants = std::mem::take(&mut state.tenants);
             let mut controls = std::mem::take(&mut state.retired);
             controls.extend(
@@ -178,7 +180,7 @@ impl TenantSinks {
     fn route(&self, share: &Arc<TenantShare>, auth: &ElasticsearchAuth) -> Route {
         {
             let state = self.shared.read();
-            if state.closed {
+            if state.dlq.is_none() {
                 return Route::Closed;
             }
             let known = state
@@ -190,9 +192,9 @@ impl TenantSinks {
             }
         }
         let mut state = self.shared.write();
-        if state.closed {
+        let Some(dlq) = state.dlq.clone() else {
             return Route::Closed;
-        }
+        };
         prune(&mut state);
         let entries = state.tenants.entry(share.id.clone()).or_default();
         if let Some(c) = entries.iter_mut().find(|c| c.auth == *auth) {
@@ -201,7 +203,7 @@ impl TenantSinks {
             }
             return Route::Sink(Arc::clone(&c.sink));
         }
-        match self.shared.start_tenant(&share.id, auth) {
+        match self.shared.start_tenant(&share.id, auth, dlq.clone()) {
             Ok(sink) => {
                 let sink = Arc::new(sink);
                 entries.push(Credentialed {
@@ -211,10 +213,13 @@ impl TenantSinks {
                 });
                 Route::Sink(sink)
             }
-            Err(e) => Route::Refused(format!(
-                "tenant {}: its Elasticsearch credentials cannot be used: {e}",
-                share.id
-            )),
+            Err(e) => Route::Refused(
+                format!(
+                    "tenant {}: its Elasticsearch credentials cannot be used: {e}",
+                    share.id
+                ),
+                dlq,
+            ),
         }
     }
 
@@ -244,6 +249,7 @@ impl Shared {
         &self,
         tenant: &str,
         auth: &ElasticsearchAuth,
+        dlq: DeadLetterQueue,
     ) -> Result<SinkHandle, SinkError> {
         let credentials = auth.credentials(&*self.env).map_err(SinkError::Secret)?;
         let client = client_with(&self.config, &self.base_dir, credentials)?;
@@ -255,7 +261,7 @@ impl Shared {
         Ok(ElasticsearchSink::spawn(
             &self.config,
             client,
-            self.dlq.clone(),
+            dlq,
             self.metrics.clone(),
             span,
         ))
@@ -294,7 +300,7 @@ async fn reap(shared: Weak<Shared>) {
             return;
         };
         let mut state = shared.write();
-        if state.closed {
+        if state.dlq.is_none() {
             return;
         }
         prune(&mut state);
@@ -314,9 +320,9 @@ impl DocumentSink for TenantSinks {
         };
         match self.route(share, auth) {
             Route::Sink(sink) => sink.send(request).await,
-            Route::Refused(reason) => {
+            Route::Refused(reason, dlq) => {
                 tracing::error!(tenant = %share.id, %reason, "document dead-lettered");
-                self.shared.dlq.send(refused(request, reason)).await;
+                dlq.send(refused(request, reason)).await;
             }
             Route::Closed => {
                 tracing::warn!(tenant = %share.id, "sinks shut down; document left unacknowledged");
