@@ -702,44 +702,36 @@ fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
             "[pipelines.tweets]\ntopics = [\"{id}.tweets\"]\nindex = \"{id}-tweets\"\nmodules = [{{ path = \"{module}\", config = {{ {settings} }} }}]\n"
         )
     };
-    let clean = std::fs::read(module_wasm("text-clean")?)?;
-    let sleep = std::fs::read(module_wasm("fixture-sleep")?)?;
-    let hostile = std::fs::read(module_wasm("fixture-hostile")?)?;
-    write_tenant(
-        root,
-        "a",
-        &[("clean.wasm", &clean)],
-        &pipeline("a", "clean.wasm", ""),
-    )?;
-    write_tenant(
-        root,
-        "sleep",
-        &[("sleep.wasm", &sleep)],
-        &format!(
-            "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\n{}",
-            pipeline(
-                "sleep",
-                "sleep.wasm",
-                "during = \"process\", sleep_ms = 60000"
-            )
+    // (tenant, module, file, [quotas], init settings)
+    let tenants = [
+        ("a", "text-clean", "clean.wasm", "", ""),
+        (
+            "sleep",
+            "fixture-sleep",
+            "sleep.wasm",
+            "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\n",
+            "during = \"process\", sleep_ms = 60000",
         ),
-    )?;
-    write_tenant(
-        root,
-        "fanout",
-        &[("hostile.wasm", &hostile)],
-        &pipeline("fanout", "hostile.wasm", "mode = \"fanout\", n = 1000"),
-    )?;
-    write_tenant(
-        root,
-        "reason",
-        &[("hostile.wasm", &hostile)],
-        &pipeline(
-            "reason",
+        (
+            "fanout",
+            "fixture-hostile",
             "hostile.wasm",
+            "",
+            "mode = \"fanout\", n = 1000",
+        ),
+        (
+            "reason",
+            "fixture-hostile",
+            "hostile.wasm",
+            "",
             "mode = \"fail\", reason_bytes = 4194304",
         ),
-    )?;
+    ];
+    for (id, module, file, quotas, settings) in tenants {
+        let bytes = std::fs::read(module_wasm(module)?)?;
+        let toml = format!("{quotas}{}", pipeline(id, file, settings));
+        write_tenant(root, id, &[(file, &bytes)], &toml)?;
+    }
     Ok(config_path)
 }
 
