@@ -18,7 +18,7 @@ use crate::modules::{ConfigStatus, Registry as ModuleRegistry, Reloader};
 use crate::pipeline::{DeadLetterQueue, Routes, Workers};
 use crate::runtime::{OutboundHttp, WasmRuntime};
 use crate::sinks::dead_letter;
-use crate::sinks::elasticsearch::ElasticsearchSink;
+use crate::sinks::elasticsearch::TenantSinks;
 use crate::source::kafka::KafkaSource;
 use crate::telemetry::Metrics;
 
@@ -131,7 +131,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     };
 
-    let sink = ElasticsearchSink::start(
+    // The host's sink, plus one per tenant credential as its documents come.
+    let sink = TenantSinks::start(
         &config.elasticsearch,
         &config.base_dir,
         dlq.clone(),

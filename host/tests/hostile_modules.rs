@@ -33,6 +33,7 @@ fn pipeline(extra: &str, quotas: &Quotas) -> PipelineConfig {
         allowed_outbound_hosts: Vec::new(),
         quotas: quotas.clone(),
         upstreams: Default::default(),
+        elasticsearch: None,
     });
     p
 }

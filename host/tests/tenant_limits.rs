@@ -249,6 +249,7 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
         allowed_outbound_hosts: Vec::new(),
         quotas: quotas.clone(),
         upstreams: Default::default(),
+        elasticsearch: None,
     })
     .unwrap();
     let pipeline = Arc::new(Pipeline {

@@ -20,7 +20,14 @@
 //!   slot, `run_chain`) minus Kafka and the sink. `--rounds` rounds of a
 //!   window alone (b, c paused) then one alongside, in one registry so the
 //!   breakers carry over; per round the change and the Wasm slot time b
-//!   and c held.
+//!   and c held;
+//! - **hostile** (issue 12, only with `--sections hostile`): tenant a's
+//!   records/s alone vs beside one tenant whose module attacks on purpose
+//!   (sleeps in `process`; fans each record out past
+//!   `max_documents_per_record`; fails every record with a 4 MiB reason),
+//!   one variant after the other, `--hostile-rounds` pairs of
+//!   `--hostile-window` each, outputs dispatched as the partition worker
+//!   does into drained channels; per variant the ratio beside/alone.
 //!
 //! `cargo run --release -p weir-benches --bin weir-tenants-bench -- --tenants 1,50,200`
 
@@ -36,10 +43,10 @@ use clap::Parser;
 use prometheus_client::registry::Registry as PromRegistry;
 use tokio_util::sync::CancellationToken;
 use weir::config::Config;
-use weir::event::SourceRecord;
+use weir::event::{IndexRequest, SourceRecord};
 use weir::modules::Registry;
 use weir::pipeline::FairScheduler;
-use weir::pipeline::{Pipeline, run_chain};
+use weir::pipeline::{DeadLetterQueue, Pipeline, dispatch_outputs, run_chain};
 use weir::runtime::{OutboundHttp, WasmRuntime};
 use weir::telemetry::Metrics;
 use weir_testkit::module_wasm;
@@ -65,10 +72,17 @@ struct Args {
     /// Isolation rounds, each a window of a alone then one alongside b and c.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
     rounds: u16,
+    /// How long each window of the hostile figures runs.
+    #[arg(long, default_value = "5s")]
+    hostile_window: humantime::Duration,
+    /// Rounds per hostile variant, each a window alone then one beside it.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..))]
+    hostile_rounds: u16,
     /// Workers (partitions) per tenant in the isolation figures.
     #[arg(long, default_value_t = 2)]
     partitions: usize,
-    /// Which figures to print: memory, instantiation, isolation.
+    /// Which figures to print: memory, instantiation, isolation, hostile
+    /// (not by default: about 7 minutes).
     #[arg(long, value_delimiter = ',', default_values_t = ["memory".to_string(), "instantiation".into(), "isolation".into()])]
     sections: Vec<String>,
     /// Internal: measure N tenants in this process and print one row.
@@ -91,6 +105,9 @@ async fn main() -> Result<()> {
     }
     if wants("isolation") && !args.isolation.is_zero() {
         isolation(&args).await?;
+    }
+    if wants("hostile") {
+        hostile(&args).await?;
     }
     Ok(())
 }
@@ -422,14 +439,21 @@ async fn instantiation(args: &Args) -> Result<()> {
 
 // --------------------------------------------------------------- isolation
 
+/// Where the hostile figures' workers dispatch their outputs.
+type Outputs = (tokio::sync::mpsc::Sender<IndexRequest>, DeadLetterQueue);
+
 /// Runs one tenant's pipeline like the partition worker does, `workers`
-/// times in parallel, until `stop`; counts records and batches.
+/// times in parallel, until `stop`; counts records and batches. With
+/// `outputs`, each batch's documents and failures are dispatched there as
+/// the worker does, so what a module makes the host carry is carried.
+#[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     rt: &Arc<WasmRuntime>,
     scheduler: &Arc<FairScheduler>,
     pipeline: &Arc<Pipeline>,
     recs: &[Arc<SourceRecord>],
     workers: usize,
+    outputs: Option<&Outputs>,
     stop: &CancellationToken,
     done: &Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -442,14 +466,23 @@ fn spawn_workers(
                 stop.clone(),
                 Arc::clone(done),
             );
+            let outputs = outputs.cloned();
             let recs = recs.to_vec();
             tokio::spawn(async move {
                 // The host's own per-batch step, cancelled only when the
                 // phase ends (a batch cut short never reaches the breaker,
                 // so a timeout here would keep a failing tenant spinning).
                 while !stop.is_cancelled() {
+                    let step = async {
+                        let out =
+                            weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs).await;
+                        if let Some((sink, dlq)) = &outputs {
+                            dispatch_outputs(&pipeline, &recs, out, sink, dlq, Box::new(|| {}))
+                                .await;
+                        }
+                    };
                     tokio::select! {
-                        _ = weir::pipeline::process_batch(&rt, &scheduler, &pipeline, &recs) => {
+                        () = step => {
                             done.fetch_add(recs.len() as u64, Ordering::Relaxed);
                         }
                         () = stop.cancelled() => break,
@@ -523,6 +556,7 @@ async fn isolation(args: &Args) -> Result<()> {
             p,
             &recs,
             args.partitions,
+            None,
             &stop,
             &noise_done,
         ));
@@ -533,6 +567,7 @@ async fn isolation(args: &Args) -> Result<()> {
         &a,
         &recs_a,
         args.partitions,
+        None,
         &stop,
         &a_done,
     ));
@@ -621,6 +656,239 @@ async fn isolation(args: &Args) -> Result<()> {
         total_held.as_secs_f64()
             / (args.isolation.as_secs_f64() * f64::from(args.rounds) * scheduler.slots() as f64)
             * 100.0
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- hostile
+
+/// A hostile tenant of the `hostile` figures.
+struct Hostile {
+    /// Tenant id (its pipeline is `<id>.tweets`).
+    id: &'static str,
+    /// What its module does, for the table.
+    what: &'static str,
+    /// How long a batch of it already running may still hold a slot after
+    /// it is paused (the sleeper: its first call and 3 single records, each
+    /// stopped at the 1 s wall-clock bound).
+    settle: Duration,
+}
+
+const HOSTILE: [Hostile; 3] = [
+    Hostile {
+        id: "sleep",
+        what: "fixture-sleep: sleeps 60 s per record in process (max_batch_wall_time 1s)",
+        settle: Duration::from_millis(4500),
+    },
+    Hostile {
+        id: "fanout",
+        what: "fixture-hostile fanout: 1000 documents per record (max_documents_per_record 100)",
+        settle: Duration::from_millis(500),
+    },
+    Hostile {
+        id: "reason",
+        what: "fixture-hostile fail: every record fails with a 4 MiB reason",
+        settle: Duration::from_millis(500),
+    },
+];
+
+/// Tenant a (text-clean) and one tenant per [`HOSTILE`] entry, each with
+/// the default quotas but the sleeper's wall-clock bound (and its CPU
+/// bound, which may not exceed it). Returns the config.
+fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
+    let config_path = write_config(root, "")?;
+    let pipeline = |id: &str, module: &str, settings: &str| {
+        format!(
+            "[pipelines.tweets]\ntopics = [\"{id}.tweets\"]\nindex = \"{id}-tweets\"\nmodules = [{{ path = \"{module}\", config = {{ {settings} }} }}]\n"
+        )
+    };
+    // (tenant, module, file, [quotas], init settings)
+    let tenants = [
+        ("a", "text-clean", "clean.wasm", "", ""),
+        (
+            "sleep",
+            "fixture-sleep",
+            "sleep.wasm",
+            "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\n",
+            "during = \"process\", sleep_ms = 60000",
+        ),
+        (
+            "fanout",
+            "fixture-hostile",
+            "hostile.wasm",
+            "",
+            "mode = \"fanout\", n = 1000",
+        ),
+        (
+            "reason",
+            "fixture-hostile",
+            "hostile.wasm",
+            "",
+            "mode = \"fail\", reason_bytes = 4194304",
+        ),
+    ];
+    for (id, module, file, quotas, settings) in tenants {
+        let bytes = std::fs::read(module_wasm(module)?)?;
+        let toml = format!("{quotas}{}", pipeline(id, file, settings));
+        write_tenant(root, id, &[(file, &bytes)], &toml)?;
+    }
+    Ok(config_path)
+}
+
+/// The good tenant's records/s alone vs beside each hostile tenant in turn,
+/// paired: `--rounds` rounds of a window alone (every hostile tenant
+/// paused) then one beside the variant's hostile tenant, in one registry so
+/// its breaker carries over from round to round.
+async fn hostile(args: &Args) -> Result<()> {
+    let window_len = *args.hostile_window;
+    println!(
+        "\n== hostile: tenant a (text-clean, {} records/batch) alone vs beside one hostile tenant; {} workers per tenant, {} slots; per variant {} rounds of 2 × {} ==",
+        args.batch,
+        args.partitions,
+        weir::config::RuntimeConfig::default().max_concurrency,
+        args.hostile_rounds,
+        args.hostile_window
+    );
+    let dir = tempfile::tempdir()?;
+    let config = Config::load(&write_hostile_tenants(dir.path())?)?;
+    let (rt, registry) = build_registry(&config).await?;
+    let scheduler = Arc::new(FairScheduler::new(rt.config().max_concurrency));
+    // Outputs drained as fast as they come (no Elasticsearch, no Kafka):
+    // what is measured is the host's share, not a sink's.
+    let (sink, mut docs) = tokio::sync::mpsc::channel::<IndexRequest>(4096);
+    let (dlq, mut letters) = DeadLetterQueue::channel(1024);
+    let drained = Arc::new(AtomicU64::new(0));
+    let (d1, d2) = (Arc::clone(&drained), Arc::clone(&drained));
+    tokio::spawn(async move {
+        while let Some(doc) = docs.recv().await {
+            doc.ack.ack();
+            d1.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(letter) = letters.recv().await {
+            letter.ack.ack();
+            d2.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let outputs = (sink, dlq);
+    let stop = CancellationToken::new();
+    let a_done = Arc::new(AtomicU64::new(0));
+    let noise_done = Arc::new(AtomicU64::new(0));
+    let a = pipeline(&registry, "a.tweets")?;
+    let recs_a = records("a.tweets", args.batch, "thinking");
+    for _ in 0..20 {
+        run_chain(&rt, &a.chain.load_full(), &recs_a, &a.metrics).await;
+    }
+    let mut tasks = Vec::new();
+    let mut hostile = Vec::new();
+    for h in &HOSTILE {
+        let p = pipeline(&registry, &format!("{}.tweets", h.id))?;
+        p.control.set_paused(true);
+        let recs = records(&p.name, args.batch, "hostile");
+        tasks.extend(spawn_workers(
+            &rt,
+            &scheduler,
+            &p,
+            &recs,
+            args.partitions,
+            Some(&outputs),
+            &stop,
+            &noise_done,
+        ));
+        hostile.push(p);
+    }
+    tasks.extend(spawn_workers(
+        &rt,
+        &scheduler,
+        &a,
+        &recs_a,
+        args.partitions,
+        Some(&outputs),
+        &stop,
+        &a_done,
+    ));
+    let window = || {
+        let a_done = Arc::clone(&a_done);
+        async move {
+            let (t, before) = (Instant::now(), a_done.load(Ordering::Relaxed));
+            tokio::time::sleep(window_len).await;
+            (a_done.load(Ordering::Relaxed) - before) as f64 / t.elapsed().as_secs_f64()
+        }
+    };
+    let held_by = |id: &str| -> Duration {
+        scheduler
+            .usage()
+            .into_iter()
+            .filter(|(tenant, _)| tenant == id)
+            .map(|(_, held)| held)
+            .sum()
+    };
+    let mut summary = Vec::new();
+    for (h, p) in HOSTILE.iter().zip(&hostile) {
+        println!("\n-- beside `{}`: {}", h.id, h.what);
+        println!(
+            "{:<6} {:>12} {:>12} {:>8} {:>10} {:>11} {:>7} {:>10}  breaker",
+            "round", "a alone/s", "a beside/s", "change", "slot use", "records/s", "trips", "RSS",
+        );
+        let (mut sum_alone, mut sum_beside, mut changes) = (0.0, 0.0, Vec::new());
+        for round in 1..=args.hostile_rounds {
+            // Alone: the hostile tenant paused; a batch of its already
+            // running finishes first.
+            p.control.set_paused(true);
+            tokio::time::sleep(h.settle).await;
+            let alone = window().await;
+            p.control.set_paused(false);
+            let (held0, noise0) = (held_by(h.id), noise_done.load(Ordering::Relaxed));
+            let trips0 = p.control.breaker.trips();
+            let beside = window().await;
+            let held = held_by(h.id) - held0;
+            let share =
+                held.as_secs_f64() / (window_len.as_secs_f64() * scheduler.slots() as f64) * 100.0;
+            let noise_rate =
+                (noise_done.load(Ordering::Relaxed) - noise0) as f64 / window_len.as_secs_f64();
+            let trips = p.control.breaker.trips() - trips0;
+            let change = (beside / alone - 1.0) * 100.0;
+            println!(
+                "{round:<6} {alone:>12.0} {beside:>12.0} {change:>7.1}% {share:>9.1}% {noise_rate:>11.0} {trips:>7} {:>6} MiB  {:?}",
+                rss()[0] / 1024,
+                p.control.breaker.status().state
+            );
+            sum_alone += alone;
+            sum_beside += beside;
+            changes.push(change);
+        }
+        p.control.set_paused(true);
+        changes.sort_by(f64::total_cmp);
+        let ratio = sum_beside / sum_alone;
+        println!(
+            "beside `{}`: a's records/s beside/alone = {ratio:.3} ({:+.1}%), median round {:+.1}%, worst round {:+.1}%",
+            h.id,
+            (ratio - 1.0) * 100.0,
+            changes[changes.len() / 2],
+            changes[0]
+        );
+        summary.push((h.id, ratio));
+    }
+    stop.cancel();
+    for p in &hostile {
+        p.control.set_paused(false);
+    }
+    for task in tasks {
+        task.await?;
+    }
+    println!("\nsummary (a beside / a alone, target ≥ 0.90):");
+    for (id, ratio) in summary {
+        let verdict = if ratio >= 0.9 {
+            "within 10%"
+        } else {
+            "MISSES 10%"
+        };
+        println!("  {id:<8} {ratio:.3}  {verdict}");
+    }
+    println!(
+        "outputs drained: {} documents and dead letters",
+        drained.load(Ordering::Relaxed)
     );
     Ok(())
 }

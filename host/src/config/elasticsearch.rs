@@ -68,6 +68,57 @@ pub enum ElasticsearchAuth {
     },
 }
 
+impl ElasticsearchAuth {
+    /// The environment variables the credential is read from, with their
+    /// keys relative to `auth` (none for [`ElasticsearchAuth::None`]).
+    pub fn variables(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            ElasticsearchAuth::None => Vec::new(),
+            ElasticsearchAuth::ApiKey { api_key_env } => vec![("api_key_env", api_key_env)],
+            ElasticsearchAuth::Basic { password_env, .. } => vec![("password_env", password_env)],
+        }
+    }
+
+    /// The credential, its secret read through `env`; the error names the
+    /// key (`auth.…`) whose variable `env` does not hold.
+    pub fn credentials(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Credentials>, MissingSecret> {
+        let var = |key: &str, name: &str| {
+            env(name).ok_or_else(|| MissingSecret {
+                key: format!("auth.{key}"),
+                variable: name.to_string(),
+            })
+        };
+        Ok(match self {
+            ElasticsearchAuth::None => None,
+            ElasticsearchAuth::ApiKey { api_key_env } => {
+                Some(Credentials::EncodedApiKey(var("api_key_env", api_key_env)?))
+            }
+            ElasticsearchAuth::Basic {
+                username,
+                password_env,
+            } => Some(Credentials::Basic(
+                username.clone(),
+                var("password_env", password_env)?,
+            )),
+        })
+    }
+}
+
+/// A tenant file's `[elasticsearch]`: the credentials the tenant's bulk
+/// requests are sent with (every other setting is the host's). Without
+/// it, the tenant's documents go out with the host's `[elasticsearch] auth`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantElasticsearch {
+    /// `{ type = "api_key", api_key_env = "…" }` or `{ type = "basic",
+    /// username = "…", password_env = "…" }`; the variables must be the
+    /// tenant's own (`<tenants.env_prefix><ID>_…`).
+    pub auth: ElasticsearchAuth,
+}
+
 /// TLS settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -328,26 +379,7 @@ impl ElasticsearchConfig {
     /// Reads the secrets named by `auth` from the environment; the error
     /// names the key whose variable is not set.
     pub fn credentials(&self) -> Result<Option<Credentials>, MissingSecret> {
-        let var = |key: &str, name: &str| {
-            std::env::var(name).map_err(|_| MissingSecret {
-                key: key.to_string(),
-                variable: name.to_string(),
-            })
-        };
-        Ok(match &self.auth {
-            ElasticsearchAuth::None => None,
-            ElasticsearchAuth::ApiKey { api_key_env } => Some(Credentials::EncodedApiKey(var(
-                "auth.api_key_env",
-                api_key_env,
-            )?)),
-            ElasticsearchAuth::Basic {
-                username,
-                password_env,
-            } => Some(Credentials::Basic(
-                username.clone(),
-                var("auth.password_env", password_env)?,
-            )),
-        })
+        self.auth.credentials(&|name| std::env::var(name).ok())
     }
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use elasticsearch::{
     BatchConfig, ElasticsearchAuth, ElasticsearchConfig, HealthConfig, MissingSecret,
-    RequestConfig, RetryConfig, TemplateConfig, TlsConfig, redacted,
+    RequestConfig, RetryConfig, TemplateConfig, TenantElasticsearch, TlsConfig, redacted,
 };
 pub use host_pattern::{
     HostMatch, HostPattern, PathProblem, PatternError, Scheme, UpstreamUrl, normalize_path,
@@ -123,6 +123,9 @@ impl Problems {
         }
     }
 }
+
+/// Reads an environment variable: the process's, or one a test gives.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Environment variables that override a config value (deployment
 /// addresses differ between machines; pipelines don't).
@@ -296,22 +299,34 @@ impl Config {
     }
 
     /// Parses and validates config text; `path` is only used in messages.
-    /// Environment overrides are not applied.
+    /// Environment overrides are not applied, and whether the variables
+    /// tenants' Elasticsearch credentials name are set is not checked.
     pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Self, ConfigError> {
-        Self::from_toml_with(text, path, base_dir, |_| None)
+        Self::build(text, path, base_dir, None)
     }
 
     /// Like [`Config::from_toml`], then applies the overrides `env` returns
-    /// for [`ENV_OVERRIDES`] before validating.
+    /// for [`ENV_OVERRIDES`] before validating, and refuses a tenant whose
+    /// Elasticsearch credentials name a variable `env` does not hold.
     pub fn from_toml_with(
         text: &str,
         path: &Path,
         base_dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        Self::build(text, path, base_dir, Some(&env))
+    }
+
+    /// Parses, loads the tenants folder and validates.
+    fn build(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        env: Option<EnvLookup<'_>>,
+    ) -> Result<Self, ConfigError> {
         let mut config = Self::parse(text, path, base_dir, env)?;
         let mut problems = Problems::new(path);
-        config.load_tenants(&mut problems, None);
+        config.load_tenants(env, &mut problems, None);
         config.validate(&mut problems);
         problems.finish()?;
         Ok(config)
@@ -332,13 +347,14 @@ impl Config {
             source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let parsed = Self::parse(&text, path, &base, |k| std::env::var(k).ok())?;
+        let env = |k: &str| std::env::var(k).ok();
+        let parsed = Self::parse(&text, path, &base, Some(&env))?;
         let mut refused: Vec<ConfigProblem> = Vec::new();
         loop {
             let mut config = parsed.clone();
             let kept: BTreeSet<PathBuf> = refused.iter().map(|p| p.file.clone()).collect();
             let mut problems = Problems::new(path);
-            config.load_tenants(&mut problems, Some((running, &kept)));
+            config.load_tenants(Some(&env), &mut problems, Some((running, &kept)));
             config.validate(&mut problems);
             if problems.is_empty() {
                 return Ok((config, refused));
@@ -380,25 +396,26 @@ impl Config {
         text: &str,
         path: &Path,
         base_dir: &Path,
-        env: impl Fn(&str) -> Option<String>,
+        env: Option<EnvLookup<'_>>,
     ) -> Result<Self, ConfigError> {
+        let overrides = |k: &str| env.and_then(|env| env(k));
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        if let Some(v) = env("WEIR_KAFKA_BROKERS") {
+        if let Some(v) = overrides("WEIR_KAFKA_BROKERS") {
             config.kafka.brokers = v;
         }
-        if let Some(v) = env("WEIR_KAFKA_GROUP_ID") {
+        if let Some(v) = overrides("WEIR_KAFKA_GROUP_ID") {
             config.kafka.group_id = v;
         }
-        if let Some(v) = env("WEIR_KAFKA_INSTANCE_ID") {
+        if let Some(v) = overrides("WEIR_KAFKA_INSTANCE_ID") {
             config.kafka.instance_id = Some(v);
         }
-        if let Some(v) = env("WEIR_ELASTICSEARCH_URL") {
+        if let Some(v) = overrides("WEIR_ELASTICSEARCH_URL") {
             config.elasticsearch.url = v;
         }
-        if let Some(v) = env("WEIR_ADMIN_LISTEN") {
+        if let Some(v) = overrides("WEIR_ADMIN_LISTEN") {
             config.admin.listen = v;
         }
         config.base_dir = if base_dir.as_os_str().is_empty() {
@@ -426,9 +443,11 @@ impl Config {
     /// file with problems is left out (and its problems reported). With
     /// `keep`, the tenants of the `kept` files take their running
     /// definition and pipelines instead, and their problems are not
-    /// reported again.
+    /// reported again. With `env`, a tenant's Elasticsearch credentials
+    /// must be set in it.
     fn load_tenants(
         &mut self,
+        env: Option<EnvLookup<'_>>,
         problems: &mut Problems,
         keep: Option<(&Config, &BTreeSet<PathBuf>)>,
     ) {
@@ -446,8 +465,13 @@ impl Config {
             "tenants.defaults.",
             problems,
         );
-        let mut loaded =
-            tenants::load_dir(&dir, &self.tenants, self.runtime.max_memory_bytes, problems);
+        let mut loaded = tenants::load_dir(
+            &dir,
+            &self.tenants,
+            self.runtime.max_memory_bytes,
+            env,
+            problems,
+        );
         if let Some((running, kept)) = keep {
             problems.list.retain(|p| !kept.contains(&p.file));
             loaded.keep_running(kept, &running.tenant_set, &running.pipelines);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Problems, UpstreamConfig};
+use super::{ElasticsearchAuth, Problems, UpstreamConfig};
 
 /// Limits one tenant runs under. In `[tenants.defaults]` every key has a
 /// default; in a tenant's `[quotas]` any key overrides it.
@@ -157,6 +157,11 @@ pub struct TenantBinding {
     /// The tenant's `allowed_outbound_hosts`: also the only places its
     /// upstreams' token endpoints may be.
     pub allowed_outbound_hosts: Vec<String>,
+    /// The credentials the tenant's documents are indexed with (`None`:
+    /// the host's); a change rebuilds the tenant's pipelines, whose next
+    /// documents go out with the new ones.
+    #[serde(skip)]
+    pub elasticsearch: Option<ElasticsearchAuth>,
 }
 
 /// Checks quotas (`[tenants.defaults]` or a tenant's), keys under `prefix`.

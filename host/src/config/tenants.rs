@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::quotas::quota_problem;
 use super::{
-    BreakerConfig, HostPattern, PipelineConfig, Problems, QuotaOverrides, Quotas, TenantBinding,
-    UpstreamConfig, UpstreamUrl,
+    BreakerConfig, ElasticsearchAuth, EnvLookup, HostPattern, PipelineConfig, Problems,
+    QuotaOverrides, Quotas, TenantBinding, TenantElasticsearch, UpstreamConfig, UpstreamUrl,
 };
 
 /// `[tenants]`: where tenant files live and what every tenant gets.
@@ -29,8 +29,9 @@ pub struct TenantsConfig {
     /// `[tenants.breaker]`: when a failing pipeline backs off.
     pub breaker: BreakerConfig,
     /// The environment variables a tenant file may name for its
-    /// upstreams' secrets start with this, then the tenant's id in capitals
-    /// (`-` as `_`), then `_`: `WEIR_TENANT_ACME_TOKEN` for tenant `acme`.
+    /// upstreams' and Elasticsearch secrets start with this, then the
+    /// tenant's id in capitals (`-` as `_`), then `_`:
+    /// `WEIR_TENANT_ACME_TOKEN` for tenant `acme`.
     /// So no tenant can read the host's secrets or another tenant's.
     pub env_prefix: String,
 }
@@ -79,6 +80,10 @@ pub struct TenantFile {
     /// The tenant's credentials, added only to its own modules' requests.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// `[elasticsearch]`: the credentials the tenant's documents are
+    /// indexed with; default: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<TenantElasticsearch>,
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
@@ -103,6 +108,9 @@ pub struct Tenant {
     pub quotas: Quotas,
     #[serde(skip)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The credentials its documents are indexed with (`None`: the host's).
+    #[serde(skip)]
+    pub elasticsearch: Option<ElasticsearchAuth>,
     /// Pipeline names without the `<id>.` prefix.
     pub pipelines: Vec<String>,
 }
@@ -204,10 +212,13 @@ pub(super) fn revert_tenant(
 
 /// Reads every `*.toml` in `dir` (sorted; other files are ignored). A
 /// file with a problem is reported in `problems` and left out.
+/// With `env`, the variables a tenant's Elasticsearch credentials name
+/// must be set in it.
 pub(super) fn load_dir(
     dir: &Path,
     config: &TenantsConfig,
     runtime_memory: usize,
+    env: Option<EnvLookup<'_>>,
     problems: &mut Problems,
 ) -> LoadedTenants {
     let defaults = &config.defaults;
@@ -229,7 +240,14 @@ pub(super) fn load_dir(
         .collect();
     files.sort();
     for file in files {
-        match load_file(&file, dir, defaults, &config.env_prefix, runtime_memory) {
+        match load_file(
+            &file,
+            dir,
+            defaults,
+            &config.env_prefix,
+            runtime_memory,
+            env,
+        ) {
             Ok((tenant, pipelines)) => {
                 out.pipelines.extend(pipelines);
                 out.tenants.insert(tenant.id.clone(), tenant);
@@ -250,6 +268,7 @@ fn load_file(
     defaults: &Quotas,
     env_prefix: &str,
     runtime_memory: usize,
+    env: Option<EnvLookup<'_>>,
 ) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
     let id = file
         .file_stem()
@@ -267,7 +286,15 @@ fn load_file(
         std::fs::read_to_string(file).map_err(|e| (String::new(), format!("cannot read: {e}")))?;
     let spec: TenantFile =
         toml::from_str(&text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
-    check_secret_names(&id, &spec.upstreams, env_prefix)?;
+    check_secret_names(&id, &spec, env_prefix)?;
+    if let (Some(es), Some(env)) = (&spec.elasticsearch, env) {
+        es.auth.credentials(env).map_err(|e| {
+            (
+                format!("elasticsearch.{}", e.key),
+                format!("environment variable {} is not set", e.variable),
+            )
+        })?;
+    }
     check_token_urls(&spec.upstreams, &spec.allowed_outbound_hosts)?;
     resolve(&id, file, dir, spec, defaults, runtime_memory)
 }
@@ -301,27 +328,42 @@ fn check_token_urls(
     Ok(())
 }
 
-/// The environment variables a tenant's upstreams name must be its own:
-/// `<env_prefix><ID>_…`.
-fn check_secret_names(
-    id: &str,
-    upstreams: &BTreeMap<String, UpstreamConfig>,
-    env_prefix: &str,
-) -> Result<(), Invalid> {
+/// The environment variables a tenant file names (its upstreams' and its
+/// Elasticsearch credentials) must be its own: `<env_prefix><ID>_…`.
+fn check_secret_names(id: &str, spec: &TenantFile, env_prefix: &str) -> Result<(), Invalid> {
     let own = format!("{env_prefix}{}_", id.to_ascii_uppercase().replace('-', "_"));
-    for (name, u) in upstreams {
-        for (key, var) in u.auth.variables() {
-            if let Some(var) = var
-                && !var.starts_with(&own)
-            {
-                return Err((
-                    format!("upstreams.{name}.auth.{key}"),
-                    format!(
-                        "`{var}` is not this tenant's to read: its variables start with `{own}` (tenants.env_prefix)"
-                    ),
-                ));
-            }
+    let upstreams = spec.upstreams.iter().flat_map(|(name, u)| {
+        u.auth
+            .variables()
+            .into_iter()
+            .filter_map(move |(key, var)| {
+                Some((format!("upstreams.{name}.auth.{key}"), var.as_deref()?))
+            })
+    });
+    let elasticsearch = spec.elasticsearch.iter().flat_map(|es| {
+        es.auth
+            .variables()
+            .into_iter()
+            .map(|(key, var)| (format!("elasticsearch.auth.{key}"), var))
+    });
+    for (key, var) in upstreams.chain(elasticsearch) {
+        if !var.starts_with(&own) {
+            return Err((
+                key,
+                format!(
+                    "`{var}` is not this tenant's to read: its variables start with `{own}` (tenants.env_prefix)"
+                ),
+            ));
         }
+    }
+    if let Some(es) = &spec.elasticsearch
+        && es.auth == ElasticsearchAuth::None
+    {
+        return Err((
+            "elasticsearch.auth".into(),
+            "`none` is not a tenant credential: omit [elasticsearch] to index with the host's"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -390,6 +432,7 @@ fn resolve(
         allowed_outbound_hosts: spec.allowed_outbound_hosts,
         quotas,
         upstreams: spec.upstreams,
+        elasticsearch: spec.elasticsearch.map(|es| es.auth),
         pipelines: spec.pipelines.keys().cloned().collect(),
     };
     let mut pipelines = BTreeMap::new();
@@ -476,6 +519,7 @@ fn resolve(
             allowed_outbound_hosts: tenant.allowed_outbound_hosts.clone(),
             quotas: tenant.quotas.clone(),
             upstreams: tenant.upstreams.clone(),
+            elasticsearch: tenant.elasticsearch.clone(),
         });
         pipelines.insert(format!("{id}.{name}"), p);
     }

@@ -150,6 +150,12 @@ fn operators_guide_reference_config_parses() {
     // The documented tenant file loads, with its overrides.
     let acme = &c.tenant_set["acme"];
     assert_eq!(acme.quotas.records_per_second, 2000);
+    assert_eq!(
+        acme.elasticsearch,
+        Some(crate::config::ElasticsearchAuth::ApiKey {
+            api_key_env: "WEIR_TENANT_ACME_ES_API_KEY".into()
+        })
+    );
     assert!(c.pipelines.contains_key("acme.tweets"));
 
     // Completeness: every field the structs have (serialized back, defaults

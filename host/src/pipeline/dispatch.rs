@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{ChainOutput, Pipeline};
+use super::{ChainOutput, Pipeline, TenantShare};
 use crate::event::{
     Ack, DeadLetter, FailureStage, IndexRequest, OnComplete, SourceRecord, default_doc_id,
 };
@@ -21,6 +21,18 @@ use crate::event::{
 pub trait DocumentSink: Send + Sync + 'static {
     /// Queues a document; waits while the sink is full (backpressure).
     fn send(&self, request: IndexRequest) -> impl Future<Output = ()> + Send;
+
+    /// Queues a document of `tenant`'s pipeline (`None`: an untenanted
+    /// one). A sink that writes with per-tenant credentials picks the
+    /// tenant's here; by default every document goes to [`DocumentSink::send`].
+    fn send_for(
+        &self,
+        tenant: Option<&Arc<TenantShare>>,
+        request: IndexRequest,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = tenant;
+        self.send(request)
+    }
 }
 
 impl DocumentSink for tokio::sync::mpsc::Sender<IndexRequest> {
@@ -135,7 +147,7 @@ pub async fn dispatch_outputs<S: DocumentSink>(
         let id = doc.id.unwrap_or_else(|| {
             default_doc_id(&origin.topic, origin.partition, origin.offset, doc.n)
         });
-        sink.send(IndexRequest {
+        let request = IndexRequest {
             index,
             id,
             body: Bytes::from(doc.body),
@@ -143,7 +155,7 @@ pub async fn dispatch_outputs<S: DocumentSink>(
             origin: Arc::clone(origin),
             dead_letter_topic: Arc::clone(&pipeline.dead_letter_topic),
             ack: acks.next().expect("one ack per deliverable"),
-        })
-        .await;
+        };
+        sink.send_for(pipeline.tenant.as_ref(), request).await;
     }
 }

@@ -56,6 +56,11 @@ impl TenantShare {
         })
     }
 
+    /// What the tenant's file granted it, as this share was built from.
+    pub fn binding(&self) -> &TenantBinding {
+        &self.binding
+    }
+
     /// Whether this runtime still matches `binding` (else rebuild).
     pub fn matches(&self, binding: &TenantBinding) -> bool {
         self.binding == *binding

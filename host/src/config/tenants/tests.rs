@@ -387,3 +387,90 @@ fn stored_module_caps_are_checked() {
         "{e}"
     );
 }
+
+/// ACME with an `[elasticsearch]` table holding `auth`.
+fn with_es(auth: &str) -> String {
+    format!("{ACME}\n[elasticsearch]\nauth = {auth}\n")
+}
+
+#[test]
+fn a_tenants_elasticsearch_credentials_name_only_its_own_variables() {
+    for (auth, key, var) in [
+        (
+            r#"{ type = "api_key", api_key_env = "ELASTIC_PASSWORD" }"#,
+            "api_key_env",
+            "ELASTIC_PASSWORD",
+        ),
+        (
+            r#"{ type = "basic", username = "acme", password_env = "WEIR_TENANT_GLOBEX_ES" }"#,
+            "password_env",
+            "WEIR_TENANT_GLOBEX_ES",
+        ),
+    ] {
+        let dir = Dir::new(&[("acme", &with_es(auth))]);
+        let e = error(&dir);
+        assert!(
+            e.contains(&format!(
+                "acme.toml: elasticsearch.auth.{key}: `{var}` is not this tenant's to read: its variables start with `WEIR_TENANT_ACME_`"
+            )),
+            "{e}"
+        );
+    }
+    let own = r#"{ type = "api_key", api_key_env = "WEIR_TENANT_ACME_ES_KEY" }"#;
+    let dir = Dir::new(&[("acme", &with_es(own)), ("globex", &globex())]);
+    let c = dir.load("").unwrap();
+    let auth = crate::config::ElasticsearchAuth::ApiKey {
+        api_key_env: "WEIR_TENANT_ACME_ES_KEY".into(),
+    };
+    assert_eq!(c.tenant_set["acme"].elasticsearch.as_ref(), Some(&auth));
+    let binding = c.pipelines["acme.tweets"].tenant.clone().unwrap();
+    assert_eq!(binding.elasticsearch, Some(auth));
+    // A tenant without the table indexes with the host's credentials.
+    let globex = c.pipelines["globex.tweets"].tenant.clone().unwrap();
+    assert_eq!(globex.elasticsearch, None);
+}
+
+/// A second tenant that names no credentials.
+fn globex() -> String {
+    ACME.replace("acme", "globex")
+        .replace("allowed_outbound_hosts = [\"http://127.0.0.1:8090\"]\n", "")
+}
+
+#[test]
+fn a_tenant_cannot_point_its_documents_elsewhere_or_send_them_bare() {
+    // Only `auth`: the cluster, TLS and batching stay the host's.
+    let dir = Dir::new(&[(
+        "acme",
+        &format!("{ACME}\n[elasticsearch]\nurl = \"http://10.0.0.1:9200\"\n"),
+    )]);
+    let e = error(&dir);
+    assert!(
+        e.contains("acme.toml") && e.contains("unknown field `url`"),
+        "{e}"
+    );
+    let dir = Dir::new(&[("acme", &with_es(r#"{ type = "none" }"#))]);
+    let e = error(&dir);
+    assert!(
+        e.contains("acme.toml: elasticsearch.auth: `none` is not a tenant credential"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_tenants_elasticsearch_secret_must_be_set_when_the_environment_is_read() {
+    let auth =
+        r#"{ type = "basic", username = "acme", password_env = "WEIR_TENANT_ACME_ES_PASSWORD" }"#;
+    let dir = Dir::new(&[("acme", &with_es(auth))]);
+    let path = dir.0.path().join("weir.toml");
+    let e = Config::from_toml_with(BASE, &path, dir.0.path(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "acme.toml: elasticsearch.auth.password_env: environment variable WEIR_TENANT_ACME_ES_PASSWORD is not set"
+        ),
+        "{e}"
+    );
+    let env = |k: &str| (k == "WEIR_TENANT_ACME_ES_PASSWORD").then(|| "s3cret".to_string());
+    Config::from_toml_with(BASE, &path, dir.0.path(), env).unwrap();
+}

@@ -218,8 +218,11 @@ impl SinkMetrics {
         }
     }
 
-    pub fn in_flight(&self, n: usize) {
-        self.in_flight.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// One sink's requests in flight went from `from` to `to` (sinks that
+    /// share these metrics, one per credential, add up in the gauge).
+    pub fn in_flight(&self, from: usize, to: usize) {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.in_flight.inc_by(n(to) - n(from));
     }
 
     #[cfg(test)]

@@ -38,6 +38,9 @@
 //! templates = [{ name = "logs", path = "templates/logs.json" }]
 //! ```
 //!
+//! A tenant with its own credentials gets its own sink ([`TenantSinks`],
+//! `tenants.rs`), so Elasticsearch enforces its index prefix too.
+//!
 //! Files: [`encoder`] (NDJSON and gzip),
 //! [`request_builder`] (batches), [`service`] (one request and its
 //! outcome), [`response`] (bulk response parsing), [`retry`] (rules and
@@ -52,6 +55,7 @@ pub mod retry;
 pub mod service;
 mod task;
 pub mod templates;
+mod tenants;
 
 #[cfg(test)]
 mod tests;
@@ -63,11 +67,13 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use self::health::HealthState;
 pub use self::health::SinkHealth;
 use self::metrics::SinkMetrics;
 pub use self::task::ShutdownReport;
+pub use self::tenants::{SecretSource, TenantSinks};
 use crate::config::redacted;
 use crate::config::{ConfigError, ElasticsearchConfig, MissingSecret, Problems};
 use crate::event::IndexRequest;
@@ -118,10 +124,25 @@ impl ElasticsearchSink {
         dlq: DeadLetterQueue,
         registry: &mut Registry,
     ) -> Result<SinkHandle, SinkError> {
+        let metrics = SinkMetrics::register(registry);
+        let env = |k: &str| std::env::var(k).ok();
+        Self::start_with(config, base_dir, dlq, metrics, &env).await
+    }
+
+    /// [`ElasticsearchSink::start`] with metrics already registered and
+    /// secrets read through `env`.
+    async fn start_with(
+        config: &ElasticsearchConfig,
+        base_dir: &Path,
+        dlq: DeadLetterQueue,
+        metrics: SinkMetrics,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<SinkHandle, SinkError> {
         let mut problems = Problems::new(Path::new("[elasticsearch]"));
         config.validate("", &mut problems);
         problems.finish().map_err(SinkError::Config)?;
-        let client = service::build_client(config, base_dir)?;
+        let credentials = config.auth.credentials(env).map_err(SinkError::Secret)?;
+        let client = service::client_with(config, base_dir, credentials)?;
         let templates = templates::load(&config.templates, base_dir)?;
         let url = elasticsearch::http::Url::parse(&config.url)
             .map(|u| redacted(&u))
@@ -134,12 +155,24 @@ impl ElasticsearchSink {
         )
         .await?;
         templates::install(&client, &templates, config.request.timeout).await?;
+        let sink = Self::spawn(config, client, dlq, metrics, tracing::Span::none());
+        tracing::info!(%url, templates = templates.len(), "elasticsearch sink started");
+        Ok(sink)
+    }
 
+    /// Starts the sink task for `client`, its logs inside `span`.
+    fn spawn(
+        config: &ElasticsearchConfig,
+        client: elasticsearch::Elasticsearch,
+        dlq: DeadLetterQueue,
+        metrics: SinkMetrics,
+        span: tracing::Span,
+    ) -> SinkHandle {
         let health = HealthState::new();
         let service = Arc::new(service::Service {
             client,
             dlq,
-            metrics: SinkMetrics::register(registry),
+            metrics,
             health: Arc::clone(&health),
             compression: config.gzip(),
             max_item_attempts: config.retry.max_item_attempts,
@@ -155,13 +188,12 @@ impl ElasticsearchSink {
             batch_timeout: config.batch.timeout,
             concurrency: config.request.concurrency,
         };
-        let join = tokio::spawn(task.run());
-        tracing::info!(%url, templates = templates.len(), "elasticsearch sink started");
-        Ok(SinkHandle {
+        let join = tokio::spawn(task.run().instrument(span));
+        SinkHandle {
             tx,
             health,
             control: Arc::new(Mutex::new(Some((stop_tx, join)))),
-        })
+        }
     }
 }
 
@@ -187,18 +219,9 @@ impl SinkHandle {
     /// requests and retries to settle, for at most `deadline`. Documents not
     /// indexed or dead-lettered by then stay unacknowledged.
     pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, SinkError> {
-        let control = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some((stop, join)) = control else {
-            return Err(SinkError::Closed);
-        };
-        // If the task already ended, `join` still holds its report.
-        let _ = stop.send(deadline);
-        drop(self.tx);
-        join.await.map_err(|e| SinkError::Task(e.to_string()))
+        let SinkHandle { tx, control, .. } = self;
+        drop(tx);
+        stop(&control, deadline).await
     }
 
     /// Health for the host's `/healthz`: the outcome of the last request.
@@ -210,6 +233,21 @@ impl SinkHandle {
     pub fn is_healthy(&self) -> bool {
         self.health.is_healthy()
     }
+}
+
+/// Tells the sink task behind `control` to finish within `deadline`, and
+/// waits for its report.
+async fn stop(
+    control: &Mutex<Option<Control>>,
+    deadline: Duration,
+) -> Result<ShutdownReport, SinkError> {
+    let control = control.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some((stop, join)) = control else {
+        return Err(SinkError::Closed);
+    };
+    // If the task already ended, `join` still holds its report.
+    let _ = stop.send(deadline);
+    join.await.map_err(|e| SinkError::Task(e.to_string()))
 }
 
 impl DocumentSink for SinkHandle {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use elasticsearch::Elasticsearch;
+use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
@@ -20,7 +21,7 @@ use super::request_builder::{BulkBatch, Pending, WireBody};
 use super::response::{self, error_summary};
 use super::retry::{ItemAction, RequestAction, classify_item, classify_request};
 use crate::config::{ElasticsearchConfig, Problems, resolve_path as resolve};
-use crate::event::{DeadLetter, FailureStage};
+use crate::event::{DeadLetter, FailureStage, IndexRequest};
 use crate::pipeline::DeadLetterQueue;
 
 /// Builds the client: one node, auth, TLS roots, request timeout. Bodies
@@ -30,6 +31,17 @@ pub fn build_client(
     cfg: &ElasticsearchConfig,
     base_dir: &Path,
 ) -> Result<Elasticsearch, SinkError> {
+    let credentials = cfg.credentials().map_err(SinkError::Secret)?;
+    client_with(cfg, base_dir, credentials)
+}
+
+/// Like [`build_client`], with `credentials` instead of `cfg.auth`'s (a
+/// tenant's).
+pub fn client_with(
+    cfg: &ElasticsearchConfig,
+    base_dir: &Path,
+    credentials: Option<Credentials>,
+) -> Result<Elasticsearch, SinkError> {
     let url = Url::parse(&cfg.url).map_err(|e| {
         let mut problems = Problems::new(Path::new("[elasticsearch]"));
         problems.add("url", e.to_string());
@@ -38,7 +50,7 @@ pub fn build_client(
     let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
         .timeout(cfg.request.timeout)
         .request_body_compression(false);
-    if let Some(creds) = cfg.credentials().map_err(SinkError::Secret)? {
+    if let Some(creds) = credentials {
         builder = builder.auth(creds);
     }
     if cfg.tls.accept_invalid_certs {
@@ -303,18 +315,20 @@ impl Service {
         self.metrics
             .items(ItemOutcome::DeadLettered, &pipelines.entries);
         for (p, reason) in letters {
-            let req = p.req;
-            self.dlq
-                .send(DeadLetter {
-                    pipeline: req.pipeline,
-                    topic: req.dead_letter_topic,
-                    record: req.origin,
-                    stage: FailureStage::Sink,
-                    reason,
-                    ack: req.ack,
-                })
-                .await;
+            self.dlq.send(refused(p.req, reason)).await;
         }
+    }
+}
+
+/// The dead letter of a document the sink could not index, for `reason`.
+pub fn refused(req: IndexRequest, reason: String) -> DeadLetter {
+    DeadLetter {
+        pipeline: req.pipeline,
+        topic: req.dead_letter_topic,
+        record: req.origin,
+        stage: FailureStage::Sink,
+        reason,
+        ack: req.ack,
     }
 }
 

@@ -69,6 +69,8 @@ struct Run {
     in_flight_docs: HashMap<Id, usize>,
     input_open: bool,
     deadline: Option<Instant>,
+    /// Requests in flight as last reported to the metrics.
+    reported_in_flight: usize,
 }
 
 impl SinkTask {
@@ -82,6 +84,7 @@ impl SinkTask {
             in_flight_docs: HashMap::new(),
             input_open: true,
             deadline: None,
+            reported_in_flight: 0,
         };
         let mut shutdown_pending = true;
         loop {
@@ -164,7 +167,9 @@ impl SinkTask {
             }
             self.dispatch(run, items);
         }
-        self.service.metrics.in_flight(run.in_flight.len());
+        let now = run.in_flight.len();
+        self.service.metrics.in_flight(run.reported_in_flight, now);
+        run.reported_in_flight = now;
     }
 
     /// Encodes `items` and starts their request.
@@ -243,7 +248,7 @@ impl SinkTask {
             drop(req);
             unacknowledged += 1;
         }
-        self.service.metrics.in_flight(0);
+        self.service.metrics.in_flight(run.reported_in_flight, 0);
         tracing::warn!(
             unacknowledged,
             "elasticsearch sink shutdown deadline passed; unindexed documents will be redelivered"

@@ -145,15 +145,7 @@ async fn bulk(
     body: Bytes,
 ) -> (StatusCode, String) {
     let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
-    let mut ndjson = Vec::new();
-    if gzip {
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut ndjson)
-            .expect("valid gzip");
-    } else {
-        ndjson.extend_from_slice(&body);
-    }
-    let text = String::from_utf8(ndjson).expect("utf-8 body");
+    let text = ndjson(&headers, &body);
     assert!(text.ends_with('\n'), "bulk body must end with a newline");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len() % 2, 0, "action/source pairs");
@@ -186,6 +178,19 @@ async fn bulk(
         Reply::Raw(status, body) => (StatusCode::from_u16(status).unwrap(), body),
         Reply::Wait(_) => unreachable!(),
     }
+}
+
+/// A bulk request's NDJSON body, gunzipped if it was sent gzipped.
+pub fn ndjson(headers: &HeaderMap, body: &[u8]) -> String {
+    let mut ndjson = Vec::new();
+    if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut ndjson)
+            .expect("valid gzip");
+    } else {
+        ndjson.extend_from_slice(body);
+    }
+    String::from_utf8(ndjson).expect("utf-8 body")
 }
 
 /// A `_bulk` response exactly as Elasticsearch shapes it.

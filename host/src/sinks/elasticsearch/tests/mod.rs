@@ -3,9 +3,11 @@
 //! tests wait on acknowledgements and dead letters with generous timeouts.
 
 mod bulk;
+mod credentials;
 mod delivery;
 mod mock;
 mod osmem;
+mod secured;
 
 use std::path::Path;
 use std::sync::Arc;
