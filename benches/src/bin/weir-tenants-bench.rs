@@ -674,10 +674,15 @@ struct Hostile {
     settle: Duration,
 }
 
-const HOSTILE: [Hostile; 3] = [
+const HOSTILE: [Hostile; 4] = [
     Hostile {
         id: "sleep",
         what: "fixture-sleep: sleeps 60 s per record in process (max_batch_wall_time 1s)",
+        settle: Duration::from_millis(4500),
+    },
+    Hostile {
+        id: "sleepcap",
+        what: "the same sleeper with max_concurrent_batches = 1",
         settle: Duration::from_millis(4500),
     },
     Hostile {
@@ -710,6 +715,13 @@ fn write_hostile_tenants(root: &Path) -> Result<PathBuf> {
             "fixture-sleep",
             "sleep.wasm",
             "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\n",
+            "during = \"process\", sleep_ms = 60000",
+        ),
+        (
+            "sleepcap",
+            "fixture-sleep",
+            "sleep.wasm",
+            "[quotas]\nmax_batch_time = \"1s\"\nmax_batch_wall_time = \"1s\"\nmax_concurrent_batches = 1\n",
             "during = \"process\", sleep_ms = 60000",
         ),
         (

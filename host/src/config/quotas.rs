@@ -49,6 +49,11 @@ pub struct Quotas {
     /// Log lines/s a module may write through `wasi:logging`; the rest are
     /// dropped and counted.
     pub log_lines_per_second: u64,
+    /// Wasm execution slots (of `runtime.max_concurrency`) the tenant's
+    /// batches may hold at once; 0 = as many as are free. Bounds what a
+    /// module that sleeps or loops can take from other tenants before the
+    /// fair scheduler has measured it.
+    pub max_concurrent_batches: usize,
 }
 
 impl Default for Quotas {
@@ -68,6 +73,7 @@ impl Default for Quotas {
             max_document_bytes: 1 << 20,
             max_documents_per_record: 100,
             log_lines_per_second: 100,
+            max_concurrent_batches: 0,
         }
     }
 }
@@ -112,6 +118,8 @@ pub struct QuotaOverrides {
     pub max_documents_per_record: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_lines_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_batches: Option<usize>,
 }
 
 impl QuotaOverrides {
@@ -138,6 +146,9 @@ impl QuotaOverrides {
                 .max_documents_per_record
                 .unwrap_or(d.max_documents_per_record),
             log_lines_per_second: self.log_lines_per_second.unwrap_or(d.log_lines_per_second),
+            max_concurrent_batches: self
+                .max_concurrent_batches
+                .unwrap_or(d.max_concurrent_batches),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use dispatch::{
     CommitError, CommitOffset, DeadLetterQueue, DocumentSink, TransactionalCommit, dispatch_outputs,
 };
 pub use provenance::{Chain, version_label};
-pub use scheduler::FairScheduler;
+pub use scheduler::{FairScheduler, SlotShare};
 pub use step::process_batch;
 pub use tenant::TenantShare;
 pub use worker::{IsCurrent, PartitionBatch, PartitionWorkers, Workers};
@@ -71,10 +71,18 @@ impl Pipeline {
     }
 
     /// The scheduling key and weight of the pipeline's Wasm work.
-    pub fn share(&self) -> (&str, u32) {
+    pub fn share(&self) -> (&str, SlotShare) {
         self.tenant
             .as_deref()
-            .map_or(("", 1), |t| (t.id.as_str(), t.weight))
+            .map_or(("", SlotShare::default()), |t| {
+                (
+                    t.id.as_str(),
+                    SlotShare {
+                        weight: t.weight,
+                        cap: t.quotas.max_concurrent_batches,
+                    },
+                )
+            })
     }
 }
 

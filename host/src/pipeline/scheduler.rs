@@ -7,6 +7,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
 
+/// What a tenant asks the scheduler for: its weight, and how many slots it
+/// may hold at once (`cap`, 0 = no cap beyond the free slots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotShare {
+    pub weight: u32,
+    pub cap: usize,
+}
+
+impl Default for SlotShare {
+    fn default() -> Self {
+        Self { weight: 1, cap: 0 }
+    }
+}
+
+/// A weight alone: no cap.
+impl From<u32> for SlotShare {
+    fn from(weight: u32) -> Self {
+        Self { weight, cap: 0 }
+    }
+}
+
 /// `slots` module instances that may run at once, shared between tenants
 /// by weight: start-time fair queuing on measured hold time.
 ///
@@ -47,7 +68,16 @@ struct Tenant {
     expected: f64,
     held: Duration,
     running: usize,
+    /// Slots it may hold at once (0 = any), from its latest request.
+    cap: usize,
     queue: VecDeque<Waiter>,
+}
+
+impl Tenant {
+    /// Whether another grant would stay within its cap.
+    fn under_cap(&self) -> bool {
+        self.cap == 0 || self.running < self.cap
+    }
 }
 
 #[derive(Debug)]
@@ -116,6 +146,7 @@ impl State {
                 .tenants
                 .iter()
                 .enumerate()
+                .filter(|(_, t)| t.under_cap())
                 .filter_map(|(i, t)| t.queue.front().map(|w| (t.vtime, w.seq, i)))
                 .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let Some((_, _, i)) = next else { return };
@@ -152,19 +183,22 @@ impl FairScheduler {
         }
     }
 
-    /// Waits for a slot for `tenant` (`""` for untenanted work) with
-    /// `weight` (0 counts as 1). Cancel-safe.
-    pub async fn acquire(&self, tenant: &str, weight: u32) -> FairPermit {
-        let weight = weight.max(1);
+    /// Waits for a slot for `tenant` (`""` for untenanted work) with its
+    /// share's weight (0 counts as 1), while the tenant holds fewer than
+    /// its share's cap. Cancel-safe.
+    pub async fn acquire(&self, tenant: &str, share: impl Into<SlotShare>) -> FairPermit {
+        let share = share.into();
+        let weight = share.weight.max(1);
         let (tenant, rx) = {
             let mut guard = self.inner.lock();
             let s = &mut *guard;
             let i = s.tenant(tenant);
             let t = &mut s.tenants[i];
+            t.cap = share.cap;
             if t.running == 0 && t.queue.is_empty() {
                 t.vtime = t.vtime.max(s.vclock);
             }
-            if s.free > 0 && s.waiting == 0 {
+            if s.free > 0 && s.waiting == 0 && s.tenants[i].under_cap() {
                 s.free -= 1;
                 let grant = s.start(i, weight);
                 return self.permit(i, weight, grant);
@@ -295,7 +329,7 @@ mod tests {
     fn workers(
         s: &FairScheduler,
         tenant: &'static str,
-        weight: u32,
+        weight: impl Into<SlotShare> + Copy + Send + 'static,
         hold: Duration,
         n: usize,
         grants: &Arc<AtomicUsize>,
@@ -416,5 +450,39 @@ mod tests {
         assert!(took >= Duration::from_secs(1) && took <= Duration::from_millis(1002));
         let total: f64 = s.usage().iter().map(|(_, d)| d.as_secs_f64()).sum();
         assert!((total - 2.0).abs() < 1e-6);
+    }
+
+    /// A tenant whose batches hold their slot for long (a module sleeping
+    /// to its wall-clock limit) takes every free slot before the scheduler
+    /// has measured it; its cap leaves the rest to others at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_capped_tenant_leaves_the_other_slots_free() {
+        for (cap, expect_good_served) in [(0, false), (1, true)] {
+            let s = FairScheduler::new(2);
+            let (sleeper, good) = (Arc::default(), Arc::default());
+            let share = SlotShare { weight: 1, cap };
+            let mut tasks = workers(&s, "sleeper", share, Duration::from_secs(30), 2, &sleeper);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tasks.extend(workers(&s, "good", 1, Duration::from_millis(10), 1, &good));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (slept, served) = (
+                sleeper.load(Ordering::Relaxed),
+                good.load(Ordering::Relaxed),
+            );
+            tasks.iter().for_each(|t| t.abort());
+            if expect_good_served {
+                assert_eq!(slept, 1, "cap 1: one slot for the sleeper");
+                assert!(
+                    served >= 90,
+                    "cap 1: the good tenant ran {served} batches in 1 s"
+                );
+            } else {
+                assert_eq!(
+                    (slept, served),
+                    (2, 0),
+                    "no cap: the sleeper holds both slots"
+                );
+            }
+        }
     }
 }

@@ -30,8 +30,8 @@ pub async fn process_batch(
     // Load the chain once: a swap during this batch applies to the next.
     let chain = pipeline.chain.load_full();
     let out = {
-        let (tenant, weight) = pipeline.share();
-        let _slot = scheduler.acquire(tenant, weight).await;
+        let (tenant, share) = pipeline.share();
+        let _slot = scheduler.acquire(tenant, share).await;
         let started = Instant::now();
         let out = run_chain(rt, &chain, records, &pipeline.metrics).await;
         pipeline
