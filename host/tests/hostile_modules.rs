@@ -329,3 +329,61 @@ async fn a_module_reaches_no_file_variable_or_socket_of_the_host() {
         other => panic!("the module reached the listener: {other:?}"),
     }
 }
+
+/// Every record within `max_documents_per_record` and every document
+/// within `max_document_bytes`, a batch may still hold too much: the
+/// records whose documents take it over `max_batch_output_bytes` fail,
+/// naming the limit, and the records before them go through.
+#[tokio::test]
+async fn a_batch_is_bounded_in_bytes_after_every_module() {
+    let rt = runtime();
+    let quotas = Quotas {
+        max_document_bytes: 100,
+        max_batch_output_bytes: 150,
+        ..Quotas::default()
+    };
+    let config = pipeline("", &quotas);
+    // Each record: 10 documents `{"n":0}`..`{"n":9}`, 7 bytes each.
+    let fanout = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "fanout"), ("n", "10")],
+    )
+    .await;
+    let (out, counted) =
+        run_counting(&rt, &fanout, &["{}", "{}", "{}"], "max_batch_output_bytes").await;
+    assert_eq!(out.docs.len(), 20, "the first two records fit in 150 bytes");
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].source, 2);
+    assert_first_reason(
+        &out,
+        "would be 210 bytes, over the limit of 150 (max_batch_output_bytes)",
+    );
+    assert_eq!(counted, 1);
+
+    // Run record by record (the module traps on a batch), each call's
+    // output is bounded by the module's memory but not their sum: past the
+    // limit the rest of the batch is not run at all.
+    let trapping = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "fanout"), ("n", "10"), ("trap_after", "1")],
+    )
+    .await;
+    let out = run(&rt, &trapping, &["{}"; 5]).await;
+    assert_eq!(out.docs.len(), 20);
+    let mut failed: Vec<_> = out.failures.iter().map(|f| f.source).collect();
+    failed.sort();
+    assert_eq!(failed, [2, 3, 4]);
+    let unrun = out
+        .failures
+        .iter()
+        .filter(|f| {
+            f.reason.contains("not run on this record")
+                && f.reason.contains("(max_batch_output_bytes)")
+        })
+        .count();
+    assert_eq!(unrun, 2, "records 3 and 4 are not run: {:?}", out.failures);
+}

@@ -46,6 +46,10 @@ pub struct Quotas {
     /// Documents one record may turn into across the chain (more: the
     /// record is dead-lettered, none of its documents indexed).
     pub max_documents_per_record: usize,
+    /// Bytes of documents one batch may hold after any module of the chain
+    /// (the records whose documents go over it are dead-lettered, and a
+    /// module run record by record is not run on the rest).
+    pub max_batch_output_bytes: usize,
     /// Log lines/s a module may write through `wasi:logging`; the rest are
     /// dropped and counted.
     pub log_lines_per_second: u64,
@@ -72,6 +76,7 @@ impl Default for Quotas {
             http_concurrency: 16,
             max_document_bytes: 1 << 20,
             max_documents_per_record: 100,
+            max_batch_output_bytes: 64 << 20,
             log_lines_per_second: 100,
             max_concurrent_batches: 0,
         }
@@ -117,6 +122,8 @@ pub struct QuotaOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_documents_per_record: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_output_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_lines_per_second: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_batches: Option<usize>,
@@ -145,6 +152,9 @@ impl QuotaOverrides {
             max_documents_per_record: self
                 .max_documents_per_record
                 .unwrap_or(d.max_documents_per_record),
+            max_batch_output_bytes: self
+                .max_batch_output_bytes
+                .unwrap_or(d.max_batch_output_bytes),
             log_lines_per_second: self.log_lines_per_second.unwrap_or(d.log_lines_per_second),
             max_concurrent_batches: self
                 .max_concurrent_batches
@@ -229,6 +239,15 @@ pub(super) fn quota_problem(q: &Quotas, runtime_memory: usize) -> Result<(), (St
             format!(
                 "{} is less than max_module_bytes ({}): not even one module of the largest size would fit",
                 q.max_stored_module_bytes, q.max_module_bytes
+            ),
+        ));
+    }
+    if q.max_batch_output_bytes < q.max_document_bytes {
+        return Err((
+            "max_batch_output_bytes".into(),
+            format!(
+                "{} is less than max_document_bytes ({}): a batch could not hold one document of the largest size",
+                q.max_batch_output_bytes, q.max_document_bytes
             ),
         ));
     }

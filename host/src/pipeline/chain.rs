@@ -80,15 +80,55 @@ pub async fn run_chain(
             .iter()
             .map(|it| to_wit(&records[it.source], &it.body))
             .collect();
-        let outcomes = run_isolating(rt, module, &batch, &mut out.limit_failures).await;
+        let budget = chain.max_batch_output_bytes;
+        let outcomes = run_isolating(rt, module, &batch, &mut out.limit_failures, budget).await;
         drop(batch);
         let m = metrics.module(&module.name);
         m.records_in.inc_by(items.len() as u64);
         let mut next = Vec::with_capacity(items.len());
+        // Bytes of the documents in `next`, against the batch's budget.
+        let mut held = 0usize;
         for (item, outcome) in items.into_iter().zip(outcomes) {
             match outcome {
                 WitOutcome::Emit(docs) => {
                     m.records_out.inc_by(docs.len() as u64);
+                    // One module's fan-out is refused here already, before
+                    // its documents count against the batch's bytes.
+                    if let Some(limit) = chain.max_documents_per_record
+                        && docs.len() > limit
+                    {
+                        if !std::mem::replace(&mut failed[item.source], true) {
+                            metrics.output_rejected("max_documents_per_record");
+                            out.failures.push(Failure {
+                                source: item.source,
+                                module: None,
+                                reason: format!(
+                                    "the record became {} documents, over the limit of {limit} (max_documents_per_record)",
+                                    docs.len()
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                    let bytes: usize = docs.iter().map(|d| d.body.len()).sum();
+                    if let Some(limit) = budget
+                        && held + bytes > limit
+                    {
+                        if !std::mem::replace(&mut failed[item.source], true) {
+                            metrics.output_rejected("max_batch_output_bytes");
+                            out.failures.push(Failure {
+                                source: item.source,
+                                module: None,
+                                reason: format!(
+                                    "after module {} the batch's documents would be {} bytes, over the limit of {limit} (max_batch_output_bytes)",
+                                    module.name,
+                                    held + bytes
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                    held += bytes;
                     next.extend(docs.into_iter().map(|d| from_wit(&item, d)));
                 }
                 WitOutcome::Drop => {
@@ -193,12 +233,16 @@ const ISOLATION_LIMIT_STREAK: usize = 3;
 
 /// Runs the batch; if the module traps, runs each record alone so only the
 /// records that trap by themselves fail (with the trap message). Counts
-/// the records failed by a resource limit into `limited`.
+/// the records failed by a resource limit into `limited`. Run record by
+/// record, each call's output is bounded by the module's memory but their
+/// sum is not: once the documents returned pass `budget` bytes, the rest
+/// of the records fail unrun.
 async fn run_isolating(
     rt: &WasmRuntime,
     module: &LoadedModule,
     batch: &[WitRecord],
     limited: &mut usize,
+    budget: Option<usize>,
 ) -> Vec<WitOutcome> {
     match module.run_batch(rt, batch).await {
         Ok(outcomes) => outcomes,
@@ -217,7 +261,17 @@ async fn run_isolating(
             // looping module: max_batch_time × batch size). After a few in
             // a row the rest fail with the same reason, unrun.
             let mut limited_in_a_row = 0;
+            let mut returned = 0usize;
             for record in batch {
+                if let Some(limit) = budget
+                    && returned > limit
+                {
+                    outcomes.push(WitOutcome::Fail(format!(
+                        "module {} not run on this record: run record by record, it returned {returned} bytes of documents, over the batch's limit of {limit} (max_batch_output_bytes)",
+                        module.name
+                    )));
+                    continue;
+                }
                 if limited_in_a_row >= ISOLATION_LIMIT_STREAK {
                     *limited += 1;
                     outcomes.push(WitOutcome::Fail(format!(
@@ -230,7 +284,11 @@ async fn run_isolating(
                 outcomes.push(match module.run_batch(rt, one).await {
                     Ok(mut o) => {
                         limited_in_a_row = 0;
-                        o.pop().expect("run_batch checks the outcome count")
+                        let outcome = o.pop().expect("run_batch checks the outcome count");
+                        if let WitOutcome::Emit(docs) = &outcome {
+                            returned += docs.iter().map(|d| d.body.len()).sum::<usize>();
+                        }
+                        outcome
                     }
                     Err(trap) => {
                         if trap.limit.is_some() {

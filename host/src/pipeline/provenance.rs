@@ -17,6 +17,9 @@ pub struct Chain {
     /// A record turning into more documents than this fails (a tenant's
     /// quota); `None`: no limit.
     pub max_documents_per_record: Option<usize>,
+    /// Bytes of documents a batch may hold after any module (a tenant's
+    /// quota); `None`: no limit.
+    pub max_batch_output_bytes: Option<usize>,
     /// Indices a module may send documents to; `None`: any (a chain run
     /// outside a configured pipeline, e.g. `weir process`).
     pub index_scope: Option<IndexScope>,
@@ -30,6 +33,7 @@ impl Chain {
         let mut chain = Self::new(modules, config.provenance_field.as_deref())
             .with_max_document_bytes(quotas.map(|q| q.max_document_bytes));
         chain.max_documents_per_record = quotas.map(|q| q.max_documents_per_record);
+        chain.max_batch_output_bytes = quotas.map(|q| q.max_batch_output_bytes);
         chain.index_scope = Some(config.index_scope());
         chain
     }
@@ -48,6 +52,7 @@ impl Chain {
             provenance,
             max_document_bytes: None,
             max_documents_per_record: None,
+            max_batch_output_bytes: None,
             index_scope: None,
         }
     }

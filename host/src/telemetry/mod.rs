@@ -41,8 +41,8 @@ pub struct StageLabels {
 pub struct OutputCheckLabels {
     pub tenant: String,
     pub pipeline: String,
-    /// `index`, `max_documents_per_record`, `max_document_bytes` or
-    /// `document` (not a JSON object).
+    /// `index`, `max_documents_per_record`, `max_document_bytes`,
+    /// `max_batch_output_bytes` or `document` (not a JSON object).
     pub check: String,
 }
 

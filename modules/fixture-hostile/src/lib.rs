@@ -3,7 +3,9 @@
 //!
 //! - `escape`: every document goes to the index named by `index` (and the
 //!   id named by `id`, if set), e.g. another tenant's;
-//! - `fanout`: every record becomes `n` documents;
+//! - `fanout`: every record becomes `n` documents (with `trap_after`, the
+//!   instance traps on its record after that many, so a batch is retried
+//!   record by record, each in a fresh instance);
 //! - `fail`: every record fails with a reason of `reason_bytes` bytes
 //!   (default 4 MiB), which would become a Kafka header;
 //! - `probe`: every record becomes a report of what the module could reach
@@ -15,10 +17,21 @@ use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
 
 /// The attack, read from the settings at `init`.
 pub enum Hostile {
-    Escape { index: String, id: Option<String> },
-    Fanout { n: usize },
-    Fail { reason: String },
-    Probe { connect: String },
+    Escape {
+        index: String,
+        id: Option<String>,
+    },
+    Fanout {
+        n: usize,
+        trap_after: Option<usize>,
+        seen: usize,
+    },
+    Fail {
+        reason: String,
+    },
+    Probe {
+        connect: String,
+    },
 }
 
 #[weir_guest::module]
@@ -31,6 +44,14 @@ impl Processor for Hostile {
             }),
             "fanout" => Ok(Hostile::Fanout {
                 n: config.parse_or("n", 1000)?,
+                trap_after: config
+                    .get("trap_after")
+                    .map(|v| {
+                        v.parse()
+                            .map_err(|e| Error::new(format!("trap_after: {e}")))
+                    })
+                    .transpose()?,
+                seen: 0,
             }),
             "fail" => Ok(Hostile::Fail {
                 reason: "x".repeat(config.parse_or("reason_bytes", 4 << 20)?),
@@ -51,11 +72,21 @@ impl Processor for Hostile {
                 }
                 Outcome::emit_one(doc)
             }
-            Hostile::Fanout { n } => Outcome::Emit(
-                (0..*n)
-                    .map(|i| Document::from_bytes(format!("{{\"n\":{i}}}")))
-                    .collect(),
-            ),
+            Hostile::Fanout {
+                n,
+                trap_after,
+                seen,
+            } => {
+                *seen += 1;
+                if trap_after.is_some_and(|after| *seen > after) {
+                    panic!("trapping on record {seen} of this instance");
+                }
+                Outcome::Emit(
+                    (0..*n)
+                        .map(|i| Document::from_bytes(format!("{{\"n\":{i}}}")))
+                        .collect(),
+                )
+            }
             Hostile::Fail { reason } => Outcome::fail(reason.clone()),
             Hostile::Probe { connect } => Outcome::emit_one(Document::from_bytes(probe(connect))),
         }

@@ -388,6 +388,24 @@ fn stored_module_caps_are_checked() {
     );
 }
 
+#[test]
+fn a_batch_must_hold_at_least_one_largest_document() {
+    let dir = Dir::new(&[(
+        "acme",
+        &ACME.replace(
+            "records_per_second = 500",
+            "max_document_bytes = 2000\nmax_batch_output_bytes = 1999",
+        ),
+    )]);
+    let e = error(&dir);
+    assert!(
+        e.contains(
+            "acme.toml: quotas.max_batch_output_bytes: 1999 is less than max_document_bytes (2000)"
+        ),
+        "{e}"
+    );
+}
+
 /// ACME with an `[elasticsearch]` table holding `auth`.
 fn with_es(auth: &str) -> String {
     format!("{ACME}\n[elasticsearch]\nauth = {auth}\n")
