@@ -7,6 +7,7 @@
 //! dropped without [`Ack::ack`] (shutdown, crash, a bug) never counts, so the
 //! records are delivered again instead of being lost.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -139,6 +140,22 @@ impl std::fmt::Display for FailureStage {
     }
 }
 
+/// Largest value of a header the host adds to a dead letter, in bytes; a
+/// module's failure reason is cut to it as soon as the host receives it.
+pub const MAX_HEADER_BYTES: usize = 4096;
+
+/// `value` cut to at most `max` bytes on a UTF-8 boundary, ending in
+/// `… [truncated, N bytes]` (N: the original length) when it was cut (a
+/// `max` shorter than that marker yields the marker alone).
+pub fn cap(value: &str, max: usize) -> Cow<'_, str> {
+    if value.len() <= max {
+        return Cow::Borrowed(value);
+    }
+    let marker = format!("… [truncated, {} bytes]", value.len());
+    let keep = value.floor_char_boundary(max.saturating_sub(marker.len()));
+    Cow::Owned(format!("{}{marker}", &value[..keep]))
+}
+
 /// A record that could not be delivered, with the reason.
 #[derive(Debug)]
 pub struct DeadLetter {
@@ -162,6 +179,40 @@ pub fn default_doc_id(topic: &str, partition: i32, offset: i64, n: usize) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_values_are_kept_whole() {
+        assert!(matches!(cap("boom", 4096), Cow::Borrowed("boom")));
+        let exact = "x".repeat(4096);
+        assert_eq!(cap(&exact, 4096), exact);
+    }
+
+    #[test]
+    fn long_values_are_cut_with_a_marker_naming_the_original_size() {
+        let long = "a".repeat(10_000);
+        let capped = cap(&long, 4096);
+        assert!(capped.len() <= 4096, "{}", capped.len());
+        assert!(capped.ends_with("… [truncated, 10000 bytes]"), "{capped}");
+        assert!(capped.starts_with(&"a".repeat(4000)));
+    }
+
+    #[test]
+    fn cuts_land_on_a_utf8_boundary() {
+        // 3-byte characters: no cut point lines up with the byte budget.
+        let long = "€".repeat(5_000);
+        for max in [4096, 4095, 4094, 100, 40] {
+            let capped = cap(&long, max);
+            assert!(capped.len() <= max, "{max}: {}", capped.len());
+            let kept = capped.strip_suffix("… [truncated, 15000 bytes]").unwrap();
+            assert!(kept.chars().all(|c| c == '€'), "{max}");
+            assert!(
+                max - capped.len() < 3,
+                "{max}: cut more than one character short"
+            );
+        }
+        // A budget smaller than the marker keeps only the marker.
+        assert_eq!(cap(&long, 5), "… [truncated, 15000 bytes]");
+    }
     use std::sync::atomic::AtomicBool;
 
     #[test]

@@ -387,3 +387,29 @@ async fn a_batch_is_bounded_in_bytes_after_every_module() {
         .count();
     assert_eq!(unrun, 2, "records 3 and 4 are not run: {:?}", out.failures);
 }
+
+/// A module failing every record with a megabyte of reason leaves the host
+/// holding at most what a dead letter carries per record: the reason is
+/// cut (with a marker naming its size) as soon as the host receives it.
+#[tokio::test]
+async fn a_huge_failure_reason_is_cut_when_the_host_receives_it() {
+    let rt = runtime();
+    let config = pipeline("", &Quotas::default());
+    let failing = chain(
+        &rt,
+        &config,
+        "fixture-hostile",
+        &[("mode", "fail"), ("reason_bytes", "1048576")],
+    )
+    .await;
+    let out = run(&rt, &failing, &["{}", "{}", "{}"]).await;
+    assert_eq!(out.failures.len(), 3);
+    for f in &out.failures {
+        assert!(f.reason.len() <= 4096, "{}", f.reason.len());
+        assert!(
+            f.reason.ends_with("… [truncated, 1048576 bytes]"),
+            "{}",
+            &f.reason[f.reason.len() - 40..]
+        );
+    }
+}

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::provenance::{Chain, splice_member};
-use crate::event::SourceRecord;
+use crate::event::{MAX_HEADER_BYTES, SourceRecord, cap};
 use crate::runtime::{LoadedModule, WasmRuntime, WitDocument, WitHeader, WitOutcome, WitRecord};
 use crate::telemetry::PipelineMetrics;
 
@@ -245,7 +245,7 @@ async fn run_isolating(
     budget: Option<usize>,
 ) -> Vec<WitOutcome> {
     match module.run_batch(rt, batch).await {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => outcomes.into_iter().map(bounded).collect(),
         Err(trap) if batch.len() == 1 => {
             *limited += usize::from(trap.limit.is_some());
             vec![WitOutcome::Fail(format!(
@@ -284,7 +284,7 @@ async fn run_isolating(
                 outcomes.push(match module.run_batch(rt, one).await {
                     Ok(mut o) => {
                         limited_in_a_row = 0;
-                        let outcome = o.pop().expect("run_batch checks the outcome count");
+                        let outcome = bounded(o.pop().expect("run_batch checks the outcome count"));
                         if let WitOutcome::Emit(docs) = &outcome {
                             returned += docs.iter().map(|d| d.body.len()).sum::<usize>();
                         }
@@ -303,6 +303,18 @@ async fn run_isolating(
             }
             outcomes
         }
+    }
+}
+
+/// The outcome with a failure reason cut to what a dead letter carries, as
+/// soon as the host has it: a module failing every record with megabytes
+/// of reason holds no more than that per record in the host.
+fn bounded(outcome: WitOutcome) -> WitOutcome {
+    match outcome {
+        WitOutcome::Fail(reason) if reason.len() > MAX_HEADER_BYTES => {
+            WitOutcome::Fail(cap(&reason, MAX_HEADER_BYTES).into_owned())
+        }
+        other => other,
     }
 }
 

@@ -28,7 +28,6 @@
 //!   be written for it, and holding the offset back would stall the
 //!   partition forever.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +39,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Ack, DeadLetter, SourceRecord};
+pub use crate::event::{MAX_HEADER_BYTES, cap};
 use crate::telemetry::Metrics;
 
 mod transaction;
@@ -61,21 +61,6 @@ pub mod headers {
     pub const OMITTED_HEADERS: &str = "weir.omitted.headers";
     /// On a reference dead letter: why the full dead letter was refused.
     pub const OMITTED_REASON: &str = "weir.omitted.reason";
-}
-
-/// Largest value of a header the host adds, in bytes.
-pub const MAX_HEADER_BYTES: usize = 4096;
-
-/// `value` cut to at most `max` bytes on a UTF-8 boundary, ending in
-/// `… [truncated, N bytes]` (N: the original length) when it was cut (a
-/// `max` shorter than that marker yields the marker alone).
-pub fn cap(value: &str, max: usize) -> Cow<'_, str> {
-    if value.len() <= max {
-        return Cow::Borrowed(value);
-    }
-    let marker = format!("… [truncated, {} bytes]", value.len());
-    let keep = value.floor_char_boundary(max.saturating_sub(marker.len()));
-    Cow::Owned(format!("{}{marker}", &value[..keep]))
 }
 
 /// What a failed dead-letter write means for that dead letter.
@@ -280,40 +265,6 @@ async fn write_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_values_are_kept_whole() {
-        assert!(matches!(cap("boom", 4096), Cow::Borrowed("boom")));
-        let exact = "x".repeat(4096);
-        assert_eq!(cap(&exact, 4096), exact);
-    }
-
-    #[test]
-    fn long_values_are_cut_with_a_marker_naming_the_original_size() {
-        let long = "a".repeat(10_000);
-        let capped = cap(&long, 4096);
-        assert!(capped.len() <= 4096, "{}", capped.len());
-        assert!(capped.ends_with("… [truncated, 10000 bytes]"), "{capped}");
-        assert!(capped.starts_with(&"a".repeat(4000)));
-    }
-
-    #[test]
-    fn cuts_land_on_a_utf8_boundary() {
-        // 3-byte characters: no cut point lines up with the byte budget.
-        let long = "€".repeat(5_000);
-        for max in [4096, 4095, 4094, 100, 40] {
-            let capped = cap(&long, max);
-            assert!(capped.len() <= max, "{max}: {}", capped.len());
-            let kept = capped.strip_suffix("… [truncated, 15000 bytes]").unwrap();
-            assert!(kept.chars().all(|c| c == '€'), "{max}");
-            assert!(
-                max - capped.len() < 3,
-                "{max}: cut more than one character short"
-            );
-        }
-        // A budget smaller than the marker keeps only the marker.
-        assert_eq!(cap(&long, 5), "… [truncated, 15000 bytes]");
-    }
 
     #[test]
     fn size_and_validation_errors_are_permanent_the_rest_transient() {
