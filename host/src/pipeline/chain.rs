@@ -97,35 +97,35 @@ pub async fn run_chain(
                     if let Some(limit) = chain.max_documents_per_record
                         && docs.len() > limit
                     {
-                        if !std::mem::replace(&mut failed[item.source], true) {
-                            metrics.output_rejected("max_documents_per_record");
-                            out.failures.push(Failure {
-                                source: item.source,
-                                module: None,
-                                reason: format!(
-                                    "the record became {} documents, over the limit of {limit} (max_documents_per_record)",
-                                    docs.len()
-                                ),
-                            });
-                        }
+                        let n = docs.len();
+                        refuse(
+                            &mut failed,
+                            &mut out.failures,
+                            metrics,
+                            item.source,
+                            "max_documents_per_record",
+                            || too_many_documents(n, limit),
+                        );
                         continue;
                     }
                     let bytes: usize = docs.iter().map(|d| d.body.len()).sum();
                     if let Some(limit) = budget
                         && held + bytes > limit
                     {
-                        if !std::mem::replace(&mut failed[item.source], true) {
-                            metrics.output_rejected("max_batch_output_bytes");
-                            out.failures.push(Failure {
-                                source: item.source,
-                                module: None,
-                                reason: format!(
+                        refuse(
+                            &mut failed,
+                            &mut out.failures,
+                            metrics,
+                            item.source,
+                            "max_batch_output_bytes",
+                            || {
+                                format!(
                                     "after module {} the batch's documents would be {} bytes, over the limit of {limit} (max_batch_output_bytes)",
                                     module.name,
                                     held + bytes
-                                ),
-                            });
-                        }
+                                )
+                            },
+                        );
                         continue;
                     }
                     held += bytes;
@@ -156,15 +156,15 @@ pub async fn run_chain(
     }
     if let Some(limit) = chain.max_documents_per_record {
         for (source, &n) in made.iter().enumerate() {
-            if n > limit && !std::mem::replace(&mut failed[source], true) {
-                metrics.output_rejected("max_documents_per_record");
-                out.failures.push(Failure {
+            if n > limit {
+                refuse(
+                    &mut failed,
+                    &mut out.failures,
+                    metrics,
                     source,
-                    module: None,
-                    reason: format!(
-                        "the record became {n} documents, over the limit of {limit} (max_documents_per_record)"
-                    ),
-                });
+                    "max_documents_per_record",
+                    || too_many_documents(n, limit),
+                );
             }
         }
         items.retain(|item| made[item.source] <= limit);
@@ -204,14 +204,14 @@ pub async fn run_chain(
             }
         }
         if let Err((check, reason)) = checked {
-            if !std::mem::replace(&mut failed[item.source], true) {
-                metrics.output_rejected(check);
-                out.failures.push(Failure {
-                    source: item.source,
-                    module: None,
-                    reason,
-                });
-            }
+            refuse(
+                &mut failed,
+                &mut out.failures,
+                metrics,
+                item.source,
+                check,
+                || reason,
+            );
             continue;
         }
         let n = per_source[item.source];
@@ -225,6 +225,30 @@ pub async fn run_chain(
         });
     }
     out
+}
+
+/// Fails record `source` on the host's output `check` (once per record:
+/// its first failure is the one dead-lettered), counting it.
+fn refuse(
+    failed: &mut [bool],
+    failures: &mut Vec<Failure>,
+    metrics: &PipelineMetrics,
+    source: usize,
+    check: &str,
+    reason: impl FnOnce() -> String,
+) {
+    if !std::mem::replace(&mut failed[source], true) {
+        metrics.output_rejected(check);
+        failures.push(Failure {
+            source,
+            module: None,
+            reason: reason(),
+        });
+    }
+}
+
+fn too_many_documents(n: usize, limit: usize) -> String {
+    format!("the record became {n} documents, over the limit of {limit} (max_documents_per_record)")
 }
 
 /// Records run alone after which a module that keeps hitting a limit is
