@@ -82,7 +82,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     partitions: usize,
     /// Which figures to print: memory, instantiation, isolation, hostile
-    /// (not by default: about 7 minutes).
+    /// (not by default: about 10 minutes).
     #[arg(long, value_delimiter = ',', default_values_t = ["memory".to_string(), "instantiation".into(), "isolation".into()])]
     sections: Vec<String>,
     /// Internal: measure N tenants in this process and print one row.
