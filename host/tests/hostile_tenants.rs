@@ -447,6 +447,22 @@ async fn a_module_emitting_200000_documents_per_record_is_dead_lettered_whole() 
     .await
 }
 
+/// Each record's 100 documents (about 790 bytes) are within the per-record
+/// count but over the batch's byte budget; the module also traps on a
+/// batch, so it is run record by record and stopped by the same budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_filling_the_batch_with_documents_is_dead_lettered_at_its_byte_limit() -> Result<()>
+{
+    run_case(Case {
+        module: "fixture-hostile",
+        settings: &[("mode", "fanout"), ("n", "100"), ("trap_after", "1")],
+        quotas: "max_document_bytes = 500\nmax_batch_output_bytes = 500",
+        record: evil_record,
+        expect: Expect::DeadLettered("over the limit of 500 (max_batch_output_bytes)"),
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_with_an_oversized_describe_is_refused_at_upload() -> Result<()> {
     run_case(Case {

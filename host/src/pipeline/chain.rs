@@ -291,7 +291,7 @@ async fn run_isolating(
                     && returned > limit
                 {
                     outcomes.push(WitOutcome::Fail(format!(
-                        "module {} not run on this record: run record by record, it returned {returned} bytes of documents, over the batch's limit of {limit} (max_batch_output_bytes)",
+                        "module {} not run on this record: run record by record, it returned {returned} bytes of documents, over the limit of {limit} (max_batch_output_bytes)",
                         module.name
                     )));
                     continue;
