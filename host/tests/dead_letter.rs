@@ -11,8 +11,9 @@ use prometheus_client::registry::Registry;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use weir::event::MAX_HEADER_BYTES;
 use weir::event::{Ack, DeadLetter, FailureStage, SourceRecord};
-use weir::sinks::dead_letter::{MAX_HEADER_BYTES, headers, run_writer};
+use weir::sinks::dead_letter::{headers, run_writer};
 use weir::telemetry::Metrics;
 use weir_testkit::Kafka;
 

@@ -30,10 +30,8 @@ fn pipeline(extra: &str, quotas: &Quotas) -> PipelineConfig {
         id: "acme".into(),
         weight: 1,
         index_prefix: "acme-".into(),
-        allowed_outbound_hosts: Vec::new(),
         quotas: quotas.clone(),
-        upstreams: Default::default(),
-        elasticsearch: None,
+        ..TenantBinding::default()
     });
     p
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use rig::*;
 use sha2::{Digest, Sha256};
+use weir::event::MAX_HEADER_BYTES;
 use weir::sinks::dead_letter::headers;
 use weir_testkit::module_wasm;
 
@@ -44,9 +45,6 @@ const WAVE: usize = 12;
 /// still gets through its records within the test.
 const BREAKER: &str =
     "[tenants.breaker]\nfailure_threshold = 3\nbase_backoff = \"100ms\"\nmax_backoff = \"500ms\"\n";
-
-/// Every header the host adds to a dead letter is capped at this.
-const MAX_HEADER_BYTES: usize = 4096;
 
 /// What the host must do with the hostile tenant's records.
 enum Expect {

@@ -246,10 +246,8 @@ async fn a_tenants_records_per_second_quota_holds_across_its_workers() {
         id: "acme".into(),
         weight: 1,
         index_prefix: "acme-".into(),
-        allowed_outbound_hosts: Vec::new(),
         quotas: quotas.clone(),
-        upstreams: Default::default(),
-        elasticsearch: None,
+        ..TenantBinding::default()
     })
     .unwrap();
     let pipeline = Arc::new(Pipeline {

@@ -4,7 +4,8 @@
 //! ([`run_holding_writer`], `transaction.rs`): holds it for the offset
 //! commit's transaction.
 //!
-//! Every header the host adds is capped at [`MAX_HEADER_BYTES`] (cut on a
+//! Every header the host adds is capped at
+//! [`MAX_HEADER_BYTES`](crate::event::MAX_HEADER_BYTES) (cut on a
 //! UTF-8 boundary, ending in `… [truncated, N bytes]`), so a module's
 //! `fail(reason)` cannot make a dead letter of any size.
 //!
@@ -38,8 +39,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Ack, DeadLetter, SourceRecord};
-pub use crate::event::{MAX_HEADER_BYTES, cap};
+use crate::event::{Ack, DeadLetter, MAX_HEADER_BYTES, SourceRecord, cap};
 use crate::telemetry::Metrics;
 
 mod transaction;
