@@ -403,18 +403,22 @@ pub async fn assert_committed_to_end(
     host: Option<&Host>,
 ) -> Result<()> {
     let end = rig.kafka.end_offsets(topic).await?;
-    wait_for(
+    let last = std::sync::Mutex::new(Vec::new());
+    let waited = wait_for(
         &format!("group {group} to commit {topic} to {end:?}"),
         Duration::from_secs(30),
         host,
         || async {
             let committed = rig.kafka.committed_offsets(group, topic).await?;
             let committed: Vec<i64> = committed.into_iter().map(|o| o.unwrap_or(0)).collect();
-            Ok((committed == end).then_some(()))
+            let done = committed == end;
+            *last.lock().unwrap() = committed;
+            Ok(done.then_some(()))
         },
     )
-    .await
-    .context("committed offsets")
+    .await;
+    let last = last.into_inner().unwrap();
+    waited.with_context(|| format!("committed offsets (last seen {last:?})"))
 }
 
 /// Writes `bytes` to a temporary name next to `path`, then renames it into

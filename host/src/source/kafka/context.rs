@@ -102,11 +102,19 @@ impl ConsumerContext for SourceContext {
                     "revoked with batches still in flight; they will be redelivered"
                 );
             }
+            let stop_tracking = || {
+                for tp in &tps {
+                    self.tracker.revoke(tp);
+                }
+            };
             if let Some(txn) = &self.txn {
-                // Failures are logged (and a fatal one stops the source):
-                // the partitions' records after their last commit are
-                // redelivered, with their dead letters.
-                let _ = txn.commit_pending(consumer.group_metadata(), self.revoke_timeout);
+                // Failures are logged (and a fatal one stops the source).
+                txn.revoke(
+                    consumer.group_metadata(),
+                    &tps,
+                    self.revoke_timeout,
+                    stop_tracking,
+                );
             } else {
                 match consumer.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) => {}
@@ -114,12 +122,7 @@ impl ConsumerContext for SourceContext {
                     Err(e) if e.to_string().contains("No offset stored") => {}
                     Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
                 }
-            }
-            for tp in &tps {
-                self.tracker.revoke(tp);
-                if let Some(txn) = &self.txn {
-                    txn.forget(tp);
-                }
+                stop_tracking();
             }
             self.metrics.assigned_partitions.dec_by(tps.len() as i64);
             tracing::info!(partitions = ?tps, "partitions revoked");

@@ -19,6 +19,11 @@ use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
 pub struct TransactionalOffsets {
     pending: Mutex<HashMap<TopicPartition, i64>>,
     port: Arc<dyn TransactionalCommit>,
+    /// Held from taking the pending offsets until their transaction ends,
+    /// and across a revoke's commit and forget: a periodic commit that
+    /// took a partition's offset before its revoke must not land after
+    /// it, when the partition's new owner may have committed further.
+    committing: Mutex<()>,
     metrics: Metrics,
     /// Set when the producer can never commit again (fenced): the source
     /// stops with this error.
@@ -30,6 +35,7 @@ impl TransactionalOffsets {
         Self {
             pending: Mutex::new(HashMap::new()),
             port,
+            committing: Mutex::new(()),
             metrics,
             fatal: Mutex::new(None),
         }
@@ -53,6 +59,36 @@ impl TransactionalOffsets {
     /// one transaction. Blocks up to about `timeout`. On failure nothing
     /// moved: the offsets stay pending for the next commit.
     pub fn commit_pending(
+        &self,
+        group: Option<ConsumerGroupMetadata>,
+        timeout: Duration,
+    ) -> Result<(), CommitError> {
+        let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
+        self.commit_locked(group, timeout)
+    }
+
+    /// Partitions being revoked: commits what is pending (with its dead
+    /// letters), runs `stop_tracking` (after which no completion stores an
+    /// offset for them), then forgets them; no other commit runs in
+    /// between or is still running once this returns. A failed commit is
+    /// logged; the partitions' records after their last commit are
+    /// redelivered to the next owner, with their dead letters.
+    pub fn revoke(
+        &self,
+        group: Option<ConsumerGroupMetadata>,
+        tps: &[TopicPartition],
+        timeout: Duration,
+        stop_tracking: impl FnOnce(),
+    ) {
+        let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.commit_locked(group, timeout);
+        stop_tracking();
+        for tp in tps {
+            self.forget(tp);
+        }
+    }
+
+    fn commit_locked(
         &self,
         group: Option<ConsumerGroupMetadata>,
         timeout: Duration,
@@ -230,5 +266,92 @@ mod tests {
             vec![vec![("a".to_string(), 1, 7)]]
         );
         assert_eq!(*port.released.lock().unwrap(), vec![("a".to_string(), 0)]);
+    }
+
+    /// A commit port whose first transaction waits for `proceed`; every
+    /// step goes to one log, in order.
+    struct SlowPort {
+        log: Mutex<Vec<String>>,
+        entered: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+        proceed: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl TransactionalCommit for SlowPort {
+        fn commit(
+            &self,
+            offsets: &[CommitOffset],
+            _group: &ConsumerGroupMetadata,
+            _timeout: Duration,
+        ) -> Result<(), CommitError> {
+            let mut o: Vec<_> = offsets.iter().map(|o| o.partition).collect();
+            o.sort();
+            let first = self.entered.lock().unwrap().take();
+            if let Some(entered) = first {
+                entered.send(()).unwrap();
+                self.proceed.lock().unwrap().recv().unwrap();
+            }
+            self.log.lock().unwrap().push(format!("committed {o:?}"));
+            Ok(())
+        }
+        fn release(&self, _topic: &str, _partition: i32) {}
+    }
+
+    /// The race behind a rebalance test that hung: a periodic commit took
+    /// partition 0's offset, the partition was revoked (and could be
+    /// committed further by its next owner), and then the old commit
+    /// landed, moving the group's offset back.
+    #[test]
+    fn no_commit_taken_before_a_revoke_lands_after_it() {
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (proceed, proceed_rx) = std::sync::mpsc::channel();
+        let port = Arc::new(SlowPort {
+            log: Mutex::default(),
+            entered: Mutex::new(Some(entered_tx)),
+            proceed: Mutex::new(proceed_rx),
+        });
+        let metrics = Metrics::register(&mut Registry::default());
+        let t = Arc::new(TransactionalOffsets::new(Arc::clone(&port) as _, metrics));
+        t.store("a", 0, 10);
+        t.store("a", 1, 5);
+        let periodic = {
+            let t = Arc::clone(&t);
+            std::thread::spawn(move || t.commit_pending(group(), Duration::from_secs(1)))
+        };
+        entered.recv().unwrap();
+        let (revoked_tx, revoked) = std::sync::mpsc::channel();
+        let revoke = {
+            let t = Arc::clone(&t);
+            let port = Arc::clone(&port);
+            std::thread::spawn(move || {
+                t.store("a", 0, 12);
+                t.revoke(
+                    group(),
+                    &[(Arc::from("a"), 0)],
+                    Duration::from_secs(1),
+                    || {},
+                );
+                port.log.lock().unwrap().push("revoked".into());
+                revoked_tx.send(()).unwrap();
+            })
+        };
+        // Without the commit turn the revoke finishes while the periodic
+        // commit is still held; with it, it cannot, and this times out.
+        let _ = revoked.recv_timeout(Duration::from_millis(300));
+        proceed.send(()).unwrap();
+        periodic.join().unwrap().unwrap();
+        revoke.join().unwrap();
+        let log = port.log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            vec!["committed [0, 1]", "committed [0]", "revoked"],
+            "the periodic commit ends before the revoke's own commit"
+        );
+        t.store("a", 1, 9);
+        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            port.log.lock().unwrap().last().unwrap(),
+            "committed [1]",
+            "the revoked partition is not committed again"
+        );
     }
 }
