@@ -110,6 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = config.admin.address() {
         let addr = addr.map_err(anyhow::Error::msg)?;
         let state = AdminState {
+            fleet: None,
             registry: Arc::new(registry),
             health: Arc::new(Vec::new),
             modules: None,

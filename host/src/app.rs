@@ -13,7 +13,8 @@ use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, ComponentHealth};
-use crate::config::{Config, DeadLetterDelivery, KafkaConfig};
+use crate::config::{Config, ControlMode, DeadLetterDelivery, KafkaConfig};
+use crate::fleet::Fleet;
 use crate::modules::{ConfigStatus, Registry as ModuleRegistry, Reloader};
 use crate::pipeline::{DeadLetterQueue, Routes, Workers};
 use crate::runtime::{OutboundHttp, WasmRuntime};
@@ -87,14 +88,54 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let http = OutboundHttp::new(&config, &mut registry)?;
+    // A fleet host starts from the control topic: read to its end, its
+    // tenants and modules written into the tenants folder, and its
+    // tenants applied through a config reload (one refused tenant stays
+    // out alone) once the operator's own pipelines are built.
+    let mut fleet = None;
+    let mut follower = None;
+    if config.control.mode == ControlMode::Kafka {
+        let (f, fo) = Fleet::connect(&config, &mut registry).await?;
+        fo.materialize()?;
+        fleet = Some(f);
+        follower = Some(fo);
+    }
+    let start_config = match &fleet {
+        Some(_) => config.without_tenants(),
+        None => config.clone(),
+    };
     let modules = ModuleRegistry::build(
         Arc::clone(&runtime),
         http,
         metrics.clone(),
         config.reload.keep_versions,
-        &config,
+        &start_config,
     )
     .await?;
+    let config_status = Arc::new(std::sync::Mutex::new(ConfigStatus {
+        path: config.path.display().to_string(),
+        ..ConfigStatus::default()
+    }));
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut reloader = (config.reload.watch || fleet.is_some()).then(|| Reloader {
+        registry: Arc::clone(&modules),
+        watch: config.reload.watch,
+        requests: fleet.is_some().then_some(reload_rx),
+        config_path: config.path.clone(),
+        debounce: config.reload.debounce,
+        source: control_tx,
+        metrics: metrics.clone(),
+        config: start_config,
+        status: Arc::clone(&config_status),
+    });
+    if let (Some(fo), Some(r)) = (follower.as_mut(), reloader.as_mut()) {
+        let status = r.reload_now().await;
+        if let Some(e) = status.last_error {
+            tracing::error!(error = %e, "tenants from the control topic: not all applied");
+        }
+        fo.settle(&modules).await;
+    }
 
     let (dlq, dlq_rx) = DeadLetterQueue::channel(1024);
     let dlq_stop = CancellationToken::new();
@@ -141,16 +182,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await
     .context("starting the Elasticsearch sink")?;
 
-    let config_status = Arc::new(std::sync::Mutex::new(ConfigStatus {
-        path: config.path.display().to_string(),
-        ..ConfigStatus::default()
-    }));
     let admin_stop = CancellationToken::new();
     let admin_task = match config.admin.address() {
         Some(addr) => {
             let addr = addr.map_err(|e| anyhow::anyhow!("admin.listen: {e}"))?;
             let sink_health = sink.clone();
+            let control_health = fleet.clone();
             let state = AdminState {
+                fleet: fleet.clone(),
                 registry: Arc::new(registry),
                 modules: Some(Arc::clone(&modules)),
                 config_status: Arc::clone(&config_status),
@@ -161,11 +200,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 )?),
                 health: Arc::new(move || {
                     let h = sink_health.health();
-                    vec![ComponentHealth {
+                    let mut all = vec![ComponentHealth {
                         name: "elasticsearch".into(),
                         healthy: h.healthy,
                         detail: h.last_error.clone(),
-                    }]
+                    }];
+                    if let Some(f) = &control_health {
+                        let (healthy, detail) = f.health();
+                        all.push(ComponentHealth {
+                            name: "control".into(),
+                            healthy,
+                            detail,
+                        });
+                    }
+                    all
                 }),
             };
             let (bound, task) = admin::serve(addr, state, admin_stop.clone()).await?;
@@ -175,7 +223,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         None => None,
     };
 
-    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let workers = Workers::new(Arc::clone(&runtime), sink.clone(), dlq.clone());
     let source = match &transactions {
         None => KafkaSource::new(&config.kafka, modules.routes(), workers, metrics.clone())?,
@@ -190,16 +237,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .with_control(control_rx);
 
     let reload_stop = CancellationToken::new();
-    let reloader = config.reload.watch.then(|| {
-        let reloader = Reloader {
-            registry: Arc::clone(&modules),
-            config_path: config.path.clone(),
-            debounce: config.reload.debounce,
-            source: control_tx,
-            metrics: metrics.clone(),
-            config: config.clone(),
-            status: Arc::clone(&config_status),
-        };
+    let reloader = reloader.map(|reloader| {
         let stop = reload_stop.clone();
         tokio::spawn(async move {
             if let Err(e) = reloader.run(stop).await {
@@ -207,9 +245,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             }
         })
     });
+    let follower = follower
+        .map(|fo| tokio::spawn(fo.run(Arc::clone(&modules), reload_tx, reload_stop.clone())));
 
     let drained = source.run(shutdown).await?;
     reload_stop.cancel();
+    if let Some(f) = &fleet {
+        f.stop();
+    }
+    if let Some(f) = follower {
+        stop_task(f, drained.deadline, "control follower").await;
+    }
     if let Some(r) = reloader {
         // A reload may be running a module's init (bounded by its wall
         // time, which can be longer than what is left of the drain).

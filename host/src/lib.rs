@@ -20,6 +20,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod event;
+pub mod fleet;
 pub mod modules;
 pub mod net;
 pub mod pipeline;

@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["sinks", "source"],
     &["modules"],
+    &["fleet"],
     &["admin"],
     &["app"],
     // The binary: `main.rs` and its `cli/` (they see the library as `weir::`).

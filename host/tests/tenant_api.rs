@@ -183,6 +183,7 @@ modules = [{{ path = "passthrough.wasm" }}]
             .await
             .unwrap();
         let state = AdminState {
+            fleet: None,
             registry: Arc::new(prom),
             health: Arc::new(Vec::new),
             modules: Some(Arc::clone(&registry)),
@@ -1795,6 +1796,8 @@ async fn a_bad_tenant_file_on_reload_refuses_only_that_tenants_change() {
     let (source, _source_rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = tokio_util::sync::CancellationToken::new();
     let reloader = weir::modules::Reloader {
+        watch: true,
+        requests: None,
         registry: Arc::clone(&host.registry),
         config_path: root.join("weir.toml"),
         debounce: std::time::Duration::from_millis(100),

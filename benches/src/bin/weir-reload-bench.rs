@@ -164,6 +164,8 @@ async fn swap_latency(args: &Args) -> Result<()> {
     let (control, _rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let reloader = Reloader {
+        watch: true,
+        requests: None,
         registry: Arc::clone(&registry),
         config_path: config_path.clone(),
         debounce: *args.debounce,

@@ -39,6 +39,10 @@ pub struct AdminState {
     /// The status page's sampler and index queries (absent: the page shows
     /// counters and modules only).
     pub status: Option<Arc<status::StatusPage>>,
+    /// The fleet's control topic (`control.mode = "kafka"`): changes are
+    /// written there and answered once this host applied them; `None`:
+    /// changes apply to this host directly.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
     /// Tokens and upload limit (`[admin]`); the default has no operator
     /// token, so the operator endpoints are open as before.
     pub api: api::ApiSettings,

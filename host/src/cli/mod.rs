@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod check;
+mod control;
 mod modules;
 mod pipelines;
 mod process;
@@ -51,6 +52,8 @@ enum Command {
     Tenants(tenants::TenantsArgs),
     /// Pause or resume a tenant's pipeline on a running host.
     Pipelines(pipelines::PipelinesArgs),
+    /// A fleet's control topic: import a host's files into it.
+    Control(control::ControlArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -78,6 +81,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             process::run(args).await
         }
         Command::Modules(args) => modules::run(args).await,
+        Command::Control(args) => {
+            init_logging(&LogConfig {
+                filter: "warn".into(),
+                ..LogConfig::default()
+            });
+            control::run(args).await
+        }
         Command::Tenants(args) => tenants::run(args).await,
         Command::Pipelines(args) => pipelines::run(args).await,
         Command::Produce(args) => {

@@ -1,6 +1,7 @@
 //! `weir.toml`: one file, strict (`deny_unknown_fields` everywhere), with
 //! errors that name the file, the key and the reason.
 
+mod control;
 mod elasticsearch;
 mod host_pattern;
 mod http;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use control::{ControlConfig, ControlMode};
 pub use elasticsearch::{
     BatchConfig, ElasticsearchAuth, ElasticsearchConfig, HealthConfig, MissingSecret,
     RequestConfig, RetryConfig, TemplateConfig, TenantElasticsearch, TlsConfig, redacted,
@@ -32,7 +34,8 @@ pub use pipeline::{
 pub use quotas::{QuotaOverrides, Quotas, TenantBinding};
 pub use runtime::{PoolingMode, RuntimeConfig};
 pub use tenants::{
-    LoadedTenants, Tenant, TenantFile, TenantsConfig, valid_module_name, valid_tenant_id,
+    FLEET_MARKER, LoadedTenants, Tenant, TenantFile, TenantsConfig, valid_module_name,
+    valid_tenant_id,
 };
 
 /// Why a configuration was refused: it could not be read, it is not valid
@@ -151,6 +154,9 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// `[control]`: the host's files (default) or a fleet's control topic.
+    #[serde(default)]
+    pub control: ControlConfig,
     /// Pipelines by name: `[pipelines.tweets]`.
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
@@ -434,6 +440,57 @@ impl Config {
                 .is_ok_and(|dir| file.parent() == Some(dir.as_path()))
     }
 
+    /// The tenants folder, resolved against the config file's folder
+    /// (`None` on a single-tenant host).
+    pub fn tenants_dir(&self) -> Option<PathBuf> {
+        (!self.tenants.dir.as_os_str().is_empty()).then(|| self.resolve(&self.tenants.dir))
+    }
+
+    /// Tenant `id` as its file `text` would define it in this host's
+    /// tenants folder: every check a tenant file gets at load but the
+    /// existence of its module files (they may not be written yet). A
+    /// problem names the file `<tenants dir>/<id>.toml` and the key.
+    pub fn tenant_from_text(&self, id: &str, text: &str) -> Result<Tenant, ConfigProblem> {
+        let dir = self.tenants_dir().unwrap_or_default();
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        let file = dir.join(format!("{id}.toml"));
+        let problem = |(key, reason): (String, String)| ConfigProblem {
+            file: file.clone(),
+            key,
+            reason,
+        };
+        if !valid_tenant_id(id) {
+            return Err(problem((
+                String::new(),
+                format!(
+                    "`{id}` is not a tenant id: use 1-32 of a-z, 0-9 and '-', starting with a letter"
+                ),
+            )));
+        }
+        let env = |k: &str| std::env::var(k).ok();
+        tenants::load_text(
+            id,
+            text,
+            &file,
+            &dir,
+            &self.tenants.defaults,
+            &self.tenants.env_prefix,
+            self.runtime.max_memory_bytes,
+            Some(&env),
+        )
+        .map(|(t, _)| t)
+        .map_err(problem)
+    }
+
+    /// This config without its tenants and their pipelines: what a fleet
+    /// host starts from before the control topic adds them.
+    pub fn without_tenants(&self) -> Config {
+        let mut c = self.clone();
+        c.pipelines.retain(|_, p| p.tenant.is_none());
+        c.tenant_set.clear();
+        c
+    }
+
     /// Resolves a path from the config against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         resolve_path(&self.base_dir, p)
@@ -495,6 +552,8 @@ impl Config {
             p.add("admin.listen", e);
         }
         self.admin.validate(p);
+        self.control
+            .validate(!self.tenants.dir.as_os_str().is_empty(), p);
         // Tenants reach the API over the network: operator endpoints (every
         // tenant's metrics and modules) may not be open to them.
         if let Some(Ok(addr)) = self.admin.address()

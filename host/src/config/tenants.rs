@@ -134,6 +134,11 @@ impl Tenant {
     }
 }
 
+/// First line of a tenant file a fleet host wrote from the control topic:
+/// such a file is the host's copy, replaced or removed as the topic says.
+pub const FLEET_MARKER: &str =
+    "# Written from the control topic: change it through the admin API, not here.\n";
+
 /// A module name an API caller may use: 1–64 of `[a-z0-9_-]`, starting
 /// with a letter or digit (so no `..`, `/`, or hidden files).
 pub fn valid_module_name(name: &str) -> bool {
@@ -260,7 +265,7 @@ pub(super) fn load_dir(
 }
 
 /// The first problem of a tenant file, by key (empty: the whole file).
-type Invalid = (String, String);
+pub(super) type Invalid = (String, String);
 
 fn load_file(
     file: &Path,
@@ -284,9 +289,35 @@ fn load_file(
     }
     let text =
         std::fs::read_to_string(file).map_err(|e| (String::new(), format!("cannot read: {e}")))?;
+    load_text(
+        &id,
+        &text,
+        file,
+        dir,
+        defaults,
+        env_prefix,
+        runtime_memory,
+        env,
+    )
+}
+
+/// A tenant file's `text` as if read from `file` (tenant `id`, in the
+/// tenants folder `dir`): every check [`load_dir`] makes of one file but
+/// the existence of its module files.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn load_text(
+    id: &str,
+    text: &str,
+    file: &Path,
+    dir: &Path,
+    defaults: &Quotas,
+    env_prefix: &str,
+    runtime_memory: usize,
+    env: Option<EnvLookup<'_>>,
+) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), Invalid> {
     let spec: TenantFile =
-        toml::from_str(&text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
-    check_secret_names(&id, &spec, env_prefix)?;
+        toml::from_str(text).map_err(|e| (String::new(), e.to_string().trim_end().to_string()))?;
+    check_secret_names(id, &spec, env_prefix)?;
     if let (Some(es), Some(env)) = (&spec.elasticsearch, env) {
         es.auth.credentials(env).map_err(|e| {
             (
@@ -296,7 +327,7 @@ fn load_file(
         })?;
     }
     check_token_urls(&spec.upstreams, &spec.allowed_outbound_hosts)?;
-    resolve(&id, file, dir, spec, defaults, runtime_memory)
+    resolve(id, file, dir, spec, defaults, runtime_memory)
 }
 
 /// A tenant's token endpoints are reached like its modules' requests, so

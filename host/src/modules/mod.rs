@@ -15,5 +15,5 @@ mod watch;
 
 pub use registry::{ApplyError, LoadError, ModuleStatus, Registry, RollbackError, VersionStatus};
 pub use status::PipelineStatus;
-pub use uploads::{UploadError, UploadReport};
-pub use watch::{ConfigStatus, Reloader};
+pub use uploads::{UploadError, UploadReport, store_module_file};
+pub use watch::{ConfigStatus, ReloadRequest, Reloader};

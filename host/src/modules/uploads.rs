@@ -79,6 +79,55 @@ impl Registry {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<UploadReport, UploadError> {
+        self.load_upload(tenant, name, bytes, true).await
+    }
+
+    /// Everything [`Registry::upload_module`] checks (name, size, stored
+    /// caps, compile, world, `init` in every slot that uses the file),
+    /// with nothing written or activated: a fleet host checks an upload
+    /// before it writes it to the control topic.
+    pub async fn check_upload(
+        &self,
+        tenant: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<UploadReport, UploadError> {
+        self.load_upload(tenant, name, bytes, false).await
+    }
+
+    /// Records that the tenant's module `name` (content `digest`) was
+    /// refused before it could load (a fleet host's incomplete or
+    /// corrupted copy): every slot running that file keeps its version and
+    /// shows the error. Returns the slots marked.
+    pub fn refuse_upload(&self, tenant: &str, name: &str, digest: &str, message: &str) -> usize {
+        let Some(path) = self
+            .tenants()
+            .remove(tenant)
+            .and_then(|t| t.module_path(name))
+        else {
+            return 0;
+        };
+        let path = canonical(&path);
+        let mut marked = 0;
+        for t in self.upload_targets(tenant, &path) {
+            if let Some(entry) = self.entries().get_mut(&t.pipeline) {
+                self.metrics
+                    .module_reload(&t.pipeline, &t.slot.name, "rejected");
+                entry.slots[t.index].reject(message.to_string(), digest);
+                marked += 1;
+            }
+        }
+        self.refresh_status();
+        marked
+    }
+
+    async fn load_upload(
+        &self,
+        tenant: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        commit: bool,
+    ) -> Result<UploadReport, UploadError> {
         let owner = self
             .tenants()
             .remove(tenant)
@@ -100,6 +149,13 @@ impl Registry {
         std::fs::create_dir_all(&owner.modules_dir)?;
         let path = canonical(&path);
         let digest = digest_of(&bytes);
+        let report = |activated| UploadReport {
+            tenant: tenant.into(),
+            module: name.into(),
+            digest: digest.clone(),
+            bytes: bytes.len(),
+            activated,
+        };
         for _ in 0..ATTEMPTS {
             let targets = self.upload_targets(tenant, &path);
             // Load for every slot first (no lock held); commit only if all
@@ -124,6 +180,9 @@ impl Registry {
                     .await
                     .map_err(|e| UploadError::Rejected(e.to_string()))?;
             }
+            if !commit {
+                return Ok(report(Vec::new()));
+            }
             if !self.still_current(&targets) {
                 continue;
             }
@@ -132,13 +191,7 @@ impl Registry {
                 continue;
             };
             self.refresh_status();
-            return Ok(UploadReport {
-                tenant: tenant.into(),
-                module: name.into(),
-                digest,
-                bytes: bytes.len(),
-                activated,
-            });
+            return Ok(report(activated));
         }
         Err(UploadError::Rejected(format!(
             "the tenant's pipelines were rebuilt {ATTEMPTS} times during the upload (config reloads); retry"
@@ -200,6 +253,30 @@ fn current(entries: &BTreeMap<String, Entry>, targets: &[Target]) -> bool {
     targets
         .iter()
         .all(|t| entries.get(&t.pipeline).is_some_and(|e| e.build == t.build))
+}
+
+/// Writes `bytes` as tenant `owner`'s module `name` without loading it,
+/// after the checks an upload gets before it loads (name, size, stored
+/// caps); unchanged content is not rewritten. A fleet host fills a
+/// tenant's modules folder this way before the tenant's pipelines load
+/// (they load, and are checked, with the tenant's file).
+pub fn store_module_file(owner: &Tenant, name: &str, bytes: &[u8]) -> Result<(), UploadError> {
+    let path = owner
+        .module_path(name)
+        .ok_or_else(|| UploadError::InvalidName(name.into()))?;
+    if bytes.len() > owner.quotas.max_module_bytes {
+        return Err(UploadError::TooLarge {
+            len: bytes.len(),
+            limit: owner.quotas.max_module_bytes,
+        });
+    }
+    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    check_store(owner, &path, bytes.len())?;
+    std::fs::create_dir_all(&owner.modules_dir)?;
+    write_atomically(&path, bytes)?;
+    Ok(())
 }
 
 /// Refuses an upload that would take the tenant's modules folder over

@@ -32,8 +32,17 @@ pub struct ConfigStatus {
     pub last_error: Option<String>,
 }
 
+/// A request to re-read and apply the config now; answered with the
+/// config status after the reload (a fleet host's follower asks this after
+/// writing a tenant file from the control topic).
+pub type ReloadRequest = tokio::sync::oneshot::Sender<ConfigStatus>;
+
 pub struct Reloader {
     pub registry: Arc<Registry>,
+    /// Watch the files (`reload.watch`); without it, only requests reload.
+    pub watch: bool,
+    /// Reloads asked for by the control plane.
+    pub requests: Option<mpsc::UnboundedReceiver<ReloadRequest>>,
     pub config_path: PathBuf,
     pub debounce: Duration,
     pub source: mpsc::UnboundedSender<SourceControl>,
@@ -52,8 +61,31 @@ fn canonical_dir(p: &Path) -> Option<PathBuf> {
 }
 
 impl Reloader {
+    /// Re-reads and applies the config at once; returns the config status.
+    pub async fn reload_now(&mut self) -> ConfigStatus {
+        self.reload_config().await;
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut requests = self.requests.take();
+        if !self.watch {
+            // Requests only: no file is watched.
+            let Some(requests) = requests.as_mut() else {
+                return Ok(());
+            };
+            loop {
+                let reply = tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    r = requests.recv() => match r { Some(r) => r, None => return Ok(()) },
+                };
+                let _ = reply.send(self.reload_now().await);
+            }
+        }
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher: RecommendedWatcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -88,8 +120,25 @@ impl Reloader {
         );
 
         loop {
+            let asked = async {
+                match requests.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
+                r = asked => {
+                    match r {
+                        Some(reply) => {
+                            let status = self.reload_now().await;
+                            self.watch_dirs(&mut watcher, &mut watched, &config_file).await;
+                            let _ = reply.send(status);
+                        }
+                        None => requests = None,
+                    }
+                    continue;
+                }
                 p = rx.recv() => match p { Some(p) => p, None => return Ok(()) },
             };
             // Debounce: collect until quiet for `debounce`.
@@ -263,6 +312,7 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
         ("runtime", &old.runtime, &new.runtime),
         ("admin", &old.admin, &new.admin),
         ("reload", &old.reload, &new.reload),
+        ("control", &old.control, &new.control),
         ("upstreams", &old.upstreams, &new.upstreams),
     ] {
         if differs(a, b) {

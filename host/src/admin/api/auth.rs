@@ -170,6 +170,20 @@ impl FromRequestParts<AdminState> for Caller {
 pub(super) struct Scope {
     pub tenant: Tenant,
     pub registry: Arc<crate::modules::Registry>,
+    /// Who called: the control topic names a tenant's own changes.
+    pub principal: Principal,
+    /// The fleet's control topic, when changes go through it.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
+}
+
+impl Scope {
+    /// The tenant a change is written by (`None`: the operator).
+    pub fn writer(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Operator => None,
+            Principal::Tenant(id) => Some(id),
+        }
+    }
 }
 
 impl FromRequestParts<AdminState> for Scope {
@@ -195,6 +209,11 @@ impl FromRequestParts<AdminState> for Scope {
             .tenants()
             .remove(&id)
             .ok_or_else(|| no_tenant(&id))?;
-        Ok(Scope { tenant, registry })
+        Ok(Scope {
+            tenant,
+            registry,
+            principal,
+            fleet: state.fleet.clone(),
+        })
     }
 }

@@ -6,6 +6,7 @@
 //! against it, so a route cannot be added without documenting it.
 
 pub(crate) mod auth;
+mod control;
 mod metrics;
 mod modules;
 mod tenants;
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use std::time::Duration;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
@@ -23,6 +24,8 @@ pub use self::auth::Principal;
 pub use self::metrics::tenant_series;
 use super::AdminState;
 use crate::config::AdminConfig;
+use crate::fleet::ControlError;
+use serde::Serialize;
 
 /// What the API needs of `[admin]`.
 #[derive(Debug, Clone)]
@@ -173,6 +176,14 @@ fn table() -> Vec<(Route, MethodRouter<AdminState>)> {
             route("get", "/v1/tenants/{tenant}/metrics", Tenant),
             get(tenants::metrics),
         ),
+        (
+            route("put", "/v1/control/tenants/{tenant}", Operator),
+            put(control::put_tenant),
+        ),
+        (
+            route("delete", "/v1/control/tenants/{tenant}", Operator),
+            delete(control::remove_tenant),
+        ),
     ]
 }
 
@@ -206,6 +217,29 @@ pub(super) fn router(state: AdminState) -> Router {
         .layer(body_timeout)
         .layer(request_timeout)
         .with_state(state)
+}
+
+/// A change's answer through the control topic: `body` (a JSON object)
+/// with the `control_offset` it was written at.
+pub(crate) fn with_offset(body: impl Serialize, offset: i64) -> Response {
+    let mut value = serde_json::to_value(body).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("control_offset".into(), offset.into());
+    }
+    Json(value).into_response()
+}
+
+/// The answer to a change the control topic did not carry through.
+pub(crate) fn control_error(e: ControlError) -> Response {
+    let status = match &e {
+        ControlError::Upload(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ControlError::Refused(r) => {
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        ControlError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ControlError::NotApplied(_) => StatusCode::GATEWAY_TIMEOUT,
+    };
+    error(status, e)
 }
 
 /// A JSON error body: `{"error": "..."}`.

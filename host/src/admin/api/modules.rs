@@ -52,6 +52,15 @@ pub(super) async fn rollback(
         return error(StatusCode::NOT_FOUND, "this host runs no pipelines");
     };
     let to = body.and_then(|Json(b)| b.to);
+    if let Some(fleet) = &state.fleet {
+        return match fleet
+            .rollback(registry, &pipeline, &module, to.as_deref(), None)
+            .await
+        {
+            Ok((offset, status)) => super::with_offset(status, offset),
+            Err(e) => super::control_error(e),
+        };
+    }
     match Arc::clone(registry)
         .rollback(&pipeline, &module, to.as_deref())
         .await

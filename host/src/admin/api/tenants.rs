@@ -11,11 +11,12 @@ use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::auth::{Caller, Principal, Scope};
-use super::error;
 use super::modules::RollbackRequest;
+use super::{control_error, error, with_offset};
 use crate::admin::AdminState;
 use crate::config::valid_module_name;
 use crate::config::{Quotas, Tenant};
+use crate::fleet::ControlError;
 use crate::modules::{PipelineStatus, RollbackError, UploadError};
 
 /// A tenant as the API shows it (no file paths, no token hash).
@@ -147,18 +148,41 @@ pub(super) async fn upload(
         Ok(b) => b,
         Err(r) => return r,
     };
-    match scope
-        .registry
-        .upload_module(&scope.tenant.id, &name, bytes)
-        .await
-    {
-        Ok(report) => Json(report).into_response(),
-        Err(UploadError::UnknownTenant(id)) => super::auth::no_tenant(&id),
-        Err(e @ UploadError::InvalidName(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ UploadError::TooLarge { .. }) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
-        Err(e @ UploadError::Rejected(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e @ UploadError::StoreFull { .. }) => error(StatusCode::CONFLICT, e),
-        Err(e @ UploadError::Io(_)) => {
+    let result = match &scope.fleet {
+        Some(fleet) => fleet
+            .upload(
+                &scope.registry,
+                &scope.tenant.id,
+                &name,
+                bytes,
+                scope.writer(),
+            )
+            .await
+            .map(|(offset, report)| with_offset(report, offset)),
+        None => scope
+            .registry
+            .upload_module(&scope.tenant.id, &name, bytes)
+            .await
+            .map(|r| Json(r).into_response())
+            .map_err(ControlError::Upload),
+    };
+    let e = match result {
+        Ok(response) => return response,
+        Err(ControlError::Upload(e)) => e,
+        Err(e) => return control_error(e),
+    };
+    upload_error(&scope, &name, e)
+}
+
+/// The answer to a refused upload.
+fn upload_error(scope: &Scope, name: &str, e: UploadError) -> Response {
+    match e {
+        UploadError::UnknownTenant(id) => super::auth::no_tenant(&id),
+        e @ UploadError::InvalidName(_) => error(StatusCode::BAD_REQUEST, e),
+        e @ UploadError::TooLarge { .. } => error(StatusCode::PAYLOAD_TOO_LARGE, e),
+        e @ UploadError::Rejected(_) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        e @ UploadError::StoreFull { .. } => error(StatusCode::CONFLICT, e),
+        e @ UploadError::Io(_) => {
             tracing::error!(tenant = %scope.tenant.id, module = %name, error = %e, "module upload failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, e)
         }
@@ -248,6 +272,23 @@ pub(super) async fn rollback(
         Err(r) => return r,
     };
     let to = body.and_then(|Json(b)| b.to);
+    if let Some(fleet) = &scope.fleet {
+        return match fleet
+            .rollback(
+                &scope.registry,
+                &p.name,
+                &module,
+                to.as_deref(),
+                scope.writer(),
+            )
+            .await
+        {
+            Ok((offset, status)) => {
+                with_offset(status.relative_to(&scope.tenant.modules_dir), offset)
+            }
+            Err(e) => control_error(e),
+        };
+    }
     match scope
         .registry
         .rollback(&p.name, &module, to.as_deref())
@@ -275,14 +316,32 @@ async fn set_paused(scope: Scope, pipeline: &str, paused: bool) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let Some(changed) = scope.registry.set_paused(&p.name, paused).await else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no pipeline `{pipeline}` in tenant `{}`", scope.tenant.id),
-        );
+    let (changed, offset) = match &scope.fleet {
+        Some(fleet) => match fleet
+            .set_paused(&scope.registry, &p.name, paused, scope.writer())
+            .await
+        {
+            Ok((offset, changed)) => (changed, Some(offset)),
+            Err(e) => return control_error(e),
+        },
+        None => match scope.registry.set_paused(&p.name, paused).await {
+            Some(changed) => (changed, None),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("no pipeline `{pipeline}` in tenant `{}`", scope.tenant.id),
+                );
+            }
+        },
     };
     match owned_pipeline(&scope, pipeline).await {
-        Ok(pipeline) => Json(RunStateChange { changed, pipeline }).into_response(),
+        Ok(pipeline) => {
+            let change = RunStateChange { changed, pipeline };
+            match offset {
+                Some(offset) => with_offset(change, offset),
+                None => Json(change).into_response(),
+            }
+        }
         Err(r) => r,
     }
 }

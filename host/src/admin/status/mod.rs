@@ -155,6 +155,7 @@ mod tests {
         let m = crate::telemetry::Metrics::register(&mut registry);
         m.pipeline("news").records_consumed.inc_by(7);
         AdminState {
+            fleet: None,
             api: Default::default(),
             registry: Arc::new(registry),
             health: Arc::new(|| {

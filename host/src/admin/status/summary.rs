@@ -29,6 +29,9 @@ pub struct Summary {
     /// Absent when the host has no status page state (no index queries).
     pub indices: Option<IndexSide>,
     pub config: ConfigStatus,
+    /// The fleet's control topic, on a host that follows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<crate::fleet::ControlPlaneStatus>,
     /// Load errors, sink health, dead letters, index query problems.
     pub errors: Vec<ErrorItem>,
 }
@@ -263,6 +266,7 @@ pub async fn build(state: &AdminState, page: Option<&StatusPage>) -> Summary {
         modules,
         indices,
         config,
+        control: state.fleet.as_ref().map(|f| f.status()),
         errors,
     }
 }
