@@ -273,3 +273,60 @@ fn index_patterns_match_runs_of_any_characters() {
         );
     }
 }
+
+#[test]
+fn control_defaults_to_files_and_kafka_needs_a_tenants_folder() {
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.control.mode, ControlMode::Files);
+    assert_eq!(c.control.topic, "weir-control");
+    assert!(c.control.chunk_bytes < 1 << 20);
+
+    let err = parse(&format!(
+        "{BASE}\n[control]\nmode = \"kafka\"\ntopic = \"bad topic\"\nchunk_bytes = 10\nreplication_factor = 0\n"
+    ))
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "control.topic",
+            "control.chunk_bytes",
+            "control.replication_factor",
+            "control.mode"
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("weir.toml: control.topic:"), "{err}");
+
+    let err = parse(&format!("{BASE}\n[control]\nmod = \"kafka\"\n")).unwrap_err();
+    assert!(err.to_string().contains("unknown field `mod`"), "{err}");
+}
+
+#[test]
+fn a_tenant_from_text_is_checked_as_its_file_would_be() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tenants")).unwrap();
+    let c = Config::from_toml(
+        &format!("{BASE}\n[tenants]\ndir = \"tenants\"\n"),
+        &dir.path().join("weir.toml"),
+        dir.path(),
+    )
+    .unwrap();
+    // Module files need not exist yet (a fleet host writes them next).
+    let t = c
+        .tenant_from_text(
+            "acme",
+            "[pipelines.events]\ntopics = [\"acme.events\"]\nindex = \"acme-events\"\nmodules = [{ path = \"tag.wasm\" }]\n",
+        )
+        .unwrap();
+    assert!(t.modules_dir.ends_with("tenants/acme/modules"));
+    let err = c
+        .tenant_from_text(
+            "acme",
+            "[pipelines.events]\ntopics = [\"globex.events\"]\nindex = \"acme-events\"\n",
+        )
+        .unwrap_err();
+    assert_eq!(err.key, "pipelines.events.topics");
+    assert!(err.file.ends_with("tenants/acme.toml"), "{err}");
+    assert!(c.tenant_from_text("Not-An-Id", "").is_err());
+}
