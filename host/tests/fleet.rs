@@ -179,11 +179,14 @@ async fn every_partition_stamped(rig: &Rig, stamp: &str, host: &Host) -> Result<
     .await
 }
 
+/// Where a record landed and the phase it was produced in.
+type Placed = (i32, i64, &'static str);
+
 /// Produces records to [`TOPIC`] in the background, each naming the
 /// phase of the scenario it was produced in; keeps where each landed.
 struct Traffic {
     phase: Arc<Mutex<&'static str>>,
-    placed: Arc<Mutex<Vec<(i32, i64, &'static str)>>>,
+    placed: Arc<Mutex<Vec<Placed>>>,
     stop: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -241,7 +244,7 @@ impl Traffic {
         self.placed.lock().unwrap().len()
     }
 
-    async fn finish(self) -> Result<Vec<(i32, i64, &'static str)>> {
+    async fn finish(self) -> Result<Vec<Placed>> {
         self.stop.cancel();
         self.task.await??;
         Ok(self.placed.lock().unwrap().clone())

@@ -296,7 +296,10 @@ fn control_defaults_to_files_and_kafka_needs_a_tenants_folder() {
         ],
         "{err}"
     );
-    assert!(err.to_string().starts_with("weir.toml: control.topic:"), "{err}");
+    assert!(
+        err.to_string().starts_with("weir.toml: control.topic:"),
+        "{err}"
+    );
 
     let err = parse(&format!("{BASE}\n[control]\nmod = \"kafka\"\n")).unwrap_err();
     assert!(err.to_string().contains("unknown field `mod`"), "{err}");
