@@ -18,3 +18,4 @@ pub mod prom;
 #[path = "../../modules/text-clean/src/lib.rs"]
 #[allow(dead_code, clippy::all)]
 pub mod text_clean;
+pub mod wasm;

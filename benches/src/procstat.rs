@@ -96,6 +96,13 @@ pub fn peak_rss_bytes(pid: u32) -> Result<u64> {
     status_kib(&status, "VmHWM:").map(|kib| kib * 1024)
 }
 
+/// Resident set size now in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    status_kib(&status, "VmRSS:").map(|kib| kib * 1024)
+}
+
 fn status_kib(status: &str, key: &str) -> Result<u64> {
     let line = status
         .lines()

@@ -49,6 +49,7 @@ use weir::pipeline::FairScheduler;
 use weir::pipeline::{DeadLetterQueue, Pipeline, dispatch_outputs, run_chain};
 use weir::runtime::{OutboundHttp, WasmRuntime};
 use weir::telemetry::Metrics;
+use weir_benches::wasm::tagged;
 use weir_testkit::module_wasm;
 
 #[derive(Parser)]
@@ -125,33 +126,6 @@ fn rss() -> [u64; 3] {
             .unwrap_or(0)
     };
     [field("VmRSS:"), field("RssAnon:"), field("RssFile:")]
-}
-
-fn leb128(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// `base` with a custom section naming `tag`: the same behaviour, other
-/// bytes (another digest, another compile-cache entry).
-fn tagged(base: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"weir-bench-tenant";
-    let mut content = Vec::new();
-    leb128(name.len(), &mut content);
-    content.extend_from_slice(name);
-    content.extend_from_slice(tag.as_bytes());
-    let mut out = base.to_vec();
-    out.push(0);
-    leb128(content.len(), &mut out);
-    out.extend(content);
-    out
 }
 
 /// A config folder: `weir.toml` with `[tenants] dir = "tenants"` and a

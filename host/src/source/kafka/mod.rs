@@ -230,6 +230,13 @@ impl KafkaSource {
         let routes = self.routes.load();
         let mut topics: Vec<&str> = routes.keys().map(String::as_str).collect();
         topics.sort_unstable();
+        if topics.is_empty() {
+            // No pipeline yet (a fleet host before its first tenant, or
+            // after its last): librdkafka refuses an empty subscription.
+            self.consumer.unsubscribe();
+            tracing::info!(group = %self.cfg.group_id, "no pipelines: consuming nothing");
+            return Ok(());
+        }
         self.consumer
             .subscribe(&topics)
             .context("subscribing to topics")?;
