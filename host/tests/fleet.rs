@@ -92,6 +92,22 @@ async fn write(req: reqwest::RequestBuilder, what: &str) -> Result<(i64, Value)>
     Ok((offset, body))
 }
 
+/// Runs `weir <args> <path> --admin <host>`; fails unless it succeeds.
+fn cli(args: &[&str], path: &std::path::Path, host: &Host) -> Result<()> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .arg(path)
+        .args(["--admin", &host.admin])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "weir {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -456,13 +472,11 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     // 5. A tenant added through D consumes on all; removed through B, it
     // stops on all.
     let globex = |pipelines: &str| format!("token_sha256 = \"{}\"\n{pipelines}", sha(GLOBEX_TOKEN));
-    write(
-        client()
-            .put(format!("{}/v1/control/tenants/globex", d.admin))
-            .body(globex("")),
-        "add globex",
-    )
-    .await?;
+    // Added with the CLI (through D's API), then given a module and a
+    // pipeline through the API.
+    let globex_file = rig.dir.path().join("globex.toml");
+    std::fs::write(&globex_file, globex(""))?;
+    cli(&["tenants", "put", "globex", "--file"], &globex_file, &d)?;
     write(
         client()
             .put(format!("{}/v1/tenants/globex/modules/tag", d.admin))
@@ -537,6 +551,17 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         )
         .await?;
     }
+
+    // Once gone everywhere, the CLI says so.
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["tenants", "remove", "globex", "--admin", &c.admin])
+        .output()?;
+    ensure!(
+        !unknown.status.success()
+            && String::from_utf8_lossy(&unknown.stderr).contains("no tenant `globex`"),
+        "removing a removed tenant: {}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 
     // Every record indexed once. Per partition, in offset order, the
     // stamp went from the old version to the new once, and back once

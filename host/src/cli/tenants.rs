@@ -1,4 +1,4 @@
-//! `weir tenants list | show | token`.
+//! `weir tenants list | show | token | put | remove`.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,16 @@ enum Command {
     /// Make a new API token: prints it once, and the hash line for the
     /// tenant's file (or `[admin]` for the operator).
     Token,
+    /// Add or replace a tenant on every host of a fleet
+    /// (`control.mode = "kafka"`) from its tenant file; operator only.
+    Put {
+        id: String,
+        /// The tenant file (`<id>.toml`'s content).
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Remove a tenant from every host of a fleet; operator only.
+    Remove { id: String },
 }
 
 pub async fn run(args: TenantsArgs) -> anyhow::Result<ExitCode> {
@@ -48,6 +58,38 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<ExitCode> {
             println!("  token_sha256 = \"{hash}\"");
             println!("or, for the operator, in [admin] of weir.toml:");
             println!("  operator_token_sha256 = \"{hash}\"");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Put { id, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let v = api
+                .send(
+                    api.request(
+                        reqwest::Method::PUT,
+                        &format!("/v1/control/tenants/{}", segment(&id)),
+                    )
+                    .header("content-type", "application/toml")
+                    .body(text),
+                )
+                .await?;
+            println!(
+                "tenant {id} applied on this host at control offset {}",
+                v["control_offset"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { id } => {
+            let v = api
+                .send(api.request(
+                    reqwest::Method::DELETE,
+                    &format!("/v1/control/tenants/{}", segment(&id)),
+                ))
+                .await?;
+            println!(
+                "tenant {id} removed on this host at control offset {}",
+                v["control_offset"]
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use rdkafka::producer::FutureRecord;
 
 use super::record::{self, ControlKey, ModuleRecord, TenantRecord};
 use crate::config::{Config, FLEET_MARKER, valid_module_name};
@@ -71,28 +70,9 @@ pub async fn import(config: &Config) -> anyhow::Result<ImportReport> {
         records.push((ControlKey::Tenant(tenant.id.clone()).render(), Some(value)));
         report.tenants.push(tenant.id.clone());
     }
-    let mut deliveries = Vec::with_capacity(records.len());
-    for (key, value) in &records {
-        let mut record = FutureRecord::<str, [u8]>::to(topic)
-            .key(key.as_str())
-            .partition(0);
-        if let Some(v) = value {
-            record = record.payload(v.as_slice());
-        }
-        deliveries.push(
-            producer
-                .send_result(record)
-                .map_err(|(e, _)| anyhow::anyhow!("control topic `{topic}`: {e}"))?,
-        );
-    }
-    report.last_offset = -1;
-    for d in deliveries {
-        let delivery = d
-            .await
-            .map_err(|_| anyhow::anyhow!("control topic `{topic}`: delivery dropped"))?
-            .map_err(|(e, _)| anyhow::anyhow!("control topic `{topic}`: {e}"))?;
-        report.last_offset = report.last_offset.max(delivery.offset);
-    }
+    report.last_offset = super::produce_all(&producer, topic, &records)
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(report)
 }
 

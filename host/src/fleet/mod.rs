@@ -285,35 +285,13 @@ impl Fleet {
     /// Produces `records` in order (idempotent, acks=all); returns the
     /// offset of the last.
     async fn write(&self, records: Vec<(String, Option<Vec<u8>>)>) -> Result<i64, ControlError> {
-        let topic = &self.shared.topic;
-        let mut deliveries = Vec::with_capacity(records.len());
-        for (key, value) in &records {
-            let mut record = FutureRecord::<str, [u8]>::to(topic)
-                .key(key.as_str())
-                .partition(0);
-            if let Some(v) = value {
-                record = record.payload(v.as_slice());
-            }
-            let delivery = self
-                .producer
-                .send_result(record)
-                .map_err(|(e, _)| ControlError::Unavailable(e.to_string()))?;
-            deliveries.push(delivery);
+        let delivered = produce_all(&self.producer, &self.shared.topic, &records);
+        match tokio::time::timeout(self.config.control.apply_timeout, delivered).await {
+            Ok(result) => result.map_err(ControlError::Unavailable),
+            Err(_) => Err(ControlError::Unavailable(
+                "not delivered within control.apply_timeout".into(),
+            )),
         }
-        let mut last = -1;
-        for d in deliveries {
-            match tokio::time::timeout(self.config.control.apply_timeout, d).await {
-                Ok(Ok(Ok(delivery))) => last = last.max(delivery.offset),
-                Ok(Ok(Err((e, _)))) => return Err(ControlError::Unavailable(e.to_string())),
-                Ok(Err(_)) => return Err(ControlError::Unavailable("delivery dropped".into())),
-                Err(_) => {
-                    return Err(ControlError::Unavailable(
-                        "not delivered within control.apply_timeout".into(),
-                    ));
-                }
-            }
-        }
-        Ok(last)
     }
 
     /// Waits until this host applied `offset`; its outcome there.
@@ -576,6 +554,37 @@ impl Fleet {
         self.write_and_apply(vec![(ControlKey::Tenant(id.into()).render(), None)])
             .await
     }
+}
+
+/// Produces `records` (key, value or tombstone) to partition 0 of
+/// `topic`, in order; the offset of the last once all are delivered.
+async fn produce_all(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[(String, Option<Vec<u8>>)],
+) -> Result<i64, String> {
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let mut record = FutureRecord::<str, [u8]>::to(topic)
+            .key(key.as_str())
+            .partition(0);
+        if let Some(v) = value {
+            record = record.payload(v.as_slice());
+        }
+        let delivery = producer
+            .send_result(record)
+            .map_err(|(e, _)| format!("control topic `{topic}`: {e}"))?;
+        deliveries.push(delivery);
+    }
+    let mut last = -1;
+    for d in deliveries {
+        let delivery = d
+            .await
+            .map_err(|_| format!("control topic `{topic}`: delivery dropped"))?
+            .map_err(|(e, _)| format!("control topic `{topic}`: {e}"))?;
+        last = last.max(delivery.offset);
+    }
+    Ok(last)
 }
 
 pub(crate) fn producer(config: &Config) -> anyhow::Result<FutureProducer> {

@@ -33,6 +33,9 @@ pub(super) struct ChunkLimits {
     pub max_held_bytes: u64,
 }
 
+/// The smallest `control.chunk_bytes`.
+const MIN_CHUNK: u64 = 1024;
+
 #[derive(Debug, Default)]
 pub(super) struct ControlState {
     blobs: BTreeMap<(String, String), Blob>,
@@ -59,6 +62,14 @@ impl ControlState {
             return Err(format!(
                 "module of {} bytes, over the {} a version may have",
                 header.size, limits.max_module_bytes
+            ));
+        }
+        // Chunks are at least MIN_CHUNK bytes (the last aside): a record
+        // cannot announce more pieces than its size allows.
+        if u64::from(header.chunks) > header.size.div_ceil(MIN_CHUNK).max(1) {
+            return Err(format!(
+                "{} chunks for a module of {} bytes",
+                header.chunks, header.size
             ));
         }
         if bytes.len() as u64 > header.size {
@@ -177,8 +188,8 @@ mod tests {
     use super::*;
 
     const LIMITS: ChunkLimits = ChunkLimits {
-        max_module_bytes: 1000,
-        max_held_bytes: 1500,
+        max_module_bytes: 10_000,
+        max_held_bytes: 15_000,
     };
 
     fn header(chunks: u32, size: u64) -> ChunkHeader {
@@ -191,15 +202,15 @@ mod tests {
 
     #[test]
     fn a_version_is_usable_only_whole_and_intact() {
-        let bytes = vec![7u8; 600];
+        let bytes = vec![7u8; 6000];
         let digest = digest_of(&bytes);
         let mut s = ControlState::default();
         s.add_chunk(
             "acme",
             &digest,
             0,
-            header(2, 600),
-            bytes[..300].to_vec(),
+            header(2, 6000),
+            bytes[..3000].to_vec(),
             LIMITS,
         )
         .unwrap();
@@ -207,7 +218,7 @@ mod tests {
         assert!(err.contains("chunk 1 of 2 is missing"), "{err}");
         // Another tenant's chunks are not this tenant's version.
         assert!(s.module_bytes("globex", &digest).is_err());
-        s.add_chunk("acme", &digest, 1, header(2, 600), vec![8u8; 300], LIMITS)
+        s.add_chunk("acme", &digest, 1, header(2, 6000), vec![8u8; 3000], LIMITS)
             .unwrap();
         let err = s.module_bytes("acme", &digest).unwrap_err();
         assert!(err.contains("corrupted"), "{err}");
@@ -215,8 +226,8 @@ mod tests {
             "acme",
             &digest,
             1,
-            header(2, 600),
-            bytes[300..].to_vec(),
+            header(2, 6000),
+            bytes[3000..].to_vec(),
             LIMITS,
         )
         .unwrap();
@@ -228,12 +239,24 @@ mod tests {
         let mut s = ControlState::default();
         let d = |c: char| c.to_string().repeat(64);
         let err = s
-            .add_chunk("acme", &d('a'), 0, header(1, 5000), vec![0; 10], LIMITS)
+            .add_chunk("acme", &d('a'), 0, header(1, 50_000), vec![0; 10], LIMITS)
             .unwrap_err();
-        assert!(err.contains("over the 1000"), "{err}");
+        assert!(err.contains("over the 10000"), "{err}");
+        // Endless empty chunks are not a way around the byte bound.
+        let err = s
+            .add_chunk("acme", &d('a'), 0, header(1_000_000, 10), vec![], LIMITS)
+            .unwrap_err();
+        assert!(err.contains("1000000 chunks"), "{err}");
         for (i, c) in ['a', 'b'].into_iter().enumerate() {
-            s.add_chunk("acme", &d(c), 0, header(1, 700), vec![i as u8; 700], LIMITS)
-                .unwrap();
+            s.add_chunk(
+                "acme",
+                &d(c),
+                0,
+                header(1, 7000),
+                vec![i as u8; 7000],
+                LIMITS,
+            )
+            .unwrap();
         }
         // Unlisted versions make room; a listed one is kept.
         s.modules.insert(
@@ -244,7 +267,7 @@ mod tests {
                 versions: vec![d('b')],
             },
         );
-        s.add_chunk("acme", &d('c'), 0, header(1, 700), vec![2; 700], LIMITS)
+        s.add_chunk("acme", &d('c'), 0, header(1, 7000), vec![2; 7000], LIMITS)
             .unwrap();
         assert!(
             s.module_bytes("acme", &d('a'))
@@ -260,11 +283,11 @@ mod tests {
             },
         );
         let err = s
-            .add_chunk("acme", &d('e'), 0, header(1, 700), vec![3; 700], LIMITS)
+            .add_chunk("acme", &d('e'), 0, header(1, 7000), vec![3; 7000], LIMITS)
             .unwrap_err();
         assert!(err.contains("already holds"), "{err}");
         // Other tenants have their own bound.
-        s.add_chunk("globex", &d('e'), 0, header(1, 700), vec![3; 700], LIMITS)
+        s.add_chunk("globex", &d('e'), 0, header(1, 7000), vec![3; 7000], LIMITS)
             .unwrap();
     }
 }

@@ -9,7 +9,7 @@
 //! tenants' requests never wait on an upload.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -132,15 +132,7 @@ impl Registry {
             .tenants()
             .remove(tenant)
             .ok_or_else(|| UploadError::UnknownTenant(tenant.into()))?;
-        let path = owner
-            .module_path(name)
-            .ok_or_else(|| UploadError::InvalidName(name.into()))?;
-        if bytes.len() > owner.quotas.max_module_bytes {
-            return Err(UploadError::TooLarge {
-                len: bytes.len(),
-                limit: owner.quotas.max_module_bytes,
-            });
-        }
+        let path = module_path(&owner, name, bytes.len())?;
         // One upload of this tenant at a time: the store check and the
         // slots it loads into stay true until it commits.
         let serial = self.change_lock(tenant);
@@ -255,21 +247,28 @@ fn current(entries: &BTreeMap<String, Entry>, targets: &[Target]) -> bool {
         .all(|t| entries.get(&t.pipeline).is_some_and(|e| e.build == t.build))
 }
 
+/// Where tenant `owner`'s module `name` of `len` bytes goes, if the name
+/// is one and the size within the tenant's `max_module_bytes`.
+fn module_path(owner: &Tenant, name: &str, len: usize) -> Result<PathBuf, UploadError> {
+    let path = owner
+        .module_path(name)
+        .ok_or_else(|| UploadError::InvalidName(name.into()))?;
+    if len > owner.quotas.max_module_bytes {
+        return Err(UploadError::TooLarge {
+            len,
+            limit: owner.quotas.max_module_bytes,
+        });
+    }
+    Ok(path)
+}
+
 /// Writes `bytes` as tenant `owner`'s module `name` without loading it,
 /// after the checks an upload gets before it loads (name, size, stored
 /// caps); unchanged content is not rewritten. A fleet host fills a
 /// tenant's modules folder this way before the tenant's pipelines load
 /// (they load, and are checked, with the tenant's file).
 pub fn store_module_file(owner: &Tenant, name: &str, bytes: &[u8]) -> Result<(), UploadError> {
-    let path = owner
-        .module_path(name)
-        .ok_or_else(|| UploadError::InvalidName(name.into()))?;
-    if bytes.len() > owner.quotas.max_module_bytes {
-        return Err(UploadError::TooLarge {
-            len: bytes.len(),
-            limit: owner.quotas.max_module_bytes,
-        });
-    }
+    let path = module_path(owner, name, bytes.len())?;
     if std::fs::read(&path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
