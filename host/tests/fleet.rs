@@ -15,7 +15,8 @@
 //! 5. a tenant added through one host consumes on all; removed through
 //!    another, it stops on all;
 //!
-//! and at the end every record is indexed exactly once.
+//! then every record is indexed exactly once; and with the broker stopped
+//! the hosts keep their state and say the control topic is unreachable.
 
 mod rig;
 
@@ -598,5 +599,63 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         switched.len() == 6,
         "only partitions {switched:?} saw records"
     );
+
+    // The control topic unreachable (the broker stopped): hosts keep
+    // their last state and say so in /healthz and the metrics; back, they
+    // are healthy again.
+    rig.kafka.process().freeze()?;
+    for h in [&b, &c, &d] {
+        wait_for(
+            &format!("{} to say the control topic is unreachable", h.admin),
+            CONVERGE,
+            Some(h),
+            || async {
+                let (status, control) = health(h).await?;
+                Ok((status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    && control.is_some_and(|c| c["healthy"] == false)
+                    && h.metric("weir_control_reachable", &[]).await? == 0.0)
+                    .then_some(()))
+            },
+        )
+        .await?;
+        let (digest, _) = module_state(h, "acme.events", "tag")
+            .await?
+            .context("acme.events/tag is gone")?;
+        ensure!(
+            digest == digest_a,
+            "{}: runs {digest} without the topic",
+            h.admin
+        );
+    }
+    rig.kafka.process().thaw()?;
+    for h in [&b, &c, &d] {
+        wait_for(
+            &format!("{} healthy again", h.admin),
+            CONVERGE,
+            Some(h),
+            || async {
+                let (status, _) = health(h).await?;
+                Ok(
+                    (status.is_success() && h.metric("weir_control_reachable", &[]).await? == 1.0)
+                        .then_some(()),
+                )
+            },
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// `/healthz` of `host`: its status and the `control` component.
+async fn health(host: &Host) -> Result<(reqwest::StatusCode, Option<Value>)> {
+    let resp = reqwest::get(format!("{}/healthz", host.admin)).await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    let control = body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "control")
+        .cloned();
+    Ok((status, control))
 }

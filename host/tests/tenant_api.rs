@@ -923,12 +923,34 @@ async fn the_operator_token_guards_operator_endpoints_and_sees_every_tenant() {
         "POST",
         "/v1/modules/acme.tweets/text-clean/rollback",
     ));
+    // A fleet's tenant routes: guarded alike; a files-mode host refuses
+    // them (409) even to the operator.
+    let fleet_only = [
+        ("PUT", "/v1/control/tenants/acme"),
+        ("DELETE", "/v1/control/tenants/acme"),
+    ];
     let mut covered: Vec<(&str, String)> = operator
         .iter()
         .map(|r| (r.method, r.path.clone()))
+        .chain(fleet_only.iter().map(|(m, p)| (*m, p.to_string())))
         .collect();
     covered.push(("GET", "/healthz".into()));
     assert_covers(&covered, &[Access::Operator, Access::Open]);
+    for (method, path) in fleet_only {
+        for make in [None, Some(WRONG_TOKEN)] {
+            let r = host.call(Req::new(method, path).token(make)).await;
+            assert_unauthorized(&r, &format!("{method} {path} with {make:?}"));
+        }
+        let r = host
+            .call(Req::new(method, path).token(Some(ACME_TOKEN)))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        let r = host
+            .call(Req::new(method, path).token(Some(OPERATOR_TOKEN)))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{method} {path}");
+        assert!(r.error().contains("control.mode"), "{}", r.text());
+    }
 
     for make in [None, Some(WRONG_TOKEN)] {
         for p in &operator {
