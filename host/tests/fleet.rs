@@ -478,6 +478,21 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     let globex_file = rig.dir.path().join("globex.toml");
     std::fs::write(&globex_file, globex(""))?;
     cli(&["tenants", "put", "globex", "--file"], &globex_file, &d)?;
+    let early = client()
+        .put(format!("{}/v1/control/tenants/globex", d.admin))
+        .body(globex(&tenant_pipeline(
+            "events",
+            "globex.events",
+            "globex-events",
+            &["tag.wasm"],
+        )))
+        .send()
+        .await?;
+    ensure!(
+        early.status() == reqwest::StatusCode::CONFLICT
+            && early.text().await?.contains("upload the module first"),
+        "a pipeline whose module is nowhere was not refused"
+    );
     write(
         client()
             .put(format!("{}/v1/tenants/globex/modules/tag", d.admin))

@@ -451,6 +451,16 @@ impl Config {
     /// existence of its module files (they may not be written yet). A
     /// problem names the file `<tenants dir>/<id>.toml` and the key.
     pub fn tenant_from_text(&self, id: &str, text: &str) -> Result<Tenant, ConfigProblem> {
+        self.tenant_pipelines_from_text(id, text).map(|(t, _)| t)
+    }
+
+    /// [`Config::tenant_from_text`] with the tenant's pipelines, named
+    /// `<tenant>.<pipeline>`, module paths resolved into its folder.
+    pub fn tenant_pipelines_from_text(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> Result<(Tenant, BTreeMap<String, PipelineConfig>), ConfigProblem> {
         let dir = self.tenants_dir().unwrap_or_default();
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         let file = dir.join(format!("{id}.toml"));
@@ -478,7 +488,6 @@ impl Config {
             self.runtime.max_memory_bytes,
             Some(&env),
         )
-        .map(|(t, _)| t)
         .map_err(problem)
     }
 

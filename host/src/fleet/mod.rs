@@ -537,9 +537,33 @@ impl Fleet {
     /// Adds or replaces tenant `id` (its file's text) on every host. The
     /// text is checked here first as the tenant's file would be.
     pub async fn put_tenant(&self, id: &str, text: &str) -> Result<i64, ControlError> {
-        self.config
-            .tenant_from_text(id, text)
+        let (tenant, pipelines) = self
+            .config
+            .tenant_pipelines_from_text(id, text)
             .map_err(|p| Refusal::bad(p.to_string()))?;
+        // Every host must find the modules it names: in the topic (or,
+        // for a tenant imported from this host, on its disk).
+        for (name, p) in &pipelines {
+            let short = name.strip_prefix(&format!("{id}.")).unwrap_or(name);
+            for (i, m) in p.modules.iter().enumerate() {
+                let module = m
+                    .path
+                    .strip_prefix(&tenant.modules_dir)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .and_then(|p| p.strip_suffix(".wasm"))
+                    .unwrap_or_default();
+                let in_topic = self.module_record(id, module).is_some();
+                if !in_topic && !m.path.is_file() {
+                    return Err(Refusal::conflict(format!(
+                        "{}: pipelines.{short}.modules[{i}].path: `{}` is not in the control topic: upload the module first (add the tenant without this pipeline, upload, then add the pipeline)",
+                        tenant.file.display(),
+                        m.path.strip_prefix(&tenant.modules_dir).unwrap_or(&m.path).display()
+                    ))
+                    .into());
+                }
+            }
+        }
         let value = serde_json::to_vec(&TenantRecord {
             by: None,
             text: text.into(),
