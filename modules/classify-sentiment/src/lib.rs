@@ -71,13 +71,7 @@ impl Processor for ClassifySentiment {
         let backend = &self.backend;
         self.classification.process_batch(
             &batch,
-            |texts| {
-                backend
-                    .classify(texts)
-                    .into_iter()
-                    .map(|r| r.map(|v| v.to_json()))
-                    .collect()
-            },
+            |texts| backend.classify(texts),
             || unclassified(backend.model()),
         )
     }
