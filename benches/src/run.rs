@@ -79,6 +79,10 @@ pub struct Args {
     /// module is built (isolates the host's per-module overhead).
     #[arg(long)]
     no_enrich: bool,
+    /// `max_batch` for detect-hate in the classify scenario (texts per
+    /// classifier request; default: the module's).
+    #[arg(long)]
+    classify_max_batch: Option<usize>,
     /// Record a `perf record` profile of these scenarios' host process over
     /// the steady-state window (files next to the JSON results).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -892,11 +896,11 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
         if let Ok(p) = module_wasm("text-clean") {
             modules.push(("text-clean".into(), p, vec![("fields", "text")]));
         }
-        modules.push((
-            "detect-hate".into(),
-            detect,
-            vec![("backend", "weir"), ("url", url)],
-        ));
+        let mut settings = vec![("backend", "weir"), ("url", url)];
+        if let Some(n) = env.args.classify_max_batch {
+            settings.push(("max_batch", Box::leak(n.to_string().into_boxed_str())));
+        }
+        modules.push(("detect-hate".into(), detect, settings));
         if let Ok(p) = module_wasm("enrich") {
             modules.push(("enrich".into(), p, vec![]));
         }
