@@ -41,11 +41,14 @@ pub struct TextClassification {
 }
 
 impl TextClassification {
-    /// Reads `fields`, `field`, `max_batch` (default 64) and `on_error`.
+    /// Reads `fields`, `field`, `max_batch` (default: `default_max_batch`,
+    /// see [`Client::default_max_batch`](crate::Client::default_max_batch))
+    /// and `on_error`.
     pub fn from_config(
         config: &Config,
         default_fields: Vec<&str>,
         default_field: &str,
+        default_max_batch: usize,
     ) -> Result<Self, Error> {
         let fields: Vec<String> = config
             .list("fields")
@@ -56,7 +59,7 @@ impl TextClassification {
         if fields.is_empty() {
             return Err(Error::new("config key \"fields\" names no field"));
         }
-        let max_batch: usize = config.parse_or("max_batch", 64)?;
+        let max_batch: usize = config.parse_or("max_batch", default_max_batch)?;
         if max_batch == 0 {
             return Err(Error::new("config key \"max_batch\" must be at least 1"));
         }

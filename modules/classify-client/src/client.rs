@@ -132,6 +132,20 @@ impl<T: Task> Client<T> {
         })
     }
 
+    /// Texts per request when `max_batch` is not configured: 256 for the
+    /// Weir classifier, 64 for the others (TEI refuses more than 32 per
+    /// request by default, `--max-client-batch-size`; set `max_batch` for
+    /// it). Every request costs about the same whatever its size (HTTP exchange, `wasi:http` calls, loopback send: ~100 µs of
+    /// host CPU per request, benches/PROFILE.md), so the
+    /// Weir classifier, which takes 256 tweets or news texts well inside
+    /// its 1 MiB body limit, gets fewer, larger requests.
+    pub fn default_max_batch(&self) -> usize {
+        match self.service {
+            Service::Weir => 256,
+            Service::ExpertAi | Service::Hf | Service::Tei => 64,
+        }
+    }
+
     /// The model name recorded when nothing better is known.
     pub fn model(&self) -> &str {
         &self.model
