@@ -38,11 +38,25 @@ RULES = [
     ("metrics (prometheus-client)", r"prometheus_client|telemetry::"),
     ("tokio runtime", r"tokio::"),
 ]
+# Checked first, against every frame of the stack: work done for a module's
+# outbound HTTP (the wasi:http host functions and streams the guest calls,
+# the policy hooks, and the pooled client's hyper code when its stack shows
+# the connection type `runtime::http::client::Stream`). Without this the
+# leaf rules above would file its hyper frames under the sink's HTTP client
+# and its host functions under wasm call machinery.
+ANYWHERE = [
+    ("module HTTP (wasi:http host side, policy hooks, pooled client)",
+     r"weir::runtime::http::|wasmtime_wasi_http|wasmtime_wasi_io::"),
+]
 COMPILED = [(name, re.compile(rx)) for name, rx in RULES]
+COMPILED_ANYWHERE = [(name, re.compile(rx)) for name, rx in ANYWHERE]
 FRAME = re.compile(r"^\s*([0-9a-f]+)\s+(.*)$")
 
 
 def classify(frames):
+    for name, rx in COMPILED_ANYWHERE:
+        if any(rx.search(f) for f in frames):
+            return name
     for f in frames:
         for name, rx in COMPILED:
             if rx.search(f):

@@ -18,6 +18,11 @@
 //!
 //! Arguments: batches, then one `module.wasm[:key=value,...]` per module.
 //! Batches are 500 corpus records; each module's output feeds the next.
+//!
+//! Modules that call a service over `wasi:http` (detect-hate) get the
+//! host's outbound HTTP, allowing the origins in `WEIR_PROFILE_ALLOW`
+//! (comma-separated, e.g. `http://127.0.0.1:8090` with a weir-classifier
+//! listening there); without it their requests are denied.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     let mut linker: Linker<ModuleCtx> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     logging::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     let limits = InstanceLimits {
         max_memory_bytes: 64 << 20,
         max_table_elements: 100_000,
@@ -95,7 +101,14 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let log = Arc::new(LogContext::new(None, "bench", "m", 0));
-    let http = HttpPolicy::deny_all("bench");
+    let allow = std::env::var("WEIR_PROFILE_ALLOW").unwrap_or_default();
+    let http = HttpPolicy::builder("bench")
+        .allow(allow.split(',').filter(|a| !a.is_empty()))
+        .config(::weir::config::HttpConfig {
+            allow_private: true,
+            ..Default::default()
+        })
+        .build()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

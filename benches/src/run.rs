@@ -79,6 +79,10 @@ pub struct Args {
     /// module is built (isolates the host's per-module overhead).
     #[arg(long)]
     no_enrich: bool,
+    /// `max_batch` for detect-hate in the classify scenario (texts per
+    /// classifier request; default: the module's).
+    #[arg(long)]
+    classify_max_batch: Option<usize>,
     /// Record a `perf record` profile of these scenarios' host process over
     /// the steady-state window (files next to the JSON results).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -123,8 +127,11 @@ pub struct Row {
     /// CPU per million records of the bulk endpoint's process: this
     /// process for the no-op endpoint (it runs here), osmem-server for osmem.
     pub bench_cpu_s_per_million: Option<f64>,
+    /// CPU per million records of the service the pipeline calls
+    /// (weir-classifier in `classify` and `osmem`), over the same window.
+    pub service_cpu_s_per_million: Option<f64>,
     /// CPUs' worth of work other processes on the machine did during the
-    /// window (machine busy time minus host, broker and bench): how
+    /// window (machine busy time minus host, broker, bench and service): how
     /// disturbed the run was. Near 0 on an idle machine.
     pub others_cores: Option<f64>,
     /// Share of the window the host's threads spent runnable but waiting
@@ -254,6 +261,7 @@ pub async fn run(args: Args) -> Result<()> {
                         &[],
                         None,
                         &[],
+                        None,
                     )
                     .await,
                 );
@@ -275,6 +283,7 @@ pub async fn run(args: Args) -> Result<()> {
                     &[],
                     Some(Transform::CleanEnrich),
                     &[],
+                    None,
                 )
                 .await
             }
@@ -288,6 +297,7 @@ pub async fn run(args: Args) -> Result<()> {
                     &[],
                     Some(Transform::CleanValidate),
                     &[],
+                    None,
                 )
                 .await
             }
@@ -300,7 +310,18 @@ pub async fn run(args: Args) -> Result<()> {
                         .collect::<Vec<_>>()
                         .join(" -> ")
                 );
-                host_row(&env, &kafka, &bulk, "wasm-3", &what, &chain, None, &[]).await
+                host_row(
+                    &env,
+                    &kafka,
+                    &bulk,
+                    "wasm-3",
+                    &what,
+                    &chain,
+                    None,
+                    &[],
+                    None,
+                )
+                .await
             }
             Scenario::Classify => classify(&env, &kafka, &bulk).await,
             Scenario::Osmem => osmem(&env, &kafka)
@@ -337,7 +358,7 @@ pub async fn run(args: Args) -> Result<()> {
         "  records/s and CPU are steady state: from the first indexed document (after the consumer-group join) to the last."
     );
     println!(
-        "  CPU = utime+stime of the measured process (/proc/<pid>/stat); RSS = VmHWM. broker/sink = CPU s/M of tansu and of the bulk endpoint's process (weir-bench itself for the no-op endpoint; osmem-server for osmem)."
+        "  CPU = utime+stime of the measured process (/proc/<pid>/stat); RSS = VmHWM. broker/sink = CPU s/M of tansu and of the bulk endpoint's process (weir-bench itself for the no-op endpoint; osmem-server for osmem); service = CPU s/M of weir-classifier (classify, osmem)."
     );
     println!(
         "  raw includes the host's JSON validation and bulk encoding (the host has no consume-only mode); raw-kafka is a bare rdkafka consumer (consume, store offsets, commit)."
@@ -552,6 +573,7 @@ async fn host_row(
     modules: &[ChainModule],
     transform: Option<Transform>,
     allowed_hosts: &[String],
+    service_pid: Option<u32>,
 ) -> Row {
     let attempt = async {
         let admin_port = free_port();
@@ -591,6 +613,7 @@ async fn host_row(
             "native" => Some(Scenario::Native),
             "native-clean" => Some(Scenario::NativeClean),
             "raw" => Some(Scenario::Raw),
+            "classify" => Some(Scenario::Classify),
             _ => None,
         };
         let perf = scenario_enum.is_some_and(|s| env.args.perf.contains(&s));
@@ -606,6 +629,7 @@ async fn host_row(
             Some(admin_port),
             perf,
             me,
+            service_pid,
         )
         .await
     };
@@ -626,6 +650,7 @@ async fn measure(
     admin_port: Option<u16>,
     perf: bool,
     sink_pid: u32,
+    service_pid: Option<u32>,
 ) -> Result<Row> {
     eprintln!("weir-bench: {scenario}: {what}");
     let baseline = counter.count().await?;
@@ -672,6 +697,8 @@ async fn measure(
     let broker_pid = kafka.process().pid();
     let broker0 = procstat::cpu_seconds(broker_pid)?;
     let self0 = procstat::cpu_seconds(sink_pid)?;
+    let service_cpu = || service_pid.map_or(Ok(0.0), procstat::cpu_seconds);
+    let service0 = service_cpu()?;
     let machine0 = procstat::machine_busy_seconds()?;
     let runq0 = procstat::runqueue_wait_seconds(pid)?;
     let h0 = scrape(admin_port).await?;
@@ -727,6 +754,7 @@ async fn measure(
     let threads1 = procstat::cpu_by_thread(pid)?;
     let broker1 = procstat::cpu_seconds(broker_pid)?;
     let self1 = procstat::cpu_seconds(sink_pid)?;
+    let service1 = service_cpu()?;
     let machine1 = procstat::machine_busy_seconds()?;
     let runq1 = procstat::runqueue_wait_seconds(pid)?;
     if let Some(r) = recorder {
@@ -751,7 +779,10 @@ async fn measure(
     row.steady_s = Some(secs);
     row.broker_cpu_s_per_million = Some((broker1 - broker0) / docs * 1e6);
     row.bench_cpu_s_per_million = Some((self1 - self0) / docs * 1e6);
-    let ours = (cpu1 - cpu0) + (broker1 - broker0) + (self1 - self0);
+    if service_pid.is_some() {
+        row.service_cpu_s_per_million = Some((service1 - service0) / docs * 1e6);
+    }
+    let ours = (cpu1 - cpu0) + (broker1 - broker0) + (self1 - self0) + (service1 - service0);
     row.others_cores = Some(((machine1 - machine0 - ours) / secs).max(0.0));
     row.host_runq_wait = Some((runq1 - runq0) / secs);
     row.gauges_mean = gauges
@@ -865,11 +896,11 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
         if let Ok(p) = module_wasm("text-clean") {
             modules.push(("text-clean".into(), p, vec![("fields", "text")]));
         }
-        modules.push((
-            "detect-hate".into(),
-            detect,
-            vec![("backend", "weir"), ("url", url)],
-        ));
+        let mut settings = vec![("backend", "weir"), ("url", url)];
+        if let Some(n) = env.args.classify_max_batch {
+            settings.push(("max_batch", Box::leak(n.to_string().into_boxed_str())));
+        }
+        modules.push(("detect-hate".into(), detect, settings));
         if let Ok(p) = module_wasm("enrich") {
             modules.push(("enrich".into(), p, vec![]));
         }
@@ -884,7 +915,15 @@ async fn classify(env: &Env, kafka: &Kafka, bulk: &NoopBulk) -> Row {
         // The pipeline may call the classifier, and nothing else.
         let allowed = [url.to_string()];
         let row = host_row(
-            env, kafka, bulk, "classify", &what, &modules, None, &allowed,
+            env,
+            kafka,
+            bulk,
+            "classify",
+            &what,
+            &modules,
+            None,
+            &allowed,
+            Some(classifier.pid()),
         )
         .await;
         drop(classifier);
@@ -913,7 +952,7 @@ async fn osmem(env: &Env, kafka: &Kafka) -> Result<Row> {
     let osmem = Osmem::start().await?;
     // config/weir.toml's detect-hate calls the classifier on :8090, as in
     // the demo; without it every record would be a dead letter.
-    let _classifier = start_classifier(env, 8090).await.map_err(|e| {
+    let classifier = start_classifier(env, 8090).await.map_err(|e| {
         anyhow::anyhow!("weir-classifier on 127.0.0.1:8090 (is the port taken?): {e:#}")
     })?;
     kafka.create_topic("tweets", 4).await?;
@@ -943,8 +982,10 @@ async fn osmem(env: &Env, kafka: &Kafka) -> Result<Row> {
         Some(admin_port),
         perf,
         osmem.process().pid(),
+        Some(classifier.pid()),
     )
     .await?;
+    drop(classifier);
     drop(osmem);
     Ok(row)
 }
@@ -991,7 +1032,7 @@ fn table(rows: &[Row], header: bool) -> String {
     if header {
         let _ = writeln!(
             t,
-            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
+            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
             "scenario",
             "records/s",
             "CPU s/M",
@@ -1001,6 +1042,7 @@ fn table(rows: &[Row], header: bool) -> String {
             "join s",
             "broker",
             "sink",
+            "service",
             "others",
             "runq",
             "N",
@@ -1016,7 +1058,7 @@ fn table(rows: &[Row], header: bool) -> String {
         };
         let _ = writeln!(
             t,
-            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
+            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
             r.scenario,
             num(r.records_per_s, 0),
             num(r.cpu_s_per_million, 2),
@@ -1026,6 +1068,7 @@ fn table(rows: &[Row], header: bool) -> String {
             num(r.startup_s, 1),
             num(r.broker_cpu_s_per_million, 2),
             num(r.bench_cpu_s_per_million, 2),
+            num(r.service_cpu_s_per_million, 2),
             num(r.others_cores, 2),
             num(r.host_runq_wait, 2),
             r.records,

@@ -518,13 +518,32 @@ mod imp {
         let future = outgoing_handler::handle(outgoing, options).map_err(error)?;
         // The host reads the body while sending: write it after `handle`. A
         // refused request closes the body; its error code arrives below.
+        // Written in as few calls as the stream permits (`check-write`; the
+        // host's budget is 1 MiB), then flushed once: `blocking-write-and-flush`
+        // takes at most 4 KiB a call and waits for the host to take each.
         let mut write_error = None;
         if let Ok(stream) = body.write() {
-            for chunk in request.body.chunks(4096) {
-                if let Err(e) = stream.blocking_write_and_flush(chunk) {
-                    write_error = Some(format!("writing the request body: {e:?}"));
-                    break;
+            let mut rest = request.body.as_slice();
+            let written = loop {
+                if rest.is_empty() {
+                    break stream.blocking_flush();
                 }
+                let permitted = match stream.check_write() {
+                    Ok(0) => {
+                        stream.subscribe().block();
+                        continue;
+                    }
+                    Ok(n) => usize::try_from(n).unwrap_or(usize::MAX).min(rest.len()),
+                    Err(e) => break Err(e),
+                };
+                let (now, later) = rest.split_at(permitted);
+                if let Err(e) = stream.write(now) {
+                    break Err(e);
+                }
+                rest = later;
+            };
+            if let Err(e) = written {
+                write_error = Some(format!("writing the request body: {e:?}"));
             }
         }
         let _ = OutgoingBody::finish(body, None);
@@ -564,7 +583,9 @@ mod imp {
             .map_err(|()| HttpError::Transport("no response body stream".into()))?;
         let mut bytes = Vec::new();
         loop {
-            match stream.blocking_read(64 * 1024) {
+            match stream.blocking_read(1024 * 1024) {
+                // The host holds the whole body: usually one chunk, kept as is.
+                Ok(chunk) if bytes.is_empty() => bytes = chunk,
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {

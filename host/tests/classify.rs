@@ -733,7 +733,7 @@ async fn provider_errors_dead_letter_with_clear_reasons_or_go_unclassified() {
     assert!(
         ran.failure(0)
             .1
-            .contains("unexpected response: result without a number \"pos\""),
+            .contains("unexpected response: missing field `pos`"),
         "{:?}",
         ran.failures
     );

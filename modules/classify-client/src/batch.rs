@@ -2,8 +2,8 @@
 //! (`classify-sentiment`, `detect-hate`): parse every record once, send the
 //! texts of the good ones in chunks, write the verdict into one field.
 
+use serde::Serialize;
 use weir_guest::json::{ObjectWriter, RawObject};
-use weir_guest::serde_json::Value;
 use weir_guest::{Config, Document, Error, Outcome, Record};
 
 /// What to do when the classifier cannot classify a text.
@@ -41,11 +41,14 @@ pub struct TextClassification {
 }
 
 impl TextClassification {
-    /// Reads `fields`, `field`, `max_batch` (default 64) and `on_error`.
+    /// Reads `fields`, `field`, `max_batch` (default: `default_max_batch`,
+    /// see [`Client::default_max_batch`](crate::Client::default_max_batch))
+    /// and `on_error`.
     pub fn from_config(
         config: &Config,
         default_fields: Vec<&str>,
         default_field: &str,
+        default_max_batch: usize,
     ) -> Result<Self, Error> {
         let fields: Vec<String> = config
             .list("fields")
@@ -56,7 +59,7 @@ impl TextClassification {
         if fields.is_empty() {
             return Err(Error::new("config key \"fields\" names no field"));
         }
-        let max_batch: usize = config.parse_or("max_batch", 64)?;
+        let max_batch: usize = config.parse_or("max_batch", default_max_batch)?;
         if max_batch == 0 {
             return Err(Error::new("config key \"max_batch\" must be at least 1"));
         }
@@ -71,11 +74,12 @@ impl TextClassification {
     /// One outcome per record: `classify` gets chunks of at most
     /// `max_batch` texts and returns one verdict (or reason) per text;
     /// `unclassified` is written instead of a failure when `on_error` says so.
-    pub fn process_batch(
+    /// Verdicts are serialised straight into the output document.
+    pub fn process_batch<V: Serialize, U: Serialize>(
         &self,
         batch: &[Record],
-        mut classify: impl FnMut(&[&str]) -> Vec<Result<Value, String>>,
-        unclassified: impl Fn() -> Value,
+        mut classify: impl FnMut(&[&str]) -> Vec<Result<V, String>>,
+        unclassified: impl Fn() -> U,
     ) -> Vec<Outcome> {
         let parsed: Vec<Result<(RawObject<'_>, String), Error>> = batch
             .iter()
@@ -127,7 +131,7 @@ pub fn text_of(object: &RawObject<'_>, fields: &[String]) -> Result<String, Erro
 }
 
 /// The object with `field` set (replacing any earlier value), key order kept.
-fn emit(object: &RawObject<'_>, field: &str, value: &Value) -> Outcome {
+fn emit<V: Serialize + ?Sized>(object: &RawObject<'_>, field: &str, value: &V) -> Outcome {
     let mut out = ObjectWriter::with_capacity(256);
     for (key, raw) in object.entries().filter(|(k, _)| *k != field) {
         out.raw(key, raw);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use weir_guest::http::{self, HttpError, Request};
 use weir_guest::serde_json::Value;
 use weir_guest::{Config, Error};
@@ -21,12 +23,14 @@ pub trait Task {
     const DEFAULT_LABEL_MAP: &'static str;
     /// The Weir classifier's batch endpoint, e.g. `/v1/hate`.
     const WEIR_PATH: &'static str;
+    /// One element of the Weir classifier's `results`, as the task reads it.
+    type WeirResult: DeserializeOwned;
 
     /// The expert.ai NL API v2 endpoint for `language`, e.g.
     /// `/v2/detect/hate-speech/en`.
     fn expertai_path(language: &str) -> String;
     /// One element of the Weir classifier's `results`.
-    fn weir_verdict(&self, result: &Value, model: &str) -> Result<Self::Verdict, String>;
+    fn weir_verdict(&self, result: Self::WeirResult, model: &str) -> Result<Self::Verdict, String>;
     /// expert.ai's `data` for `text`.
     fn expertai_verdict(
         &self,
@@ -128,6 +132,20 @@ impl<T: Task> Client<T> {
         })
     }
 
+    /// Texts per request when `max_batch` is not configured: 256 for the
+    /// Weir classifier, 64 for the others (TEI refuses more than 32 per
+    /// request by default, `--max-client-batch-size`; set `max_batch` for
+    /// it). Every request costs about the same whatever its size (HTTP exchange, `wasi:http` calls, loopback send: ~100 µs of
+    /// host CPU per request, benches/PROFILE.md), so the
+    /// Weir classifier, which takes 256 tweets or news texts well inside
+    /// its 1 MiB body limit, gets fewer, larger requests.
+    pub fn default_max_batch(&self) -> usize {
+        match self.service {
+            Service::Weir => 256,
+            Service::ExpertAi | Service::Hf | Service::Tei => 64,
+        }
+    }
+
     /// The model name recorded when nothing better is known.
     pub fn model(&self) -> &str {
         &self.model
@@ -139,15 +157,21 @@ impl<T: Task> Client<T> {
         let n = texts.len();
         let batch = match self.service {
             Service::ExpertAi => return self.expertai(texts),
-            Service::Weir => self.call(T::WEIR_PATH, &weir::request(texts), |v| {
-                let (model, results) = weir::results(&v, n, &self.model)?;
-                results
-                    .iter()
-                    .map(|r| self.task.weir_verdict(r, model))
-                    .collect()
+            Service::Weir => self.call(
+                T::WEIR_PATH,
+                &weir::request(texts),
+                |v: weir::BatchResponse<T::WeirResult>| {
+                    let (model, results) = v.checked(n, &self.model)?;
+                    results
+                        .into_iter()
+                        .map(|r| self.task.weir_verdict(r, &model))
+                        .collect()
+                },
+            ),
+            Service::Hf => self.call("", &hf::hf_request(texts), |v: Value| self.labels(&v, n)),
+            Service::Tei => self.call("/predict", &hf::tei_request(texts), |v: Value| {
+                self.labels(&v, n)
             }),
-            Service::Hf => self.call("", &hf::hf_request(texts), |v| self.labels(&v, n)),
-            Service::Tei => self.call("/predict", &hf::tei_request(texts), |v| self.labels(&v, n)),
         };
         match batch {
             Ok(results) => results.into_iter().map(Ok).collect(),
@@ -176,7 +200,7 @@ impl<T: Task> Client<T> {
                 if let Some(reason) = &down {
                     return Err(reason.clone());
                 }
-                let result = self.call(&path, &expertai::request(text), |v| {
+                let result = self.call(&path, &expertai::request(text), |v: Value| {
                     let (data, model) = expertai::data(&v, &self.model)?;
                     self.task.expertai_verdict(data, text, &model)
                 });
@@ -190,12 +214,13 @@ impl<T: Task> Client<T> {
             .collect()
     }
 
-    /// POSTs `body` to `{url}{path}` with retries, then parses the response.
-    fn call<R>(
+    /// POSTs `body` to `{url}{path}` with retries, then reads the response
+    /// as `D` and makes it `R`.
+    fn call<B: Serialize + ?Sized, D: DeserializeOwned, R>(
         &self,
         path: &str,
-        body: &Value,
-        parse: impl Fn(Value) -> Result<R, String>,
+        body: &B,
+        parse: impl Fn(D) -> Result<R, String>,
     ) -> Result<R, String> {
         let url = format!("{}{path}", self.url);
         let what = format!("POST {}", url.split('?').next().unwrap_or(""));
@@ -210,7 +235,7 @@ impl<T: Task> Client<T> {
             retries: self.retries,
             backoff: self.backoff,
         };
-        match http::request_json_retrying::<Value>(&request, retry) {
+        match http::request_json_retrying::<D>(&request, retry) {
             Ok(v) => parse(v).map_err(|e| format!("{what}: unexpected response: {e}")),
             Err(http::Exhausted {
                 error: e @ HttpError::Denied(_),

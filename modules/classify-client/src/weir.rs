@@ -1,40 +1,56 @@
 //! The Weir classifier's batch API: `POST {url}/v1/{task}` with
 //! `{"texts": [...]}`, answered by `{"model": "...", "results": [...]}`
 //! (one result per text, in order; see classifier/README.md).
+//!
+//! Both bodies go straight between bytes and typed values: the request is
+//! written from the borrowed texts, and each result is read into the
+//! task's own type (fields it does not name, such as `top_features[].positions`,
+//! are skipped without being built), never through a `serde_json::Value`.
 
-use weir_guest::serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// The request body for `texts`.
-pub fn request(texts: &[&str]) -> Value {
-    json!({ "texts": texts })
+#[derive(Debug, Serialize)]
+pub struct BatchRequest<'a> {
+    /// The texts, in order.
+    pub texts: &'a [&'a str],
 }
 
-/// The model that answered (`fallback` when the response names none) and
-/// the results, checked to be one per text.
-pub fn results<'a>(
-    v: &'a Value,
-    n: usize,
-    fallback: &'a str,
-) -> Result<(&'a str, &'a [Value]), String> {
-    let model = v["model"].as_str().unwrap_or(fallback);
-    let results = v["results"].as_array().ok_or("no \"results\" array")?;
-    if results.len() != n {
-        return Err(format!("{} results for {n} texts", results.len()));
+/// The request body for `texts`.
+pub fn request<'a>(texts: &'a [&'a str]) -> BatchRequest<'a> {
+    BatchRequest { texts }
+}
+
+/// The response body, with each result read as `R`.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "R: DeserializeOwned")]
+pub struct BatchResponse<R> {
+    /// The model that answered, if the service names it.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// One result per text, in order.
+    pub results: Vec<R>,
+}
+
+impl<R> BatchResponse<R> {
+    /// The model that answered (`fallback` when the response names none)
+    /// and the results, checked to be one per text.
+    pub fn checked(self, n: usize, fallback: &str) -> Result<(String, Vec<R>), String> {
+        if self.results.len() != n {
+            return Err(format!("{} results for {n} texts", self.results.len()));
+        }
+        Ok((
+            self.model.unwrap_or_else(|| fallback.to_owned()),
+            self.results,
+        ))
     }
-    Ok((model, results))
 }
 
-/// A number field of one result.
-pub fn number(result: &Value, key: &str) -> Result<f64, String> {
-    result[key]
-        .as_f64()
-        .ok_or_else(|| format!("result without a number {key:?}: {result}"))
-}
-
-/// The result's `label`, if it is one of `classes`.
-pub fn label(result: &Value, classes: &[&'static str; 3]) -> Result<usize, String> {
-    result["label"]
-        .as_str()
-        .and_then(|l| classes.iter().position(|c| *c == l))
-        .ok_or_else(|| format!("result without a known label: {result}"))
+/// The index of `label` in `classes`.
+pub fn label(label: &str, classes: &[&'static str; 3]) -> Result<usize, String> {
+    classes
+        .iter()
+        .position(|c| *c == label)
+        .ok_or_else(|| format!("result with an unknown label {label:?}"))
 }

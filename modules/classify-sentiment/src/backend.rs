@@ -2,27 +2,33 @@
 //! the endpoints, and each service's answer in the schema's terms.
 
 use classify_client::{Task, expertai, weir};
-use weir_guest::serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use weir_guest::serde_json::Value;
 use weir_guest::{Config, Error};
 
-/// One text's sentiment, in the schema's terms.
-#[derive(Debug, Clone, PartialEq)]
+/// One text's sentiment, in the schema's terms; serialises as the
+/// schema's `sentiment` object (fields in sorted order, as a
+/// `serde_json::Map` kept them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sentiment {
-    /// -1..1
-    pub score: f64,
     pub label: &'static str,
-    /// 0..1
-    pub positivity: f64,
+    pub model: String,
     /// 0..1
     pub negativity: f64,
-    pub model: String,
+    /// 0..1
+    pub positivity: f64,
+    /// -1..1
+    pub score: f64,
 }
 
-impl Sentiment {
-    pub fn to_json(&self) -> Value {
-        json!({"score": self.score, "label": self.label, "positivity": self.positivity,
-               "negativity": self.negativity, "model": self.model})
-    }
+/// One element of the Weir classifier's `results` for `/v1/sentiment`:
+/// what the verdict uses of it.
+#[derive(Debug, Deserialize)]
+pub struct WeirSentiment {
+    compound: f64,
+    pos: f64,
+    neg: f64,
+    label: String,
 }
 
 const LABELS: [&str; 3] = ["positive", "negative", "neutral"];
@@ -59,18 +65,18 @@ impl Task for SentimentTask {
     const DEFAULT_LABEL_MAP: &'static str =
         "positive:positive,negative:negative,neutral:neutral,pos:positive,neg:negative,neu:neutral";
     const WEIR_PATH: &'static str = "/v1/sentiment";
+    type WeirResult = WeirSentiment;
 
     fn expertai_path(language: &str) -> String {
         format!("/v2/analyze/standard/{language}/sentiment")
     }
 
-    fn weir_verdict(&self, r: &Value, model: &str) -> Result<Sentiment, String> {
-        let score = weir::number(r, "compound")?;
+    fn weir_verdict(&self, r: WeirSentiment, model: &str) -> Result<Sentiment, String> {
         Ok(Sentiment {
-            score,
-            label: LABELS[weir::label(r, &LABELS)?],
-            positivity: weir::number(r, "pos")?,
-            negativity: weir::number(r, "neg")?,
+            score: r.compound,
+            label: LABELS[weir::label(&r.label, &LABELS)?],
+            positivity: r.pos,
+            negativity: r.neg,
             model: model.to_owned(),
         })
     }

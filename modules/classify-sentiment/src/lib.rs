@@ -13,7 +13,7 @@
 //! * `url`: default `http://127.0.0.1:8090` (weir), `https://nlapi.expert.ai`
 //!   (expertai); required for `hf` and `tei`;
 //! * `fields` (default `title,description`), `field` (output, default `sentiment`);
-//! * `max_batch` (default 64), `retries` (default 2), `backoff_ms` (default 200),
+//! * `max_batch` (default 256 for `weir`, 64 for the others), `retries` (default 2), `backoff_ms` (default 200),
 //!   `timeout_ms` (first-byte timeout asked of the host; default: the host's);
 //! * `on_error`: `dead-letter` (default) or `unclassified`;
 //! * `label_map` (`hf`, `tei`): `MODEL_LABEL:positive|negative|neutral,...`,
@@ -51,13 +51,15 @@ pub struct ClassifySentiment {
 #[weir_guest::module]
 impl Processor for ClassifySentiment {
     fn init(config: &Config) -> Result<Self, Error> {
+        let backend = Backend::from_config(config, SentimentTask::from_config(config)?)?;
         Ok(Self {
             classification: TextClassification::from_config(
                 config,
                 vec!["title", "description"],
                 "sentiment",
+                backend.default_max_batch(),
             )?,
-            backend: Backend::from_config(config, SentimentTask::from_config(config)?)?,
+            backend,
         })
     }
 
@@ -71,13 +73,7 @@ impl Processor for ClassifySentiment {
         let backend = &self.backend;
         self.classification.process_batch(
             &batch,
-            |texts| {
-                backend
-                    .classify(texts)
-                    .into_iter()
-                    .map(|r| r.map(|v| v.to_json()))
-                    .collect()
-            },
+            |texts| backend.classify(texts),
             || unclassified(backend.model()),
         )
     }

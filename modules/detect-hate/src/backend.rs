@@ -3,7 +3,9 @@
 
 use classify_client::expertai::{Branch, HateSpeech};
 use classify_client::{Task, weir};
-use weir_guest::serde_json::{Value, json};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+use weir_guest::serde_json::Value;
 
 /// One text's hate-speech classification, in the schema's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,14 +21,60 @@ pub struct Hate {
     pub model: String,
 }
 
-impl Hate {
-    pub fn to_json(&self) -> Value {
+/// The schema's `hate` object, written straight into the document (keys
+/// in the order a `serde_json::Map` keeps them: sorted).
+impl Serialize for Hate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let [hate, offensive, neither] = self.scores;
-        json!({"label": self.label, "score": self.score,
-               "scores": {"hate": hate, "offensive": offensive, "neither": neither},
-               "categories": self.categories, "terms": self.terms, "model": self.model})
+        let mut out = serializer.serialize_struct("Hate", 6)?;
+        out.serialize_field("categories", &self.categories)?;
+        out.serialize_field("label", self.label)?;
+        out.serialize_field("model", &self.model)?;
+        out.serialize_field("score", &self.score)?;
+        out.serialize_field(
+            "scores",
+            &Scores {
+                hate,
+                neither,
+                offensive,
+            },
+        )?;
+        out.serialize_field("terms", &self.terms)?;
+        out.end()
     }
+}
 
+#[derive(Serialize)]
+struct Scores {
+    hate: f64,
+    neither: f64,
+    offensive: f64,
+}
+
+/// One element of the Weir classifier's `results` for `/v1/hate`: what
+/// the verdict uses of it (a driving term's `contribution` and
+/// `positions` are skipped unread).
+#[derive(Debug, Deserialize)]
+pub struct WeirHate {
+    label: String,
+    scores: WeirScores,
+    #[serde(default)]
+    top_features: Vec<WeirTerm>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WeirScores {
+    hate: f64,
+    offensive: f64,
+    neither: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct WeirTerm {
+    term: String,
+}
+
+impl Hate {
     /// From class scores: the label is the highest (ties: the more severe).
     fn from_scores(scores: [f64; 3], terms: Vec<String>, model: &str) -> Self {
         let i = (0..3).fold(0, |best, i| if scores[i] > scores[best] { i } else { best });
@@ -82,24 +130,21 @@ impl Task for HateTask {
          toxic:offensive,non-hate:neither,non_hate:neither,nothate:neither,not-hate:neither,normal:neither,\
          non-toxic:neither,non_toxic:neither,not-offensive:neither,not_offensive:neither,none:neither";
     const WEIR_PATH: &'static str = "/v1/hate";
+    type WeirResult = WeirHate;
 
     fn expertai_path(language: &str) -> String {
         format!("/v2/detect/hate-speech/{language}")
     }
 
-    fn weir_verdict(&self, r: &Value, model: &str) -> Result<Hate, String> {
-        let mut scores = [0.0; 3];
-        for (i, class) in LABELS.iter().enumerate() {
-            scores[i] = r["scores"][class]
-                .as_f64()
-                .ok_or_else(|| format!("result without scores.{class}: {r}"))?;
-        }
-        let i = weir::label(r, &LABELS)?;
-        let terms = r["top_features"].as_array().into_iter().flatten();
-        let terms = terms
-            .filter_map(|t| t["term"].as_str().map(str::to_owned))
-            .collect();
-        Ok(Hate::labelled(i, scores, terms, model))
+    fn weir_verdict(&self, r: WeirHate, model: &str) -> Result<Hate, String> {
+        let WeirScores {
+            hate,
+            offensive,
+            neither,
+        } = r.scores;
+        let i = weir::label(&r.label, &LABELS)?;
+        let terms = r.top_features.into_iter().map(|t| t.term).collect();
+        Ok(Hate::labelled(i, [hate, offensive, neither], terms, model))
     }
 
     /// Any category means hate speech: the label is the class the winning

@@ -13,7 +13,7 @@
 //! * `url`: default `http://127.0.0.1:8090` (weir), `https://nlapi.expert.ai`
 //!   (expertai); required for `hf` and `tei`;
 //! * `fields` (default `text`), `field` (output, default `hate`);
-//! * `max_batch` (default 64), `retries` (default 2), `backoff_ms` (default 200),
+//! * `max_batch` (default 256 for `weir`, 64 for the others), `retries` (default 2), `backoff_ms` (default 200),
 //!   `timeout_ms` (first-byte timeout asked of the host; default: the host's);
 //! * `on_error`: `dead-letter` (default) or `unclassified`;
 //! * `label_map` (`hf`, `tei`): `MODEL_LABEL:hate|offensive|neither,...`,
@@ -56,9 +56,15 @@ pub struct DetectHate {
 #[weir_guest::module]
 impl Processor for DetectHate {
     fn init(config: &Config) -> Result<Self, Error> {
+        let backend = Backend::from_config(config, HateTask)?;
         Ok(Self {
-            classification: TextClassification::from_config(config, vec!["text"], "hate")?,
-            backend: Backend::from_config(config, HateTask)?,
+            classification: TextClassification::from_config(
+                config,
+                vec!["text"],
+                "hate",
+                backend.default_max_batch(),
+            )?,
+            backend,
         })
     }
 
@@ -72,13 +78,7 @@ impl Processor for DetectHate {
         let backend = &self.backend;
         self.classification.process_batch(
             &batch,
-            |texts| {
-                backend
-                    .classify(texts)
-                    .into_iter()
-                    .map(|r| r.map(|v| v.to_json()))
-                    .collect()
-            },
+            |texts| backend.classify(texts),
             || unclassified(backend.model()),
         )
     }

@@ -125,16 +125,7 @@ fn batches_are_chunked_at_max_batch_in_order() {
         .collect();
     let refs: Vec<&str> = records.iter().map(String::as_str).collect();
     let (out, requests) = run(&[("max_batch", "2")], &refs, Box::new(weir_service));
-    let sizes: Vec<usize> = requests
-        .iter()
-        .map(|r| {
-            r.body_json::<Value>().unwrap()["texts"]
-                .as_array()
-                .unwrap()
-                .len()
-        })
-        .collect();
-    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(request_sizes(&requests, "texts"), [2, 2, 1]);
     let labels: Vec<Value> = out
         .iter()
         .map(|o| body(o)["hate"]["label"].clone())
@@ -143,6 +134,45 @@ fn batches_are_chunked_at_max_batch_in_order() {
         labels,
         ["offensive", "neither", "offensive", "neither", "offensive"]
     );
+}
+
+/// Texts per request of each request, in order.
+fn request_sizes(requests: &[Request], key: &str) -> Vec<usize> {
+    requests
+        .iter()
+        .map(|r| {
+            r.body_json::<Value>().unwrap()[key]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect()
+}
+
+#[test]
+fn the_weir_classifier_gets_256_texts_a_request_and_tei_64() {
+    let records: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"text":"sunset {i}"}}"#))
+        .collect();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    let (out, requests) = run(&[], &refs, Box::new(weir_service));
+    assert_eq!(request_sizes(&requests, "texts"), [256, 44]);
+    assert!(out.iter().all(|o| body(o)["hate"]["label"] == "neither"));
+
+    let tei = |req: &Request| {
+        let n = req.body_json::<Value>()?["inputs"]
+            .as_array()
+            .unwrap()
+            .len();
+        let one = json!([{"label": "neither", "score": 1.0}]);
+        Ok(Response::json(200, &Value::Array(vec![one; n])))
+    };
+    let (_, requests) = run(
+        &[("backend", "tei"), ("url", "http://127.0.0.1:9")],
+        &refs,
+        Box::new(tei),
+    );
+    assert_eq!(request_sizes(&requests, "inputs"), [64, 64, 64, 64, 44]);
 }
 
 #[test]
