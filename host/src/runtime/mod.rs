@@ -5,6 +5,7 @@
 mod bindings;
 pub mod cache;
 pub mod ctx;
+pub mod doc;
 pub mod engine;
 pub mod http;
 pub mod limits;
@@ -18,4 +19,8 @@ pub use bindings::types::{
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
 pub use limits::{InstanceLimits, LimitExceeded};
-pub use module::{LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Trapped, digest_of};
+pub use doc::HeldDoc;
+pub use module::{
+    BatchRecord, Body, Emitted, LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Outcome,
+    Trapped, World, digest_of,
+};
