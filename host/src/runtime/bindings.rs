@@ -16,7 +16,7 @@ pub use exports::weir::pipeline::processor as guest;
 pub mod v02 {
     wasmtime::component::bindgen!({
         path: "../wit/v0.2",
-        world: "weir:pipeline/module@0.2.0",
+        world: "weir:pipeline/doc-module@0.2.0",
         imports: { "weir:pipeline/types": trappable, default: async },
         exports: { default: async },
         with: {
