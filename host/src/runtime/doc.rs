@@ -282,7 +282,10 @@ fn walk_mut<'a>(
             Node::Object(entries) => match entries.iter().rposition(|(k, _)| k.is(segment, src)) {
                 Some(at) => &mut entries[at].1,
                 None if create => {
-                    entries.push((Key::Owned(segment.as_str().into()), Node::Object(Vec::new())));
+                    entries.push((
+                        Key::Owned(segment.as_str().into()),
+                        Node::Object(Vec::new()),
+                    ));
                     &mut entries.last_mut().expect("pushed").1
                 }
                 None => return Ok(None),
@@ -392,7 +395,9 @@ impl<'a> View<'a> {
                 .rev()
                 .find(|(k, _)| k.is(segment, src))
                 .map(|(_, v)| View::Node(v)),
-            View::Node(Node::Array(items)) => items.get(segment.parse::<usize>().ok()?).map(View::Node),
+            View::Node(Node::Array(items)) => {
+                items.get(segment.parse::<usize>().ok()?).map(View::Node)
+            }
             View::Node(Node::Src(range)) => View::Text(&src[range.clone()]).child(segment, src),
             View::Node(Node::Text(text)) => View::Text(text.as_bytes()).child(segment, src),
             View::Text(text) => match text.first()? {
@@ -426,9 +431,12 @@ impl<'a> View<'a> {
 
     fn keys(self, src: &'a [u8]) -> Option<Vec<String>> {
         match self {
-            View::Node(Node::Object(entries)) => {
-                Some(entries.iter().map(|(k, _)| k.text(src).into_owned()).collect())
-            }
+            View::Node(Node::Object(entries)) => Some(
+                entries
+                    .iter()
+                    .map(|(k, _)| k.text(src).into_owned())
+                    .collect(),
+            ),
             View::Node(Node::Array(_)) => None,
             View::Node(Node::Src(range)) => View::Text(&src[range.clone()]).keys(src),
             View::Node(Node::Text(text)) => View::Text(text.as_bytes()).keys(src),
@@ -452,7 +460,9 @@ fn scalar(text: &[u8]) -> Value {
         Some(b'n') => Value::Null,
         Some(b't') => Value::Boolean(true),
         Some(b'f') => Value::Boolean(false),
-        Some(b'"') => serde_json::from_slice::<String>(text).map_or_else(|_| as_json(), Value::Text),
+        Some(b'"') => {
+            serde_json::from_slice::<String>(text).map_or_else(|_| as_json(), Value::Text)
+        }
         Some(b'{' | b'[') | None => as_json(),
         Some(_) => {
             let number = std::str::from_utf8(text).unwrap_or("");
@@ -687,10 +697,21 @@ mod tests {
             Some(Value::Json("18446744073709551616".into()))
         );
         assert_same!(d.get(&path("o.k.1.z")), Some(Value::Integer(2)));
-        assert_same!(d.get(&path("o.k")), Some(Value::Json("[1,{\"z\":2}]".into())));
+        assert_same!(
+            d.get(&path("o.k")),
+            Some(Value::Json("[1,{\"z\":2}]".into()))
+        );
         assert!(d.get(&path("o.k.2")).is_none());
         assert!(d.get(&path("s.x")).is_none());
-        assert_eq!(d.keys(&[]), Some(vec!["s", "i", "f", "b", "n", "big", "o"].into_iter().map(String::from).collect()));
+        assert_eq!(
+            d.keys(&[]),
+            Some(
+                vec!["s", "i", "f", "b", "n", "big", "o"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
+        );
         assert_eq!(d.keys(&path("o")), Some(vec!["k".to_string()]));
     }
 
@@ -699,8 +720,10 @@ mod tests {
         let mut d = doc(r#"{"a":1,"a":2,"o":{"x":[10]},"t":"keep"}"#);
         d.set(&path("a"), Value::Text("new\n".into())).unwrap();
         d.set(&path("o.x.1"), Value::Integer(11)).unwrap();
-        d.set(&path("o.y.z"), Value::Json(r#"{"deep": [true]}"#.into())).unwrap();
-        d.set(&["dotted.key".to_string()], Value::Float(0.5)).unwrap();
+        d.set(&path("o.y.z"), Value::Json(r#"{"deep": [true]}"#.into()))
+            .unwrap();
+        d.set(&["dotted.key".to_string()], Value::Float(0.5))
+            .unwrap();
         assert_eq!(
             json(&d),
             r#"{"a":"new\n","o":{"x":[10,11],"y":{"z":{"deep": [true]}}},"t":"keep","dotted.key":0.5}"#
@@ -713,13 +736,31 @@ mod tests {
     fn bad_edits_are_refused_and_change_nothing() {
         let mut d = doc(r#"{"s":"x","arr":[1]}"#);
         let before = json(&d);
-        assert!(matches!(d.set(&path("s.inner"), Value::Null), Err(DocError::BadPath(_))));
-        assert!(matches!(d.set(&path("arr.5"), Value::Null), Err(DocError::BadPath(_))));
-        assert!(matches!(d.set(&path("arr.k"), Value::Null), Err(DocError::BadPath(_))));
+        assert!(matches!(
+            d.set(&path("s.inner"), Value::Null),
+            Err(DocError::BadPath(_))
+        ));
+        assert!(matches!(
+            d.set(&path("arr.5"), Value::Null),
+            Err(DocError::BadPath(_))
+        ));
+        assert!(matches!(
+            d.set(&path("arr.k"), Value::Null),
+            Err(DocError::BadPath(_))
+        ));
         assert!(matches!(d.set(&[], Value::Null), Err(DocError::BadPath(_))));
-        assert!(matches!(d.set(&path("f"), Value::Float(f64::NAN)), Err(DocError::BadValue(_))));
-        assert!(matches!(d.set(&path("j"), Value::Json("{".into())), Err(DocError::BadValue(_))));
-        assert!(matches!(d.set(&path("j"), Value::Json("1 2".into())), Err(DocError::BadValue(_))));
+        assert!(matches!(
+            d.set(&path("f"), Value::Float(f64::NAN)),
+            Err(DocError::BadValue(_))
+        ));
+        assert!(matches!(
+            d.set(&path("j"), Value::Json("{".into())),
+            Err(DocError::BadValue(_))
+        ));
+        assert!(matches!(
+            d.set(&path("j"), Value::Json("1 2".into())),
+            Err(DocError::BadValue(_))
+        ));
         assert_eq!(json(&d), before);
     }
 
@@ -727,16 +768,34 @@ mod tests {
     fn paths_and_nesting_are_bounded() {
         let mut d = doc("{}");
         let long: Vec<String> = (0..=MAX_PATH_SEGMENTS).map(|i| i.to_string()).collect();
-        assert!(matches!(d.set(&long, Value::Null), Err(DocError::BadPath(_))));
+        assert!(matches!(
+            d.set(&long, Value::Null),
+            Err(DocError::BadPath(_))
+        ));
         assert!(d.get(&long).is_none());
         let wide = vec!["k".repeat(MAX_PATH_BYTES + 1)];
-        assert!(matches!(d.set(&wide, Value::Null), Err(DocError::BadPath(_))));
-        let deep = format!("{}{}", "[".repeat(MAX_VALUE_NESTING), "]".repeat(MAX_VALUE_NESTING));
-        assert!(matches!(d.set(&path("a"), Value::Json(deep)), Err(DocError::BadValue(_))));
-        let ok = format!("{}{}", "[".repeat(MAX_VALUE_NESTING - 1), "]".repeat(MAX_VALUE_NESTING - 1));
+        assert!(matches!(
+            d.set(&wide, Value::Null),
+            Err(DocError::BadPath(_))
+        ));
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_VALUE_NESTING),
+            "]".repeat(MAX_VALUE_NESTING)
+        );
+        assert!(matches!(
+            d.set(&path("a"), Value::Json(deep)),
+            Err(DocError::BadValue(_))
+        ));
+        let ok = format!(
+            "{}{}",
+            "[".repeat(MAX_VALUE_NESTING - 1),
+            "]".repeat(MAX_VALUE_NESTING - 1)
+        );
         d.set(&path("a"), Value::Json(ok)).unwrap();
         // Brackets inside strings do not count.
-        d.set(&path("s"), Value::Json(format!("\"{}\"", "[".repeat(500)))).unwrap();
+        d.set(&path("s"), Value::Json(format!("\"{}\"", "[".repeat(500))))
+            .unwrap();
     }
 
     #[test]

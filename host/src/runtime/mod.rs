@@ -16,10 +16,10 @@ pub mod rate;
 pub use bindings::types::{
     Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord,
 };
+pub use doc::HeldDoc;
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
 pub use limits::{InstanceLimits, LimitExceeded};
-pub use doc::HeldDoc;
 pub use module::{
     BatchRecord, Body, Emitted, LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Outcome,
     Trapped, World, digest_of,

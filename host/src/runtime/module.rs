@@ -254,7 +254,7 @@ impl WasmRuntime {
         let instance_pre = self.linker.instantiate_pre(&component).map_err(world_err)?;
         let pre = Arc::new(match world {
             World::V01 => Compiled::V01(ModulePre::new(instance_pre).map_err(world_err)?),
-            World::V02 => Compiled::V02(v02::ModulePre::new(instance_pre).map_err(world_err)?),
+            World::V02 => Compiled::V02(v02::DocModulePre::new(instance_pre).map_err(world_err)?),
         });
         let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
         compiled.retain(|_, held| held.strong_count() > 0);
@@ -420,13 +420,18 @@ impl LoadedModule {
         }
         let outcomes = match instance {
             Instance::V01(guest) => {
-                let records: Vec<types::Record> =
-                    batch.iter().map(|r| r.source.wit(r.body.to_bytes())).collect();
+                let records: Vec<types::Record> = batch
+                    .iter()
+                    .map(|r| r.source.wit(r.body.to_bytes()))
+                    .collect();
                 let outcomes = guest
                     .call_process(&mut store, &records)
                     .await
                     .map_err(|e| trap_message(&store, e))?;
-                outcomes.into_iter().map(Outcome::from_v01).collect::<Vec<_>>()
+                outcomes
+                    .into_iter()
+                    .map(Outcome::from_v01)
+                    .collect::<Vec<_>>()
             }
             Instance::V02(guest) => {
                 let mut records = Vec::with_capacity(batch.len());
@@ -505,7 +510,7 @@ impl std::fmt::Display for World {
 /// A compiled, world-checked module, ready to instantiate.
 pub(crate) enum Compiled {
     V01(ModulePre<ModuleCtx>),
-    V02(v02::ModulePre<ModuleCtx>),
+    V02(v02::DocModulePre<ModuleCtx>),
 }
 
 /// One instance's exports, in its world.

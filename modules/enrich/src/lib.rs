@@ -31,9 +31,9 @@ mod lang;
 mod tests;
 mod text;
 
+use std::borrow::Cow;
 use weir_guest::json::{ObjectWriter, RawObject};
 use weir_guest::serde_json::json;
-use std::borrow::Cow;
 
 use weir_guest::{Config, Document, Error, JsonDoc, Outcome, Processor, Record};
 
