@@ -16,6 +16,7 @@ pub mod rate;
 pub use bindings::types::{
     Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord,
 };
+pub use bindings::v02::types::{DocError, Value as DocValue};
 pub use doc::HeldDoc;
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
