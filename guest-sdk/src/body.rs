@@ -72,7 +72,9 @@ impl Body {
     pub(crate) fn into_wit(self) -> crate::__private::bindings_v02::weir::pipeline::types::Body {
         use crate::__private::bindings_v02::weir::pipeline::types::Body as WitBody;
         match self.doc {
-            Some(doc) => WitBody::Doc(Rc::try_unwrap(doc).unwrap_or_else(|shared| Doc::clone(&shared))),
+            Some(doc) => {
+                WitBody::Doc(Rc::try_unwrap(doc).unwrap_or_else(|shared| Doc::clone(&shared)))
+            }
             None => WitBody::Bytes(self.bytes.into_inner().unwrap_or_default()),
         }
     }
@@ -195,5 +197,24 @@ impl From<&String> for Body {
 impl From<Body> for Vec<u8> {
     fn from(body: Body) -> Self {
         body.into_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_compare_and_convert_like_a_vec() {
+        let body = Body::from(r#"{"a":1}"#);
+        assert_eq!(body, br#"{"a":1}"#);
+        assert_eq!(body, &br#"{"a":1}"#[..]);
+        assert_eq!(body, br#"{"a":1}"#.to_vec());
+        assert_eq!(body.len(), 7);
+        assert!(!body.is_held());
+        assert_ne!(body, Body::from("{}"));
+        assert_eq!(Vec::from(body.clone()), br#"{"a":1}"#);
+        assert_eq!(format!("{body:?}"), r#"b"{\"a\":1}""#);
+        assert!(Body::default().is_empty());
     }
 }

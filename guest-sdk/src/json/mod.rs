@@ -242,7 +242,11 @@ pub(super) fn get_in<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a 
 fn put_in(map: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), Error> {
     let segments: Vec<&str> = path.split('.').collect();
     let (last, parents) = segments.split_last().expect("split yields one segment");
-    let bad = || Error::new(format!("cannot set {path:?}: it runs through a value that is neither an object nor an array, or past the end of an array"));
+    let bad = || {
+        Error::new(format!(
+            "cannot set {path:?}: it runs through a value that is neither an object nor an array, or past the end of an array"
+        ))
+    };
     let Some((first, rest)) = parents.split_first() else {
         map.insert((*last).to_owned(), value);
         return Ok(());
