@@ -68,9 +68,15 @@ async fn load(rt: &Arc<WasmRuntime>, dir: &str, name: &str) -> Arc<LoadedModule>
     let bytes = std::fs::read(format!("{dir}/{name}.wasm"))
         .unwrap_or_else(|e| panic!("{dir}/{name}.wasm: {e}"));
     Arc::new(
-        rt.load("bench", name, bytes, Vec::new(), HttpPolicy::deny_all("bench"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
+        rt.load(
+            "bench",
+            name,
+            bytes,
+            Vec::new(),
+            HttpPolicy::deny_all("bench"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}")),
     )
 }
 
@@ -139,10 +145,7 @@ fn main() {
                     as_.push(round(&rt, &a, &batch).await);
                 }
                 let (bm, am) = (median(bs), median(as_));
-                println!(
-                    "| {len} | {bytes} | {bm:.1} | {am:.1} | {:.2} |",
-                    am / bm
-                );
+                println!("| {len} | {bytes} | {bm:.1} | {am:.1} | {:.2} |", am / bm);
             }
         }
     });

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::provenance::{Chain, splice_member};
 use crate::event::{MAX_HEADER_BYTES, SourceRecord, cap};
-use crate::runtime::{BatchRecord, Body, Emitted, LoadedModule, Outcome, WasmRuntime};
+use crate::runtime::{BatchRecord, Body, Emitted, LoadedModule, ModuleOutcome, WasmRuntime};
 use crate::telemetry::PipelineMetrics;
 
 /// A document that came out of the chain, ready to be indexed.
@@ -101,7 +101,7 @@ pub async fn run_chain(
         let mut held = 0usize;
         for (item, outcome) in items.into_iter().zip(outcomes) {
             match outcome {
-                Outcome::Emit(docs) => {
+                ModuleOutcome::Emit(docs) => {
                     m.records_out.inc_by(docs.len() as u64);
                     // One module's fan-out is refused here already, before
                     // its documents count against the batch's bytes.
@@ -142,10 +142,10 @@ pub async fn run_chain(
                     held += bytes;
                     next.extend(docs.into_iter().map(|d| from_wit(&item, d)));
                 }
-                Outcome::Drop => {
+                ModuleOutcome::Drop => {
                     m.records_dropped.inc();
                 }
-                Outcome::Fail(reason) => {
+                ModuleOutcome::Fail(reason) => {
                     m.records_failed.inc();
                     if !std::mem::replace(&mut failed[item.source], true) {
                         out.failures.push(Failure {
@@ -285,12 +285,12 @@ async fn run_isolating(
     batch: &[BatchRecord<'_>],
     limited: &mut usize,
     budget: Option<usize>,
-) -> Vec<Outcome> {
+) -> Vec<ModuleOutcome> {
     match module.run(rt, batch).await {
         Ok(outcomes) => outcomes.into_iter().map(bounded).collect(),
         Err(trap) if batch.len() == 1 => {
             *limited += usize::from(trap.limit.is_some());
-            vec![Outcome::Fail(format!(
+            vec![ModuleOutcome::Fail(format!(
                 "module {} trapped: {trap}",
                 module.name
             ))]
@@ -308,7 +308,7 @@ async fn run_isolating(
                 if let Some(limit) = budget
                     && returned > limit
                 {
-                    outcomes.push(Outcome::Fail(format!(
+                    outcomes.push(ModuleOutcome::Fail(format!(
                         "module {} not run on this record: run record by record, it returned {returned} bytes of documents, over the limit of {limit} (max_batch_output_bytes)",
                         module.name
                     )));
@@ -316,7 +316,7 @@ async fn run_isolating(
                 }
                 if limited_in_a_row >= ISOLATION_LIMIT_STREAK {
                     *limited += 1;
-                    outcomes.push(Outcome::Fail(format!(
+                    outcomes.push(ModuleOutcome::Fail(format!(
                         "module {} not run on this record: it exceeded a limit on the batch and on {ISOLATION_LIMIT_STREAK} records alone in a row ({trap})",
                         module.name
                     )));
@@ -327,7 +327,7 @@ async fn run_isolating(
                     Ok(mut o) => {
                         limited_in_a_row = 0;
                         let outcome = bounded(o.pop().expect("run_batch checks the outcome count"));
-                        if let Outcome::Emit(docs) = &outcome {
+                        if let ModuleOutcome::Emit(docs) = &outcome {
                             returned += docs.iter().map(|d| d.body.len()).sum::<usize>();
                         }
                         outcome
@@ -339,7 +339,7 @@ async fn run_isolating(
                         } else {
                             limited_in_a_row = 0;
                         }
-                        Outcome::Fail(format!("module {} trapped: {trap}", module.name))
+                        ModuleOutcome::Fail(format!("module {} trapped: {trap}", module.name))
                     }
                 });
             }
@@ -351,10 +351,10 @@ async fn run_isolating(
 /// The outcome with a failure reason cut to what a dead letter carries, as
 /// soon as the host has it: a module failing every record with megabytes
 /// of reason holds no more than that per record in the host.
-fn bounded(outcome: Outcome) -> Outcome {
+fn bounded(outcome: ModuleOutcome) -> ModuleOutcome {
     match outcome {
-        Outcome::Fail(reason) if reason.len() > MAX_HEADER_BYTES => {
-            Outcome::Fail(cap(&reason, MAX_HEADER_BYTES).into_owned())
+        ModuleOutcome::Fail(reason) if reason.len() > MAX_HEADER_BYTES => {
+            ModuleOutcome::Fail(cap(&reason, MAX_HEADER_BYTES).into_owned())
         }
         other => other,
     }

@@ -21,10 +21,15 @@ pub mod v02 {
         exports: { default: async },
         with: {
             "wasi:logging/logging": super::wasi::logging::logging,
-            "weir:pipeline/types.doc": crate::runtime::doc::HeldDoc,
         },
     });
 
     pub use self::weir::pipeline::types;
     pub use exports::weir::pipeline::processor as guest;
+}
+
+/// A compiled, world-checked module, ready to instantiate, in its world.
+pub enum Compiled<T: 'static> {
+    V01(ModulePre<T>),
+    V02(v02::DocModulePre<T>),
 }

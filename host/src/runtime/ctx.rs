@@ -11,7 +11,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::v02::types as doc_types;
+use super::bindings::v02::types::{self as doc_types, Doc};
 use super::bindings::wasi::logging::logging;
 use super::doc::HeldDoc;
 use super::http::{HttpPolicy, ModuleHttp};
@@ -40,6 +40,16 @@ pub struct ModuleCtx {
     doc_bytes_left: usize,
     /// Largest a held document may grow; `None`: no limit.
     max_document_bytes: Option<usize>,
+}
+
+/// The table entry behind a `doc` handle: the generated `Doc` type only
+/// names the resource; the table holds the [`HeldDoc`].
+fn held(doc: &Resource<Doc>) -> Resource<HeldDoc> {
+    if doc.owned() {
+        Resource::new_own(doc.rep())
+    } else {
+        Resource::new_borrow(doc.rep())
+    }
 }
 
 /// Host bytes one held document costs besides its JSON (table slot, tree).
@@ -77,13 +87,21 @@ impl ModuleCtx {
 
     /// Puts a document into this instance's table (the host's own, not
     /// charged to the module).
-    pub(crate) fn hold(&mut self, doc: HeldDoc) -> wasmtime::Result<Resource<HeldDoc>> {
-        Ok(self.table.push(doc)?)
+    pub(crate) fn hold(&mut self, doc: HeldDoc) -> wasmtime::Result<Resource<Doc>> {
+        Ok(Resource::new_own(self.table.push(doc)?.rep()))
     }
 
     /// Takes a document a module handed back out of the table.
-    pub(crate) fn take(&mut self, doc: Resource<HeldDoc>) -> wasmtime::Result<HeldDoc> {
-        Ok(self.table.delete(doc)?)
+    pub(crate) fn take(&mut self, doc: Resource<Doc>) -> wasmtime::Result<HeldDoc> {
+        Ok(self.table.delete(held(&doc))?)
+    }
+
+    fn doc(&self, doc: &Resource<Doc>) -> wasmtime::Result<&HeldDoc> {
+        Ok(self.table.get(&held(doc))?)
+    }
+
+    fn doc_mut(&mut self, doc: &Resource<Doc>) -> wasmtime::Result<&mut HeldDoc> {
+        Ok(self.table.get_mut(&held(doc))?)
     }
 
     /// Charges `bytes` of held-document writes to the module, or stops it:
@@ -172,31 +190,32 @@ impl logging::Host for ModuleCtx {
 impl doc_types::Host for ModuleCtx {}
 
 impl doc_types::HostDoc for ModuleCtx {
-    fn new(&mut self) -> wasmtime::Result<Resource<HeldDoc>> {
+    fn new(&mut self) -> wasmtime::Result<Resource<Doc>> {
         self.charge(DOC_OVERHEAD)?;
         self.hold(HeldDoc::empty())
     }
 
     fn get(
         &mut self,
-        doc: Resource<HeldDoc>,
+        doc: Resource<Doc>,
         path: Vec<String>,
     ) -> wasmtime::Result<Option<doc_types::Value>> {
-        Ok(self.table.get(&doc)?.get(&path))
+        Ok(self.doc(&doc)?.get(&path))
     }
 
     fn set(
         &mut self,
-        doc: Resource<HeldDoc>,
+        doc: Resource<Doc>,
         path: Vec<String>,
         value: doc_types::Value,
     ) -> wasmtime::Result<Result<(), doc_types::DocError>> {
-        let held = self.table.get_mut(&doc)?;
+        let max_document_bytes = self.max_document_bytes;
+        let held = self.doc_mut(&doc)?;
         let charged = match held.set(&path, value) {
             Ok(charged) => charged,
             Err(e) => return Ok(Err(e)),
         };
-        if let Some(limit) = self.max_document_bytes
+        if let Some(limit) = max_document_bytes
             && held.len() > limit
         {
             return Err(wasmtime::Error::new(LimitExceeded::DocumentSize(limit)));
@@ -207,32 +226,32 @@ impl doc_types::HostDoc for ModuleCtx {
 
     fn remove(
         &mut self,
-        doc: Resource<HeldDoc>,
+        doc: Resource<Doc>,
         path: Vec<String>,
     ) -> wasmtime::Result<Result<bool, doc_types::DocError>> {
-        Ok(self.table.get_mut(&doc)?.remove(&path))
+        Ok(self.doc_mut(&doc)?.remove(&path))
     }
 
     fn keys(
         &mut self,
-        doc: Resource<HeldDoc>,
+        doc: Resource<Doc>,
         path: Vec<String>,
     ) -> wasmtime::Result<Option<Vec<String>>> {
-        Ok(self.table.get(&doc)?.keys(&path))
+        Ok(self.doc(&doc)?.keys(&path))
     }
 
-    fn to_json(&mut self, doc: Resource<HeldDoc>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.table.get(&doc)?.to_json())
+    fn to_json(&mut self, doc: Resource<Doc>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.doc(&doc)?.to_json())
     }
 
-    fn clone(&mut self, doc: Resource<HeldDoc>) -> wasmtime::Result<Resource<HeldDoc>> {
-        let copy = self.table.get(&doc)?.clone();
+    fn clone(&mut self, doc: Resource<Doc>) -> wasmtime::Result<Resource<Doc>> {
+        let copy = self.doc(&doc)?.clone();
         self.charge(copy.len() + DOC_OVERHEAD)?;
         self.hold(copy)
     }
 
-    fn drop(&mut self, doc: Resource<HeldDoc>) -> wasmtime::Result<()> {
-        self.table.delete(doc)?;
+    fn drop(&mut self, doc: Resource<Doc>) -> wasmtime::Result<()> {
+        self.table.delete(held(&doc))?;
         Ok(())
     }
 }

@@ -11,11 +11,10 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings;
+use super::bindings::{self, Compiled};
 use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
 use super::limits::InstanceLimits;
-use super::module::Compiled;
 use crate::config::{PoolingMode, Problems, RuntimeConfig};
 
 /// A configured engine plus the linker that provides every import a module
@@ -30,7 +29,7 @@ pub struct WasmRuntime {
     /// Compiled, world-checked modules by digest while any loaded module
     /// holds them: tenants (or pipelines) loading identical bytes share one
     /// copy of the code instead of deserializing their own.
-    pub(crate) compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    pub(crate) compiled: Mutex<HashMap<String, Weak<Compiled<ModuleCtx>>>>,
     _ticker: EpochTicker,
 }
 

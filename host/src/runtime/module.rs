@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::{ModulePre, guest, types, v02};
+use super::bindings::{Compiled, ModulePre, guest, types, v02};
 use super::ctx::ModuleCtx;
 use super::doc::HeldDoc;
 use super::engine::WasmRuntime;
@@ -60,7 +60,7 @@ pub struct LoadedModule {
     /// sha256 of the component bytes: the version's identity.
     pub digest: String,
     pub info: ModuleInfo,
-    pub(crate) pre: Arc<Compiled>,
+    pub(crate) pre: Arc<Compiled<ModuleCtx>>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) log_context: Arc<LogContext>,
     /// The pipeline's outbound HTTP policy, given to every instance.
@@ -223,7 +223,7 @@ impl WasmRuntime {
         name: &str,
         digest: &str,
         bytes: Vec<u8>,
-    ) -> Result<Arc<Compiled>, ModuleError> {
+    ) -> Result<Arc<Compiled<ModuleCtx>>, ModuleError> {
         if let Some(pre) = self.shared_compiled(digest) {
             return Ok(pre);
         }
@@ -263,7 +263,7 @@ impl WasmRuntime {
     }
 
     /// The compiled module for `digest`, if a loaded module still holds it.
-    fn shared_compiled(&self, digest: &str) -> Option<Arc<Compiled>> {
+    fn shared_compiled(&self, digest: &str) -> Option<Arc<Compiled<ModuleCtx>>> {
         let compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
         compiled.get(digest).and_then(Weak::upgrade)
     }
@@ -363,7 +363,7 @@ impl LoadedModule {
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
-                Outcome::Emit(docs) => types::Outcome::Emit(
+                ModuleOutcome::Emit(docs) => types::Outcome::Emit(
                     docs.into_iter()
                         .map(|d| types::Document {
                             body: d.body.into_bytes(),
@@ -372,8 +372,8 @@ impl LoadedModule {
                         })
                         .collect(),
                 ),
-                Outcome::Drop => types::Outcome::Drop,
-                Outcome::Fail(reason) => types::Outcome::Fail(reason),
+                ModuleOutcome::Drop => types::Outcome::Drop,
+                ModuleOutcome::Fail(reason) => types::Outcome::Fail(reason),
             })
             .collect())
     }
@@ -386,7 +386,7 @@ impl LoadedModule {
         &self,
         rt: &WasmRuntime,
         batch: &[BatchRecord<'_>],
-    ) -> Result<Vec<Outcome>, Trapped> {
+    ) -> Result<Vec<ModuleOutcome>, Trapped> {
         // CPU time is bounded by the epoch, but a module that sleeps or
         // waits on the host uses none: the wall clock bounds it too. The
         // call is dropped (wasmtime cancels it) and its Store with it.
@@ -406,7 +406,7 @@ impl LoadedModule {
         &self,
         rt: &WasmRuntime,
         batch: &[BatchRecord<'_>],
-    ) -> Result<Vec<Outcome>, Trapped> {
+    ) -> Result<Vec<ModuleOutcome>, Trapped> {
         let (mut store, instance) = self.instantiate(rt).await?;
         match instance.init(&mut store, &self.config).await {
             Ok(Ok(())) => {}
@@ -430,7 +430,7 @@ impl LoadedModule {
                     .map_err(|e| trap_message(&store, e))?;
                 outcomes
                     .into_iter()
-                    .map(Outcome::from_v01)
+                    .map(ModuleOutcome::from_v01)
                     .collect::<Vec<_>>()
             }
             Instance::V02(guest) => {
@@ -454,7 +454,7 @@ impl LoadedModule {
                 let mut taken = Vec::with_capacity(outcomes.len());
                 for outcome in outcomes {
                     taken.push(
-                        Outcome::from_v02(outcome, store.data_mut())
+                        ModuleOutcome::from_v02(outcome, store.data_mut())
                             .map_err(|e| trap_message(&store, e))?,
                     );
                 }
@@ -505,12 +505,6 @@ impl std::fmt::Display for World {
             World::V02 => "0.2",
         })
     }
-}
-
-/// A compiled, world-checked module, ready to instantiate.
-pub(crate) enum Compiled {
-    V01(ModulePre<ModuleCtx>),
-    V02(v02::DocModulePre<ModuleCtx>),
 }
 
 /// One instance's exports, in its world.
@@ -623,16 +617,16 @@ pub struct Emitted {
 
 /// What became of one record, in either world.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum ModuleOutcome {
     Emit(Vec<Emitted>),
     Drop,
     Fail(String),
 }
 
-impl Outcome {
-    fn from_v01(outcome: types::Outcome) -> Outcome {
+impl ModuleOutcome {
+    fn from_v01(outcome: types::Outcome) -> ModuleOutcome {
         match outcome {
-            types::Outcome::Emit(docs) => Outcome::Emit(
+            types::Outcome::Emit(docs) => ModuleOutcome::Emit(
                 docs.into_iter()
                     .map(|d| Emitted {
                         body: Body::Bytes(d.body.into()),
@@ -641,13 +635,16 @@ impl Outcome {
                     })
                     .collect(),
             ),
-            types::Outcome::Drop => Outcome::Drop,
-            types::Outcome::Fail(reason) => Outcome::Fail(reason),
+            types::Outcome::Drop => ModuleOutcome::Drop,
+            types::Outcome::Fail(reason) => ModuleOutcome::Fail(reason),
         }
     }
 
     /// Takes the documents a 0.2 module handed back out of its table.
-    fn from_v02(outcome: v02::types::Outcome, ctx: &mut ModuleCtx) -> wasmtime::Result<Outcome> {
+    fn from_v02(
+        outcome: v02::types::Outcome,
+        ctx: &mut ModuleCtx,
+    ) -> wasmtime::Result<ModuleOutcome> {
         Ok(match outcome {
             v02::types::Outcome::Emit(docs) => {
                 let mut emitted = Vec::with_capacity(docs.len());
@@ -662,10 +659,10 @@ impl Outcome {
                         id: d.id,
                     });
                 }
-                Outcome::Emit(emitted)
+                ModuleOutcome::Emit(emitted)
             }
-            v02::types::Outcome::Drop => Outcome::Drop,
-            v02::types::Outcome::Fail(reason) => Outcome::Fail(reason),
+            v02::types::Outcome::Drop => ModuleOutcome::Drop,
+            v02::types::Outcome::Fail(reason) => ModuleOutcome::Fail(reason),
         })
     }
 }
