@@ -10,11 +10,14 @@ pub(crate) use crate::__private::bindings_v02::weir::pipeline::types::Doc;
 use crate::__private::bindings_v02::weir::pipeline::types::{DocError, Value as WitValue};
 use crate::Error;
 
+/// One value read, by its path (`None`: absent).
+type Read = (String, Option<Value>);
+
 pub(crate) struct Held {
     doc: Rc<Doc>,
     /// Values read so far, by path: `get` hands out references. Boxed so
     /// they never move; cleared only through `&mut self`.
-    reads: RefCell<Vec<Box<(String, Option<Value>)>>>,
+    reads: RefCell<Vec<Box<Read>>>,
     /// The whole document, once a whole-object view asked for it.
     whole: OnceCell<Map<String, Value>>,
 }
@@ -41,7 +44,7 @@ impl Held {
                 reads.len() - 1
             }
         };
-        let read: *const (String, Option<Value>) = &*reads[at];
+        let read: *const Read = &*reads[at];
         drop(reads);
         // SAFETY: each read is boxed, so its address is stable while the
         // vector grows; reads are only ever appended through `&self` and
