@@ -17,6 +17,7 @@ pub(crate) struct Held {
     doc: Rc<Doc>,
     /// Values read so far, by path: `get` hands out references. Boxed so
     /// they never move; cleared only through `&mut self`.
+    #[allow(clippy::vec_box)] // the boxes are the point: stable addresses
     reads: RefCell<Vec<Box<Read>>>,
     /// The whole document, once a whole-object view asked for it.
     whole: OnceCell<Map<String, Value>>,
