@@ -9,7 +9,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use weir::config::{Quotas, RuntimeConfig};
 use weir::pipeline::{Chain, ChainOutput, run_chain};
-use weir::runtime::{HttpPolicy, InstanceLimits, LoadedModule, ModuleOptions, WasmRuntime, World};
+use weir::runtime::{
+    HOLD_MIN_BYTES, HttpPolicy, InstanceLimits, LoadedModule, ModuleOptions, WasmRuntime, World,
+};
 use weir::telemetry::PipelineMetrics;
 
 mod modules;
@@ -74,6 +76,67 @@ async fn a_chain_runs_0_1_and_0_2_modules_side_by_side() {
     );
 }
 
+/// The JSON object `value` with a `pad` field that takes it to
+/// `HOLD_MIN_BYTES`, so it crosses into 0.2 modules as a held document
+/// (a smaller value crosses as bytes).
+fn held(value: &str) -> String {
+    let open = &value[..value.len() - 1];
+    let pad = "p".repeat(HOLD_MIN_BYTES.saturating_sub(open.len() + 11));
+    let large = format!(r#"{open}, "pad": "{pad}"}}"#);
+    assert!(large.len() >= HOLD_MIN_BYTES);
+    large
+}
+
+fn large_tweet() -> String {
+    assert!(TWEET.len() < HOLD_MIN_BYTES);
+    held(TWEET)
+}
+
+#[tokio::test]
+async fn small_and_large_values_go_through_0_2_and_mixed_chains_alike() {
+    let rt = runtime();
+    let clean = load(&rt, "text-clean", ModuleOptions::default()).await;
+    let pass = load(&rt, "passthrough", ModuleOptions::default()).await;
+    let stamp = load(&rt, "fixture-stamp-a", ModuleOptions::default()).await;
+    let enrich = load(&rt, "enrich", ModuleOptions::default()).await;
+    let large = large_tweet();
+    let chains = [
+        ("0.2 only", vec![clean.clone(), pass, enrich.clone()]),
+        ("0.2 → 0.1 → 0.2", vec![clean, stamp, enrich]),
+    ];
+    for (name, modules) in chains {
+        let mixed = modules.iter().any(|m| m.world() == World::V01);
+        let chain = Chain::new(modules, None);
+        // Small crosses as bytes, large as a held document (see the
+        // runtime's unit tests of `Body::for_world`); both in one batch.
+        let out = run(&rt, &chain, &[TWEET, &large]).await;
+        assert_eq!(out.failures, [], "{name}");
+        assert_eq!(out.docs.len(), 2, "{name}");
+        let (mut small, mut big) = (body(&out, 0), body(&out, 1));
+        let input: Value = serde_json::from_str(&large).unwrap();
+        assert_eq!(big["pad"], input["pad"], "{name}");
+        // enrich's `weir` object names each record's own offset.
+        assert_eq!(small["weir"]["source"]["offset"], 0, "{name}");
+        assert_eq!(big["weir"]["source"]["offset"], 1, "{name}");
+        for doc in [&mut small, &mut big] {
+            let fields = doc.as_object_mut().unwrap();
+            fields.remove("weir");
+            fields.remove("pad");
+        }
+        assert_eq!(small, big, "{name}: the same edits whatever the form");
+        assert_eq!(small["text"], "hi & bye #Tag", "{name}");
+        assert_eq!(
+            small["text_original"], "RT @bob: hi &amp; <b>bye</b> https://x.io #Tag",
+            "{name}"
+        );
+        assert_eq!(small["hashtags"], json!(["tag"]), "{name}");
+        assert_eq!(small["mentions"], json!(["bob"]), "{name}");
+        assert_eq!(small["word_count"], 3, "{name}");
+        assert_eq!(small["user"], json!({"b": 1, "a": [1, 2]}), "{name}");
+        assert_eq!(small.get("stamp").is_some(), mixed, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn a_0_2_chain_writes_untouched_values_verbatim_in_their_order() {
     let rt = runtime();
@@ -81,13 +144,17 @@ async fn a_0_2_chain_writes_untouched_values_verbatim_in_their_order() {
     let pass = load(&rt, "passthrough", ModuleOptions::default()).await;
     let enrich = load(&rt, "enrich", ModuleOptions::default()).await;
     let chain = Chain::new(vec![clean, pass, enrich], Some("_weir_chain"));
-    let out = run(&rt, &chain, &[TWEET]).await;
+    // Large enough to be held (a small value crosses as bytes and is
+    // parsed by each module, as in 0.1).
+    let out = run(&rt, &chain, &[&large_tweet()]).await;
     assert_eq!(out.failures, []);
     let text = String::from_utf8(out.docs[0].body.clone()).unwrap();
     // Keys keep the input's order; the nested value is the input's bytes,
     // whitespace and all, because no module went into it.
     assert!(
-        text.starts_with(r#"{"id":7,"text":"hi & bye #Tag","user":{"b": 1,  "a": [1, 2]},"lang":"en","text_original":"#),
+        text.starts_with(
+            r#"{"id":7,"text":"hi & bye #Tag","user":{"b": 1,  "a": [1, 2]},"lang":"en","pad":"ppp"#
+        ),
         "{text}"
     );
     let doc = body(&out, 0);
@@ -114,19 +181,20 @@ async fn a_module_attacking_through_held_documents_fails_alone() {
     let hostile = load(&rt, "fixture-doc-hostile", options.clone()).await;
     assert_eq!(hostile.world(), World::V02);
     let chain = Chain::new(vec![hostile], None);
-    let attack = |a: &str| format!(r#"{{"attack": "{a}"}}"#);
+    // Padded so that each crosses as a held document.
+    let attack = |a: &str| held(&format!(r#"{{"attack": "{a}"}}"#));
     let values = [
-        r#"{"n": 1}"#.to_string(),
+        held(r#"{"n": 1}"#),
         attack("grow"),
-        r#"{"n": 2}"#.to_string(),
+        held(r#"{"n": 2}"#),
         attack("churn"),
-        r#"{"n": 3}"#.to_string(),
+        held(r#"{"n": 3}"#),
         attack("handles"),
-        r#"{"n": 4}"#.to_string(),
+        held(r#"{"n": 4}"#),
         attack("deep-path"),
         attack("deep-value"),
         attack("forge"),
-        r#"{"n": 5}"#.to_string(),
+        held(r#"{"n": 5}"#),
     ];
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
     let out = run(&rt, &chain, &values).await;
@@ -180,7 +248,7 @@ async fn a_module_attacking_through_held_documents_fails_alone() {
 
     // The next batch starts clean (a fresh Store: no handle, no charge
     // carried over), and a well-behaved module beside it is unaffected.
-    let out = run(&rt, &chain, &[r#"{"n": 6}"#]).await;
+    let out = run(&rt, &chain, &[&held(r#"{"n": 6}"#)]).await;
     assert_eq!((out.docs.len(), out.failures.len()), (1, 0));
     let clean = load(&rt, "text-clean", options).await;
     let out = run(&rt, &Chain::new(vec![clean], None), &[TWEET]).await;

@@ -22,6 +22,6 @@ pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
 pub use limits::{InstanceLimits, LimitExceeded};
 pub use module::{
-    BatchRecord, Body, Emitted, LoadedModule, ModuleError, ModuleInfo, ModuleOptions,
-    ModuleOutcome, Trapped, World, digest_of,
+    BatchRecord, Body, Emitted, HOLD_MIN_BYTES, LoadedModule, ModuleError, ModuleInfo,
+    ModuleOptions, ModuleOutcome, Trapped, World, digest_of,
 };

@@ -553,13 +553,30 @@ pub enum Body {
     Doc(HeldDoc),
 }
 
+/// Bytes below which a record value crosses into a 0.2 module as
+/// `body::bytes` (the module parses it itself, as in 0.1) rather than
+/// being parsed by the host and held as a `doc`.
+///
+/// A held document saves every module a parse and a write of the whole
+/// value but costs a host call per field read or written (≈ 0.3–0.4 µs
+/// each; text-clean → enrich → passthrough makes about 12 per record).
+/// `benches/examples/doc_chain.rs` (benches/PROFILE.md, "The document
+/// model"): at 438 B three modules took 14.9 µs per record with bytes and
+/// 19.8 µs held, at 3,040 B 37.2 µs with bytes and 22.5 µs held; the
+/// byte cost grows ≈ 8 µs per KB for three modules while the held cost
+/// barely moves, so they meet near 1 KB.
+pub const HOLD_MIN_BYTES: usize = 1024;
+
 impl Body {
-    /// The body as a module of `world` takes it: a held document for 0.2
-    /// (parsed here, once, when the bytes hold one JSON object; bytes that
-    /// don't stay bytes and the module decides), bytes for 0.1 (the
+    /// The body as a module of `world` takes it. For 0.2: a document the
+    /// host already holds stays held; bytes of at least
+    /// [`HOLD_MIN_BYTES`] that hold one JSON object are parsed here, once,
+    /// and held; smaller bytes (and bytes that are not one JSON object)
+    /// stay bytes and the module parses them. For 0.1: bytes (a held
     /// document written out).
     pub fn for_world(self, world: World) -> Body {
         match (world, self) {
+            (World::V02, Body::Bytes(bytes)) if bytes.len() < HOLD_MIN_BYTES => Body::Bytes(bytes),
             (World::V02, Body::Bytes(bytes)) => match HeldDoc::parse(bytes.clone()) {
                 Ok(doc) => Body::Doc(doc),
                 Err(_) => Body::Bytes(bytes),
@@ -774,4 +791,46 @@ fn trap_message(store: &Store<ModuleCtx>, e: wasmtime::Error) -> Trapped {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object_of(len: usize) -> bytes::Bytes {
+        // `{"p":"xxx…"}` of exactly `len` bytes.
+        let pad = "x".repeat(len - 8);
+        let text = format!(r#"{{"p":"{pad}"}}"#);
+        assert_eq!(text.len(), len);
+        text.into()
+    }
+
+    #[test]
+    fn a_0_2_module_gets_small_values_as_bytes_and_large_ones_held() {
+        let small = Body::Bytes(object_of(HOLD_MIN_BYTES - 1)).for_world(World::V02);
+        assert!(matches!(&small, Body::Bytes(b) if b.len() == HOLD_MIN_BYTES - 1));
+        let large = Body::Bytes(object_of(HOLD_MIN_BYTES)).for_world(World::V02);
+        let Body::Doc(doc) = &large else {
+            panic!("a value of HOLD_MIN_BYTES is held: {large:?}")
+        };
+        assert_eq!(doc.to_json(), object_of(HOLD_MIN_BYTES).to_vec());
+        // Large bytes that are not one JSON object stay bytes.
+        let text = bytes::Bytes::from("x".repeat(HOLD_MIN_BYTES * 2));
+        assert!(matches!(
+            Body::Bytes(text).for_world(World::V02),
+            Body::Bytes(_)
+        ));
+    }
+
+    #[test]
+    fn a_held_document_stays_held_down_a_0_2_chain_however_small() {
+        let doc = HeldDoc::parse(bytes::Bytes::from_static(br#"{"a":1}"#)).unwrap();
+        let body = Body::Doc(doc).for_world(World::V02);
+        assert!(matches!(&body, Body::Doc(_)));
+        // Before a 0.1 module it is written out, and a small value then
+        // crosses into the next 0.2 module as bytes.
+        let body = body.for_world(World::V01);
+        assert!(matches!(&body, Body::Bytes(b) if b.as_ref() == br#"{"a":1}"#));
+        assert!(matches!(body.for_world(World::V02), Body::Bytes(_)));
+    }
 }
