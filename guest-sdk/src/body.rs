@@ -10,8 +10,10 @@ use crate::__private::bindings_v02::weir::pipeline::types::Doc;
 
 /// A record's value or a document's body: JSON bytes.
 ///
-/// In a module built for the 0.2 world (the default) a record's value
-/// usually arrives as a document the host has already parsed; the bytes
+/// In a module built for the 0.2 world (the default) a record's value of
+/// a kilobyte or more arrives as a document the host has already parsed
+/// (a smaller one arrives as bytes, as in 0.1; the host decides per
+/// record, so code must not assume either form); the bytes of a held one
 /// are then written out only if the module reads them (through `Deref`),
 /// and [`Record::json`](crate::Record::json) edits the host's document
 /// directly. Handing the body on unread

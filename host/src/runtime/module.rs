@@ -341,8 +341,9 @@ impl LoadedModule {
 
     /// Runs one batch of 0.1-shaped records (value bytes in, document
     /// bytes out) in a fresh instance, whatever world the module exports:
-    /// for a 0.2 module the values are parsed into held documents and the
-    /// documents it returns written out. The chain uses
+    /// for a 0.2 module the values cross as [`Body::for_world`] decides
+    /// (held from [`HOLD_MIN_BYTES`]) and the documents it returns are
+    /// written out. The chain uses
     /// [`LoadedModule::run`]; this is for callers that hold records.
     pub async fn run_batch(
         &self,
