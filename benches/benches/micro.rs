@@ -12,6 +12,8 @@
 //! - `chain-wasm3/500` vs `native/500`: the wasm-3 chain (text-clean ->
 //!   passthrough -> passthrough) against the same logic as native Rust,
 //!   for a batch of the host's default size.
+//! - `doc-model/{300,3000,30000}`: holding a 0.2 document as a serde_json
+//!   tree against the lazy `HeldDoc`, parse alone and parse + set + write.
 //! - `host-json/validate` and `bulk/{encode,gzip-1}`: the host-side
 //!   per-document costs (JSON validation, `_bulk` NDJSON encoding into a
 //!   reused buffer, gzip level 1 of a 1000-document body).
@@ -233,12 +235,62 @@ fn host_side(c: &mut Criterion) {
     );
 }
 
+/// How the host should hold a 0.2 document: a serde_json tree, or the
+/// lazy `HeldDoc` (validated whole, split one level, values kept as
+/// ranges of the record's buffer). Parse alone, and parse + one top-level
+/// set + write (what a chain that touches one field costs the host).
+fn document_model(c: &mut Criterion) {
+    use weir::runtime::HeldDoc;
+    let path = ["text".to_string()];
+    for size in [300, 3_000, 30_000] {
+        let docs: Vec<Bytes> = (0..64)
+            .map(|i| Bytes::from(corpus::padded_tweet(i, size)))
+            .collect();
+        let mut g = c.benchmark_group(format!("doc-model/{size}"));
+        g.throughput(Throughput::Elements(docs.len() as u64));
+        g.bench_function("serde_json-tree/parse", |b| {
+            b.iter(|| {
+                for d in &docs {
+                    black_box(serde_json::from_slice::<serde_json::Value>(d).expect("json"));
+                }
+            })
+        });
+        g.bench_function("held-doc/parse", |b| {
+            b.iter(|| {
+                for d in &docs {
+                    black_box(HeldDoc::parse(d.clone()).expect("json"));
+                }
+            })
+        });
+        g.bench_function("serde_json-tree/parse-set-write", |b| {
+            b.iter(|| {
+                for d in &docs {
+                    let mut v = serde_json::from_slice::<serde_json::Value>(d).expect("json");
+                    v["text"] = serde_json::Value::from("cleaned");
+                    black_box(serde_json::to_vec(&v).expect("writes"));
+                }
+            })
+        });
+        g.bench_function("held-doc/parse-set-write", |b| {
+            b.iter(|| {
+                for d in &docs {
+                    let mut h = HeldDoc::parse(d.clone()).expect("json");
+                    h.set(&path, weir::runtime::DocValue::Text("cleaned".into()))
+                        .expect("sets");
+                    black_box(h.to_json());
+                }
+            })
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = micro;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = instantiation, per_record, host_side
+    targets = instantiation, per_record, host_side, document_model
 }
 criterion_main!(micro);

@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         cpu_ticks_per_call: u64::MAX,
         max_batch_time: std::time::Duration::MAX,
         max_batch_wall_time: std::time::Duration::MAX,
+        max_document_bytes: None,
     };
     let mut modules = Vec::new();
     for spec in &args[1..] {

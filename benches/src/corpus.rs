@@ -207,6 +207,30 @@ pub fn tweet(n: u64) -> (String, String) {
 }
 
 /// Records `0..n`.
+/// Tweet `n` padded to about `size` bytes with a nested `extra` value no
+/// shipped module reads (for costs against document size); the plain
+/// tweet when it is already that long.
+pub fn padded_tweet(n: u64, size: usize) -> Vec<u8> {
+    let (_, tweet) = tweet(n);
+    if tweet.len() + 40 >= size {
+        return tweet.into_bytes();
+    }
+    let mut items = Vec::new();
+    let mut len = tweet.len() + 20;
+    let mut i = 0;
+    while len < size {
+        let item = format!(
+            r#"{{"n":{i},"label":"item {i} of the padding","flags":[true,false,null],"score":{}.5}}"#,
+            i * 7
+        );
+        len += item.len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    let body = tweet.strip_suffix('}').expect("a tweet is an object");
+    format!(r#"{body},"extra":{{"items":[{}]}}}}"#, items.join(",")).into_bytes()
+}
+
 pub fn tweets(n: u64) -> impl Iterator<Item = (String, String)> {
     (0..n).map(tweet)
 }

@@ -30,6 +30,7 @@ extern crate self as weir_guest;
 #[doc(hidden)]
 #[path = "runtime.rs"]
 pub mod __private;
+mod body;
 mod config;
 mod error;
 pub mod http;
@@ -39,6 +40,7 @@ mod outcome;
 mod processor;
 mod record;
 
+pub use body::Body;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use json::JsonDoc;
@@ -52,6 +54,8 @@ pub use weir_guest_macros::module;
 
 /// Everything a typical module needs: `use weir_guest::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Config, Document, Error, JsonDoc, Outcome, Processor, Record, log, module};
+    pub use crate::{
+        Body, Config, Document, Error, JsonDoc, Outcome, Processor, Record, log, module,
+    };
     pub use serde_json::{Value, json};
 }

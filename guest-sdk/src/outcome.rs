@@ -4,13 +4,13 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::Error;
+use crate::{Body, Error};
 
 /// A document to index. `body` must be a JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Document {
-    /// The JSON object to index.
-    pub body: Vec<u8>,
+    /// The JSON object to index; dereferences to its bytes.
+    pub body: Body,
     /// Target index; the pipeline's index when `None`.
     pub index: Option<String>,
     /// Document id; when `None` the host derives a deterministic id from
@@ -36,7 +36,7 @@ impl Document {
     }
 
     /// A document whose body is `body` as is (it should be a JSON object).
-    pub fn from_bytes(body: impl Into<Vec<u8>>) -> Self {
+    pub fn from_bytes(body: impl Into<Body>) -> Self {
         Self {
             body: body.into(),
             index: None,

@@ -1,7 +1,7 @@
 //! The input side: one Kafka record.
 
 use crate::json::{self, JsonDoc};
-use crate::{Document, Error};
+use crate::{Body, Document, Error};
 
 /// One Kafka header. `value` is `None` for a null header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +14,9 @@ pub struct Header {
 
 /// One record read from Kafka, exactly as the broker returned it.
 ///
-/// Its field layout mirrors the WIT `record` type, so records reach the
-/// module without being copied.
+/// In a 0.2 module its `value` is usually a document the host holds (see
+/// [`Body`]): [`json`](Self::json) edits it in place, and its bytes are
+/// written only if read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// Topic the record was read from.
@@ -30,14 +31,14 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     /// Record headers, in broker order.
     pub headers: Vec<Header>,
-    /// Record value (usually JSON).
-    pub value: Vec<u8>,
+    /// Record value (usually JSON); dereferences to its bytes.
+    pub value: Body,
 }
 
 impl Record {
     /// A record with the given value and placeholder coordinates
     /// (topic `test`, partition 0, offset 0), for unit tests.
-    pub fn from_value(value: impl Into<Vec<u8>>) -> Self {
+    pub fn from_value(value: impl Into<Body>) -> Self {
         Self {
             topic: "test".to_owned(),
             value: value.into(),
@@ -45,16 +46,24 @@ impl Record {
         }
     }
 
-    /// Parses the value as a JSON object.
+    /// The value as a JSON object to read and edit.
     ///
-    /// Errors read `invalid JSON at byte N: <reason>` or
+    /// In a 0.2 module whose value the host holds, this is that document:
+    /// nothing is parsed, reads and edits go to the host, and
+    /// [`JsonDoc::into_document`] hands it on without writing it out.
+    /// Otherwise the bytes are parsed; errors read
+    /// `invalid JSON at byte N: <reason>` or
     /// `expected a JSON object, found <type>`.
     pub fn json(&self) -> Result<JsonDoc, Error> {
-        JsonDoc::parse(&self.value)
+        match self.value.doc() {
+            Some(doc) => Ok(JsonDoc::held(std::rc::Rc::clone(doc))),
+            None => JsonDoc::parse(&self.value),
+        }
     }
 
     /// The record value, unchanged, as a document, after checking that it
-    /// is a JSON object (no tree is built, nothing is copied).
+    /// is a JSON object (no tree is built, nothing is copied; a document
+    /// the host holds is one already and is handed back as is).
     ///
     /// ```
     /// use weir_guest::Record;
@@ -64,7 +73,9 @@ impl Record {
     /// assert!(Record::from_value("oops").into_document().is_err());
     /// ```
     pub fn into_document(self) -> Result<Document, Error> {
-        json::validate_object(&self.value)?;
+        if !self.value.is_held() {
+            json::validate_object(&self.value)?;
+        }
         Ok(Document::from_bytes(self.value))
     }
 

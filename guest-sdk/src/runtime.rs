@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Once;
 
-use crate::{Config, Error, Outcome, Processor, Record};
+use std::rc::Rc;
 
-/// Bindings for `wit/pipeline.wit`, world `module`. The record, document
-/// and outcome types are the SDK's own (same layout), so values cross the
-/// boundary without conversion.
+use crate::{Body, Config, Error, Header, Outcome, Processor, Record};
+
+/// Bindings for `wit/pipeline.wit`, world `module` (0.1). Headers are the
+/// SDK's own type (same layout); records, documents and outcomes are
+/// converted (moves, no copies).
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -19,9 +21,6 @@ pub mod bindings {
         world: "module",
         with: {
             "weir:pipeline/types@0.1.0/header": crate::Header,
-            "weir:pipeline/types@0.1.0/record": crate::Record,
-            "weir:pipeline/types@0.1.0/document": crate::Document,
-            "weir:pipeline/types@0.1.0/outcome": crate::Outcome,
             "wasi:logging/logging@0.1.0-draft": generate,
         },
         pub_export_macro: true,
@@ -31,9 +30,32 @@ pub mod bindings {
     });
 }
 
+/// Bindings for `wit/v0.2/pipeline.wit`: the document world.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings_v02 {
+    wit_bindgen::generate!({
+        path: "../wit/v0.2",
+        world: "doc-module",
+        with: {
+            "wasi:logging/logging@0.1.0-draft": crate::__private::bindings::wasi::logging::logging,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__weir_export_v02",
+        default_bindings_module: "::weir_guest::__private::bindings_v02",
+        runtime_path: "::weir_guest::__private::wit_bindgen::rt",
+    });
+}
+
 pub use bindings::__weir_export as export;
 pub use bindings::exports::weir::pipeline::processor::{Guest, ModuleInfo};
+pub use bindings_v02::__weir_export_v02 as export_v02;
+pub use bindings_v02::exports::weir::pipeline::processor::{
+    Guest as GuestV02, ModuleInfo as ModuleInfoV02,
+};
 pub use wit_bindgen;
+
+use bindings::weir::pipeline::types as v01;
+use bindings_v02::weir::pipeline::types as v02;
 
 /// What the exported `process` runs: the module's state, type-erased.
 trait Batch {
@@ -51,14 +73,6 @@ thread_local! {
     static STATE: RefCell<Option<Box<dyn Batch>>> = const { RefCell::new(None) };
 }
 
-/// `describe`.
-pub fn module_info(name: impl Into<String>, version: impl Into<String>) -> ModuleInfo {
-    ModuleInfo {
-        name: name.into(),
-        version: version.into(),
-    }
-}
-
 /// `init`: builds `P` from the settings and keeps it for `process`.
 pub fn init<P: Processor + 'static>(config: Vec<(String, String)>) -> Result<(), String> {
     install_panic_hook();
@@ -67,9 +81,85 @@ pub fn init<P: Processor + 'static>(config: Vec<(String, String)>) -> Result<(),
     Ok(())
 }
 
-/// `process`: runs the batch through the state, guaranteeing one outcome
-/// per record.
-pub fn process(batch: Vec<Record>) -> Vec<Outcome> {
+/// `process` of the 0.1 world: records with value bytes in, document
+/// bytes out.
+pub fn process_v01(batch: Vec<v01::Record>) -> Vec<v01::Outcome> {
+    let batch = batch
+        .into_iter()
+        .map(|r| Record {
+            topic: r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key,
+            headers: r.headers,
+            value: Body::from_vec(r.value),
+        })
+        .collect();
+    process(batch)
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Emit(docs) => v01::Outcome::Emit(
+                docs.into_iter()
+                    .map(|d| v01::Document {
+                        body: d.body.into_vec(),
+                        index: d.index,
+                        id: d.id,
+                    })
+                    .collect(),
+            ),
+            Outcome::Drop => v01::Outcome::Drop,
+            Outcome::Fail(reason) => v01::Outcome::Fail(reason),
+        })
+        .collect()
+}
+
+/// `process` of the 0.2 world: records whose values the host holds;
+/// documents handed back as they are (no bytes unless the module made
+/// some).
+pub fn process_v02(batch: Vec<v02::Record>) -> Vec<v02::Outcome> {
+    let batch = batch
+        .into_iter()
+        .map(|r| Record {
+            topic: r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|h| Header {
+                    key: h.key,
+                    value: h.value,
+                })
+                .collect(),
+            value: match r.value {
+                v02::Body::Doc(doc) => Body::from_doc(Rc::new(doc)),
+                v02::Body::Bytes(bytes) => Body::from_vec(bytes),
+            },
+        })
+        .collect();
+    process(batch)
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Emit(docs) => v02::Outcome::Emit(
+                docs.into_iter()
+                    .map(|d| v02::Document {
+                        body: d.body.into_wit(),
+                        index: d.index,
+                        id: d.id,
+                    })
+                    .collect(),
+            ),
+            Outcome::Drop => v02::Outcome::Drop,
+            Outcome::Fail(reason) => v02::Outcome::Fail(reason),
+        })
+        .collect()
+}
+
+/// Runs the batch through the state, guaranteeing one outcome per record.
+fn process(batch: Vec<Record>) -> Vec<Outcome> {
     install_panic_hook();
     let expected = batch.len();
     let outcomes = STATE.with(|cell| match cell.borrow_mut().as_mut() {

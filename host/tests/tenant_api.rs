@@ -35,7 +35,7 @@ token_sha256 = "TOKEN_SHA"
 [quotas]
 max_module_bytes = 100000
 max_stored_modules = 3
-max_stored_module_bytes = 220000
+max_stored_module_bytes = 229000
 [pipelines.slow]
 topics = ["umbrella.slow"]
 index = "umbrella-slow"
@@ -1493,7 +1493,7 @@ async fn a_streamed_upload_is_refused_once_it_crosses_the_tenants_limit() {
 async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
     let host = Host::with_umbrella().await;
     // sleeper.wasm (passthrough, 75 KB) is stored; two more fit the count
-    // (3) and the bytes (220 KB).
+    // (3) and the bytes (229 KB).
     for (name, module) in [("b", "passthrough"), ("c", "fixture-sleep")] {
         let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
         assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
@@ -1503,7 +1503,7 @@ async fn stored_module_caps_refuse_an_upload_naming_the_cap() {
     // its 69 KB goes over the bytes.
     for (name, module, cap) in [
         ("d", "fixture-trap", "max_stored_modules (3)"),
-        ("c", "fixture-alloc", "max_stored_module_bytes (220000)"),
+        ("c", "fixture-alloc", "max_stored_module_bytes (229000)"),
     ] {
         let r = host.upload("umbrella", name, module, UMBRELLA_TOKEN).await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{name}: {}", r.text());

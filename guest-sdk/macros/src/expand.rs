@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ItemImpl, ReturnType, Type};
 
-use crate::args::Options;
+use crate::args::{Options, World};
 
 const FN_SHAPE: &str = "expected `fn process(record: Record, config: &Config) -> Outcome` \
      (the config argument is optional; the return type may be `Result<Outcome, Error>`)";
@@ -113,14 +113,45 @@ fn exports(ty: &TokenStream, options: &Options) -> TokenStream {
         .version
         .as_ref()
         .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), |e| quote!(#e));
+    let (guest, info, process, export, bindings) = match options.world.unwrap_or_default() {
+        World::V01 => (
+            quote!(::weir_guest::__private::Guest),
+            quote!(::weir_guest::__private::ModuleInfo),
+            quote! {
+                fn process(
+                    batch: ::std::vec::Vec<::weir_guest::__private::bindings::weir::pipeline::types::Record>,
+                ) -> ::std::vec::Vec<::weir_guest::__private::bindings::weir::pipeline::types::Outcome> {
+                    ::weir_guest::__private::process_v01(batch)
+                }
+            },
+            quote!(::weir_guest::__private::export),
+            quote!(::weir_guest::__private::bindings),
+        ),
+        World::V02 => (
+            quote!(::weir_guest::__private::GuestV02),
+            quote!(::weir_guest::__private::ModuleInfoV02),
+            quote! {
+                fn process(
+                    batch: ::std::vec::Vec<::weir_guest::__private::bindings_v02::weir::pipeline::types::Record>,
+                ) -> ::std::vec::Vec<::weir_guest::__private::bindings_v02::weir::pipeline::types::Outcome> {
+                    ::weir_guest::__private::process_v02(batch)
+                }
+            },
+            quote!(::weir_guest::__private::export_v02),
+            quote!(::weir_guest::__private::bindings_v02),
+        ),
+    };
     quote! {
         const _: () = {
             #[doc(hidden)]
             struct __WeirGuest;
 
-            impl ::weir_guest::__private::Guest for __WeirGuest {
-                fn describe() -> ::weir_guest::__private::ModuleInfo {
-                    ::weir_guest::__private::module_info(#name, #version)
+            impl #guest for __WeirGuest {
+                fn describe() -> #info {
+                    #info {
+                        name: ::std::convert::Into::into(#name),
+                        version: ::std::convert::Into::into(#version),
+                    }
                 }
 
                 fn init(
@@ -129,25 +160,21 @@ fn exports(ty: &TokenStream, options: &Options) -> TokenStream {
                     ::weir_guest::__private::init::<#ty>(config)
                 }
 
-                fn process(
-                    batch: ::std::vec::Vec<::weir_guest::Record>,
-                ) -> ::std::vec::Vec<::weir_guest::Outcome> {
-                    ::weir_guest::__private::process(batch)
-                }
+                #process
             }
 
             // Native builds export nothing; naming the glue here keeps it,
             // and so the user's code, from being reported as dead code.
             #[cfg(not(target_arch = "wasm32"))]
             const _: () = {
-                let _ = <__WeirGuest as ::weir_guest::__private::Guest>::describe;
-                let _ = <__WeirGuest as ::weir_guest::__private::Guest>::init;
-                let _ = <__WeirGuest as ::weir_guest::__private::Guest>::process;
+                let _ = <__WeirGuest as #guest>::describe;
+                let _ = <__WeirGuest as #guest>::init;
+                let _ = <__WeirGuest as #guest>::process;
             };
 
             #[cfg(target_arch = "wasm32")]
-            ::weir_guest::__private::export!(
-                __WeirGuest with_types_in ::weir_guest::__private::bindings
+            #export!(
+                __WeirGuest with_types_in #bindings
             );
         };
     }

@@ -5,6 +5,7 @@
 //! offending byte even in single-line JSON where serde_json's
 //! `line 1 column 48213` says little.
 
+mod host;
 mod raw;
 
 pub use raw::{ObjectWriter, RawObject, raw_str};
@@ -17,6 +18,13 @@ use crate::{Document, Error};
 
 /// A JSON object being edited: the usual shape of a record value.
 ///
+/// In a 0.2 module, [`Record::json`](crate::Record::json) returns the
+/// document the host holds: [`get`](Self::get), [`set`](Self::set) and
+/// [`remove`](Self::remove) go to the host one field at a time and
+/// [`into_document`](Self::into_document) hands the document on unwritten.
+/// [`map`](Self::map) and the other whole-object views fetch the whole
+/// document once (that costs a write and a parse, as 0.1 did).
+///
 /// ```
 /// use weir_guest::JsonDoc;
 /// use serde_json::json;
@@ -25,17 +33,44 @@ use crate::{Document, Error};
 /// assert_eq!(doc.get_str("user.name"), Some("ada"));
 /// doc.set("seen", true);
 /// doc.remove("n");
-/// assert_eq!(doc.into_value(), json!({"user": {"name": "ada"}, "seen": true}));
+/// doc.put("user.langs", json!(["en"])).unwrap();
+/// doc.put("user.langs.1", "de").unwrap(); // one past the end appends
+/// assert_eq!(doc.into_value(), json!({"user": {"name": "ada", "langs": ["en", "de"]}, "seen": true}));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Default)]
 pub struct JsonDoc {
-    map: Map<String, Value>,
+    repr: Repr,
+}
+
+enum Repr {
+    /// Parsed here (0.1, or a document built by the module).
+    Local(Map<String, Value>),
+    /// Held by the host (0.2).
+    Held(host::Held),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Local(Map::new())
+    }
 }
 
 impl JsonDoc {
     /// An empty object.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub(crate) fn held(doc: std::rc::Rc<host::Doc>) -> Self {
+        Self {
+            repr: Repr::Held(host::Held::new(doc)),
+        }
+    }
+
+    /// Whether the document is one the host holds (reads and edits go to
+    /// the host).
+    pub fn is_held(&self) -> bool {
+        matches!(self.repr, Repr::Held(_))
     }
 
     /// Parses `bytes`, which must hold one JSON object.
@@ -50,7 +85,7 @@ impl JsonDoc {
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Self { map }),
+            Ok(Value::Object(map)) => Ok(Self::from(map)),
             Ok(other) => Err(not_an_object(kind_of(&other))),
             Err(err) => Err(syntax_error(bytes, &err)),
         }
@@ -60,16 +95,10 @@ impl JsonDoc {
     /// each segment names an object key, or an array index when the value
     /// there is an array. Use [`map`](Self::map) for keys containing dots.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut segments = path.split('.');
-        let mut value = self.map.get(segments.next()?)?;
-        for segment in segments {
-            value = match value {
-                Value::Object(map) => map.get(segment)?,
-                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
+        match &self.repr {
+            Repr::Local(map) => get_in(map, path),
+            Repr::Held(held) => held.get(path),
         }
-        Some(value)
     }
 
     /// The string at `path` (see [`get`](Self::get)); `None` when absent or
@@ -80,53 +109,197 @@ impl JsonDoc {
 
     /// Sets top-level `key` to `value`, returning the previous value.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.map.insert(key.into(), value.into())
+        let key = key.into();
+        match &mut self.repr {
+            Repr::Local(map) => map.insert(key, value.into()),
+            Repr::Held(held) => held.set(&key, value.into()),
+        }
+    }
+
+    /// Sets the value at a dot-separated `path` (see [`get`](Self::get)),
+    /// creating missing objects on the way; a last segment one past the end
+    /// of an array appends. Unlike [`set`](Self::set) it does not read the
+    /// previous value, so on a held document it is one host call.
+    ///
+    /// ```
+    /// use weir_guest::JsonDoc;
+    ///
+    /// let mut doc = JsonDoc::parse(br#"{"n": 1}"#).unwrap();
+    /// assert!(doc.put("n.x", 2).is_err(), "1 is not an object");
+    /// ```
+    pub fn put(&mut self, path: &str, value: impl Into<Value>) -> Result<(), Error> {
+        match &mut self.repr {
+            Repr::Local(map) => put_in(map, path, value.into()),
+            Repr::Held(held) => held.put(path, value.into()),
+        }
     }
 
     /// Removes top-level `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.map.remove(key)
+        match &mut self.repr {
+            Repr::Local(map) => map.remove(key),
+            Repr::Held(held) => held.remove(key),
+        }
     }
 
     /// Whether top-level `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        match &self.repr {
+            Repr::Local(map) => map.contains_key(key),
+            Repr::Held(held) => held.contains_key(key),
+        }
     }
 
-    /// The underlying object.
+    /// The underlying object (a held document is fetched whole, once).
     pub fn map(&self) -> &Map<String, Value> {
-        &self.map
+        match &self.repr {
+            Repr::Local(map) => map,
+            Repr::Held(held) => held.whole(),
+        }
     }
 
-    /// The underlying object, mutably.
+    /// The underlying object, mutably (a held document is fetched whole
+    /// and edited here from then on; it is written out at the end).
     pub fn map_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.map
+        if let Repr::Held(held) = &mut self.repr {
+            self.repr = Repr::Local(held.take_whole());
+        }
+        match &mut self.repr {
+            Repr::Local(map) => map,
+            Repr::Held(_) => unreachable!("made local above"),
+        }
     }
 
     /// The underlying object, by value.
-    pub fn into_map(self) -> Map<String, Value> {
-        self.map
+    pub fn into_map(mut self) -> Map<String, Value> {
+        std::mem::take(self.map_mut())
     }
 
     /// The object as a [`Value`].
     pub fn into_value(self) -> Value {
-        Value::Object(self.map)
+        Value::Object(self.into_map())
     }
 
     /// Serialises the object.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.map).expect("a JSON map always serialises")
+        match &self.repr {
+            Repr::Local(map) => serde_json::to_vec(map).expect("a JSON map always serialises"),
+            Repr::Held(held) => held.to_json(),
+        }
     }
 
-    /// A [`Document`] with this object as its body (pipeline index, derived id).
+    /// A [`Document`] with this object as its body (pipeline index, derived
+    /// id). A held document is handed on as it is.
     pub fn into_document(self) -> Document {
-        Document::from_bytes(self.to_bytes())
+        match self.repr {
+            Repr::Local(map) => Document::from_bytes(
+                serde_json::to_vec(&map).expect("a JSON map always serialises"),
+            ),
+            Repr::Held(held) => Document::from_bytes(crate::Body::from_doc(held.into_doc())),
+        }
+    }
+}
+
+impl Clone for JsonDoc {
+    /// An independent copy (of a held document: a copy the host holds).
+    fn clone(&self) -> Self {
+        match &self.repr {
+            Repr::Local(map) => Self::from(map.clone()),
+            Repr::Held(held) => Self {
+                repr: Repr::Held(held.copy()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for JsonDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonDoc").field("map", self.map()).finish()
+    }
+}
+
+impl PartialEq for JsonDoc {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
+    }
+}
+
+/// The value at dot-separated `path` in `map`.
+pub(super) fn get_in<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut segments = path.split('.');
+    let mut value = map.get(segments.next()?)?;
+    for segment in segments {
+        value = match value {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// Sets dot-separated `path` in `map`, with the host document's rules.
+fn put_in(map: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), Error> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let (last, parents) = segments.split_last().expect("split yields one segment");
+    let bad = || {
+        Error::new(format!(
+            "cannot set {path:?}: it runs through a value that is neither an object nor an array, or past the end of an array"
+        ))
+    };
+    let Some((first, rest)) = parents.split_first() else {
+        map.insert((*last).to_owned(), value);
+        return Ok(());
+    };
+    let mut cursor = map
+        .entry((*first).to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    for segment in rest {
+        cursor = step(cursor, segment).ok_or_else(bad)?;
+    }
+    match cursor {
+        Value::Object(map) => {
+            map.insert((*last).to_owned(), value);
+            Ok(())
+        }
+        Value::Array(items) => match last.parse::<usize>() {
+            Ok(at) if at < items.len() => {
+                items[at] = value;
+                Ok(())
+            }
+            Ok(at) if at == items.len() => {
+                items.push(value);
+                Ok(())
+            }
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
+/// One step of [`put_in`]'s walk, creating an object for a missing key.
+fn step<'a>(value: &'a mut Value, segment: &str) -> Option<&'a mut Value> {
+    match value {
+        Value::Object(map) => Some(
+            map.entry(segment.to_owned())
+                .or_insert_with(|| Value::Object(Map::new())),
+        ),
+        Value::Array(items) => {
+            let at = segment.parse::<usize>().ok()?;
+            if at == items.len() {
+                items.push(Value::Object(Map::new()));
+            }
+            items.get_mut(at)
+        }
+        _ => None,
     }
 }
 
 impl From<Map<String, Value>> for JsonDoc {
     fn from(map: Map<String, Value>) -> Self {
-        Self { map }
+        Self {
+            repr: Repr::Local(map),
+        }
     }
 }
 
@@ -135,7 +308,7 @@ impl TryFrom<Value> for JsonDoc {
 
     fn try_from(value: Value) -> Result<Self, Error> {
         match value {
-            Value::Object(map) => Ok(Self { map }),
+            Value::Object(map) => Ok(Self::from(map)),
             other => Err(not_an_object(kind_of(&other))),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::provenance::{Chain, splice_member};
 use crate::event::{MAX_HEADER_BYTES, SourceRecord, cap};
-use crate::runtime::{LoadedModule, WasmRuntime, WitDocument, WitHeader, WitOutcome, WitRecord};
+use crate::runtime::{BatchRecord, Body, Emitted, LoadedModule, ModuleOutcome, WasmRuntime};
 use crate::telemetry::PipelineMetrics;
 
 /// A document that came out of the chain, ready to be indexed.
@@ -43,10 +43,11 @@ pub struct ChainOutput {
     pub limit_failures: usize,
 }
 
-/// A document in flight between modules.
+/// A document in flight between modules: bytes, or (between 0.2
+/// modules) a document the host holds parsed.
 struct Item {
     source: usize,
-    body: Vec<u8>,
+    body: Body,
     index: Option<String>,
     id: Option<String>,
 }
@@ -64,7 +65,7 @@ pub async fn run_chain(
         .enumerate()
         .map(|(source, r)| Item {
             source,
-            body: r.value.to_vec(),
+            body: Body::Bytes(r.value.clone()),
             index: None,
             id: None,
         })
@@ -76,9 +77,19 @@ pub async fn run_chain(
         if items.is_empty() {
             break;
         }
-        let batch: Vec<WitRecord> = items
+        // Each body in the module's world: parsed once before the first 0.2
+        // module, written out only before a 0.1 module.
+        let world = module.world();
+        for item in &mut items {
+            let body = std::mem::replace(&mut item.body, Body::Bytes(Default::default()));
+            item.body = body.for_world(world);
+        }
+        let batch: Vec<BatchRecord<'_>> = items
             .iter()
-            .map(|it| to_wit(&records[it.source], &it.body))
+            .map(|it| BatchRecord {
+                source: &records[it.source],
+                body: &it.body,
+            })
             .collect();
         let budget = chain.max_batch_output_bytes;
         let outcomes = run_isolating(rt, module, &batch, &mut out.limit_failures, budget).await;
@@ -90,7 +101,7 @@ pub async fn run_chain(
         let mut held = 0usize;
         for (item, outcome) in items.into_iter().zip(outcomes) {
             match outcome {
-                WitOutcome::Emit(docs) => {
+                ModuleOutcome::Emit(docs) => {
                     m.records_out.inc_by(docs.len() as u64);
                     // One module's fan-out is refused here already, before
                     // its documents count against the batch's bytes.
@@ -131,10 +142,10 @@ pub async fn run_chain(
                     held += bytes;
                     next.extend(docs.into_iter().map(|d| from_wit(&item, d)));
                 }
-                WitOutcome::Drop => {
+                ModuleOutcome::Drop => {
                     m.records_dropped.inc();
                 }
-                WitOutcome::Fail(reason) => {
+                ModuleOutcome::Fail(reason) => {
                     m.records_failed.inc();
                     if !std::mem::replace(&mut failed[item.source], true) {
                         out.failures.push(Failure {
@@ -172,9 +183,16 @@ pub async fn run_chain(
     // Position of each output among its record's (for the default id).
     let mut per_source = vec![0usize; records.len()];
     for item in items {
-        let mut body = item.body;
+        // A held document is one JSON object by construction; bytes are
+        // checked.
+        let held = matches!(item.body, Body::Doc(_));
+        let mut body = item.body.into_bytes();
         // The output check: (the check's metric label, the reason).
-        let mut checked = validate_document(&body).map_err(|reason| ("document", reason));
+        let mut checked = if held {
+            Ok(())
+        } else {
+            validate_document(&body).map_err(|reason| ("document", reason))
+        };
         if checked.is_ok()
             && let (Some(index), Some(scope)) = (&item.index, &chain.index_scope)
             && !scope.allows(index)
@@ -264,15 +282,15 @@ const ISOLATION_LIMIT_STREAK: usize = 3;
 async fn run_isolating(
     rt: &WasmRuntime,
     module: &LoadedModule,
-    batch: &[WitRecord],
+    batch: &[BatchRecord<'_>],
     limited: &mut usize,
     budget: Option<usize>,
-) -> Vec<WitOutcome> {
-    match module.run_batch(rt, batch).await {
+) -> Vec<ModuleOutcome> {
+    match module.run(rt, batch).await {
         Ok(outcomes) => outcomes.into_iter().map(bounded).collect(),
         Err(trap) if batch.len() == 1 => {
             *limited += usize::from(trap.limit.is_some());
-            vec![WitOutcome::Fail(format!(
+            vec![ModuleOutcome::Fail(format!(
                 "module {} trapped: {trap}",
                 module.name
             ))]
@@ -290,7 +308,7 @@ async fn run_isolating(
                 if let Some(limit) = budget
                     && returned > limit
                 {
-                    outcomes.push(WitOutcome::Fail(format!(
+                    outcomes.push(ModuleOutcome::Fail(format!(
                         "module {} not run on this record: run record by record, it returned {returned} bytes of documents, over the limit of {limit} (max_batch_output_bytes)",
                         module.name
                     )));
@@ -298,18 +316,18 @@ async fn run_isolating(
                 }
                 if limited_in_a_row >= ISOLATION_LIMIT_STREAK {
                     *limited += 1;
-                    outcomes.push(WitOutcome::Fail(format!(
+                    outcomes.push(ModuleOutcome::Fail(format!(
                         "module {} not run on this record: it exceeded a limit on the batch and on {ISOLATION_LIMIT_STREAK} records alone in a row ({trap})",
                         module.name
                     )));
                     continue;
                 }
                 let one = std::slice::from_ref(record);
-                outcomes.push(match module.run_batch(rt, one).await {
+                outcomes.push(match module.run(rt, one).await {
                     Ok(mut o) => {
                         limited_in_a_row = 0;
                         let outcome = bounded(o.pop().expect("run_batch checks the outcome count"));
-                        if let WitOutcome::Emit(docs) = &outcome {
+                        if let ModuleOutcome::Emit(docs) = &outcome {
                             returned += docs.iter().map(|d| d.body.len()).sum::<usize>();
                         }
                         outcome
@@ -321,7 +339,7 @@ async fn run_isolating(
                         } else {
                             limited_in_a_row = 0;
                         }
-                        WitOutcome::Fail(format!("module {} trapped: {trap}", module.name))
+                        ModuleOutcome::Fail(format!("module {} trapped: {trap}", module.name))
                     }
                 });
             }
@@ -333,35 +351,16 @@ async fn run_isolating(
 /// The outcome with a failure reason cut to what a dead letter carries, as
 /// soon as the host has it: a module failing every record with megabytes
 /// of reason holds no more than that per record in the host.
-fn bounded(outcome: WitOutcome) -> WitOutcome {
+fn bounded(outcome: ModuleOutcome) -> ModuleOutcome {
     match outcome {
-        WitOutcome::Fail(reason) if reason.len() > MAX_HEADER_BYTES => {
-            WitOutcome::Fail(cap(&reason, MAX_HEADER_BYTES).into_owned())
+        ModuleOutcome::Fail(reason) if reason.len() > MAX_HEADER_BYTES => {
+            ModuleOutcome::Fail(cap(&reason, MAX_HEADER_BYTES).into_owned())
         }
         other => other,
     }
 }
 
-fn to_wit(r: &SourceRecord, value: &[u8]) -> WitRecord {
-    WitRecord {
-        topic: r.topic.to_string(),
-        partition: r.partition,
-        offset: r.offset,
-        timestamp_ms: r.timestamp_ms,
-        key: r.key.as_ref().map(|k| k.to_vec()),
-        headers: r
-            .headers
-            .iter()
-            .map(|(k, v)| WitHeader {
-                key: k.clone(),
-                value: v.as_ref().map(|v| v.to_vec()),
-            })
-            .collect(),
-        value: value.to_vec(),
-    }
-}
-
-fn from_wit(parent: &Item, d: WitDocument) -> Item {
+fn from_wit(parent: &Item, d: Emitted) -> Item {
     Item {
         source: parent.source,
         body: d.body,

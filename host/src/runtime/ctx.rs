@@ -5,15 +5,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
+use super::bindings::v02::types::{self as doc_types, Doc};
 use super::bindings::wasi::logging::logging;
+use super::doc::HeldDoc;
 use super::http::{HttpPolicy, ModuleHttp};
-use super::limits::InstanceLimits;
+use super::limits::{InstanceLimits, LimitExceeded};
 use super::log::LogContext;
 use super::rate::LogAdmission;
 
@@ -34,7 +36,24 @@ pub struct ModuleCtx {
     max_instances: usize,
     /// `wasi:http` state; every request goes through the pipeline's policy.
     http: ModuleHttp,
+    /// Bytes the module may still write into host-held documents (0.2).
+    doc_bytes_left: usize,
+    /// Largest a held document may grow; `None`: no limit.
+    max_document_bytes: Option<usize>,
 }
+
+/// The table entry behind a `doc` handle: the generated `Doc` type only
+/// names the resource; the table holds the [`HeldDoc`].
+fn held(doc: &Resource<Doc>) -> Resource<HeldDoc> {
+    if doc.owned() {
+        Resource::new_own(doc.rep())
+    } else {
+        Resource::new_borrow(doc.rep())
+    }
+}
+
+/// Host bytes one held document costs besides its JSON (table slot, tree).
+const DOC_OVERHEAD: usize = 128;
 
 impl ModuleCtx {
     pub fn new(
@@ -61,6 +80,42 @@ impl ModuleCtx {
             ticks_left: limits.cpu_ticks_per_call,
             max_memory_bytes: limits.max_memory_bytes,
             max_instances: limits.max_instances,
+            doc_bytes_left: limits.max_memory_bytes,
+            max_document_bytes: limits.max_document_bytes,
+        }
+    }
+
+    /// Puts a document into this instance's table (the host's own, not
+    /// charged to the module).
+    pub(crate) fn hold(&mut self, doc: HeldDoc) -> wasmtime::Result<Resource<Doc>> {
+        Ok(Resource::new_own(self.table.push(doc)?.rep()))
+    }
+
+    /// Takes a document a module handed back out of the table.
+    pub(crate) fn take(&mut self, doc: Resource<Doc>) -> wasmtime::Result<HeldDoc> {
+        Ok(self.table.delete(held(&doc))?)
+    }
+
+    fn doc(&self, doc: &Resource<Doc>) -> wasmtime::Result<&HeldDoc> {
+        Ok(self.table.get(&held(doc))?)
+    }
+
+    fn doc_mut(&mut self, doc: &Resource<Doc>) -> wasmtime::Result<&mut HeldDoc> {
+        Ok(self.table.get_mut(&held(doc))?)
+    }
+
+    /// Charges `bytes` of held-document writes to the module, or stops it:
+    /// documents live outside its Store's memory, so its memory limit
+    /// bounds them here.
+    fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        match self.doc_bytes_left.checked_sub(bytes) {
+            Some(left) => {
+                self.doc_bytes_left = left;
+                Ok(())
+            }
+            None => Err(wasmtime::Error::new(LimitExceeded::DocumentMemory(
+                self.max_memory_bytes,
+            ))),
         }
     }
 
@@ -129,6 +184,75 @@ impl logging::Host for ModuleCtx {
                 tracing::error!(tenant, pipeline = %c.pipeline, module = %c.module, context, "{message}")
             }
         }
+    }
+}
+
+impl doc_types::Host for ModuleCtx {}
+
+impl doc_types::HostDoc for ModuleCtx {
+    fn new(&mut self) -> wasmtime::Result<Resource<Doc>> {
+        self.charge(DOC_OVERHEAD)?;
+        self.hold(HeldDoc::empty())
+    }
+
+    fn get(
+        &mut self,
+        doc: Resource<Doc>,
+        path: Vec<String>,
+    ) -> wasmtime::Result<Option<doc_types::Value>> {
+        Ok(self.doc(&doc)?.get(&path))
+    }
+
+    fn set(
+        &mut self,
+        doc: Resource<Doc>,
+        path: Vec<String>,
+        value: doc_types::Value,
+    ) -> wasmtime::Result<Result<(), doc_types::DocError>> {
+        let max_document_bytes = self.max_document_bytes;
+        let held = self.doc_mut(&doc)?;
+        let charged = match held.set(&path, value) {
+            Ok(charged) => charged,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(limit) = max_document_bytes
+            && held.len() > limit
+        {
+            return Err(wasmtime::Error::new(LimitExceeded::DocumentSize(limit)));
+        }
+        self.charge(charged)?;
+        Ok(Ok(()))
+    }
+
+    fn remove(
+        &mut self,
+        doc: Resource<Doc>,
+        path: Vec<String>,
+    ) -> wasmtime::Result<Result<bool, doc_types::DocError>> {
+        Ok(self.doc_mut(&doc)?.remove(&path))
+    }
+
+    fn keys(
+        &mut self,
+        doc: Resource<Doc>,
+        path: Vec<String>,
+    ) -> wasmtime::Result<Option<Vec<String>>> {
+        Ok(self.doc(&doc)?.keys(&path))
+    }
+
+    fn to_json(&mut self, doc: Resource<Doc>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.doc(&doc)?.to_json())
+    }
+
+    fn clone(&mut self, doc: Resource<Doc>) -> wasmtime::Result<Resource<Doc>> {
+        let copy = self.doc(&doc)?.clone();
+        self.charge(copy.len() + DOC_OVERHEAD)?;
+        self.hold(copy)
+    }
+
+    fn drop(&mut self, doc: Resource<Doc>) -> wasmtime::Result<()> {
+        self.table.delete(held(&doc))?;
+        Ok(())
     }
 }
 

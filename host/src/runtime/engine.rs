@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{self, ModulePre};
+use super::bindings::{self, Compiled};
 use super::cache::CompileCache;
 use super::ctx::ModuleCtx;
 use super::limits::InstanceLimits;
@@ -29,7 +29,7 @@ pub struct WasmRuntime {
     /// Compiled, world-checked modules by digest while any loaded module
     /// holds them: tenants (or pipelines) loading identical bytes share one
     /// copy of the code instead of deserializing their own.
-    pub(crate) compiled: Mutex<HashMap<String, Weak<ModulePre<ModuleCtx>>>>,
+    pub(crate) compiled: Mutex<HashMap<String, Weak<Compiled<ModuleCtx>>>>,
     _ticker: EpochTicker,
 }
 
@@ -65,6 +65,11 @@ impl WasmRuntime {
         // it are unaffected.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::wasi::logging::logging::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |ctx| ctx,
+        )?;
+        // The 0.2 world's host-held documents (0.1 modules don't import them).
+        bindings::v02::types::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |ctx| ctx,
         )?;

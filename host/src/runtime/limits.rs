@@ -20,6 +20,9 @@ pub struct InstanceLimits {
     /// Wall-clock time one batch (instantiate, init, process) may take,
     /// waiting included; also bounds describe + init at load.
     pub max_batch_wall_time: Duration,
+    /// Largest a host-held document (0.2) may grow through a module's
+    /// edits (a tenant's `max_document_bytes`); `None`: no limit.
+    pub max_document_bytes: Option<usize>,
 }
 
 impl InstanceLimits {
@@ -35,6 +38,7 @@ impl InstanceLimits {
             cpu_ticks_per_call: (rc.max_batch_time.as_nanos() / tick).max(1) as u64,
             max_batch_time: rc.max_batch_time,
             max_batch_wall_time: rc.max_batch_wall_time,
+            max_document_bytes: None,
         }
     }
 
@@ -51,6 +55,7 @@ impl InstanceLimits {
             cpu_ticks_per_call: (q.max_batch_time.as_nanos() / tick).max(1) as u64,
             max_batch_time: q.max_batch_time,
             max_batch_wall_time: q.max_batch_wall_time,
+            max_document_bytes: Some(q.max_document_bytes),
         }
     }
 }
@@ -72,4 +77,12 @@ pub enum LimitExceeded {
         "instance limit exceeded: the module tried to create more than {0} instances, tables or memories"
     )]
     Instances(usize),
+    #[error(
+        "document memory limit exceeded: the module wrote more than {0} bytes into host-held documents in one batch (its memory limit)"
+    )]
+    DocumentMemory(usize),
+    #[error(
+        "document size limit exceeded: the module grew a host-held document past {0} bytes (max_document_bytes)"
+    )]
+    DocumentSize(usize),
 }

@@ -5,6 +5,7 @@
 mod bindings;
 pub mod cache;
 pub mod ctx;
+pub mod doc;
 pub mod engine;
 pub mod http;
 pub mod limits;
@@ -15,7 +16,12 @@ pub mod rate;
 pub use bindings::types::{
     Document as WitDocument, Header as WitHeader, Outcome as WitOutcome, Record as WitRecord,
 };
+pub use bindings::v02::types::{DocError, Value as DocValue};
+pub use doc::HeldDoc;
 pub use engine::{EpochTicker, WasmRuntime};
 pub use http::{HttpPolicy, HttpQuota, OutboundHttp};
 pub use limits::{InstanceLimits, LimitExceeded};
-pub use module::{LoadedModule, ModuleError, ModuleInfo, ModuleOptions, Trapped, digest_of};
+pub use module::{
+    BatchRecord, Body, Emitted, HOLD_MIN_BYTES, LoadedModule, ModuleError, ModuleInfo,
+    ModuleOptions, ModuleOutcome, Trapped, World, digest_of,
+};

@@ -96,7 +96,7 @@ fn one_request_for_the_batch_and_the_schema_fields() {
     let Outcome::Emit(docs) = &out[0] else {
         unreachable!()
     };
-    let text = String::from_utf8(docs[0].body.clone()).unwrap();
+    let text = String::from_utf8(docs[0].body.to_vec()).unwrap();
     assert!(
         text.starts_with(
             r#"{"id":"a","title":"A good day","description":"Markets rise","url":"u","sentiment":{"#

@@ -31,9 +31,11 @@ mod lang;
 mod tests;
 mod text;
 
+use std::borrow::Cow;
 use weir_guest::json::{ObjectWriter, RawObject};
 use weir_guest::serde_json::json;
-use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
+
+use weir_guest::{Config, Document, Error, JsonDoc, Outcome, Processor, Record};
 
 pub use text::{Extracted, extract, rfc3339_millis, word_count};
 
@@ -123,7 +125,19 @@ impl Processor for Enrich {
     }
 
     fn process(&mut self, record: Record) -> Outcome {
-        match self.enrich(&record, std::time::SystemTime::now()) {
+        let now = std::time::SystemTime::now();
+        if record.value.is_held() {
+            // 0.2: edit the host's document in place.
+            let mut doc = match record.json() {
+                Ok(doc) => doc,
+                Err(e) => return e.into(),
+            };
+            return match self.enrich_doc(&record, &mut doc, now) {
+                Ok(()) => Outcome::emit_one(doc.into_document()),
+                Err(e) => e.into(),
+            };
+        }
+        match self.enrich(&record, now) {
             Ok(body) => Outcome::emit_one(Document::from_bytes(body)),
             Err(e) => e.into(),
         }
@@ -137,15 +151,63 @@ fn prefix(text: &str, max_chars: usize) -> &str {
         .map_or(text, |(end, _)| &text[..end])
 }
 
+/// What enrichment adds to one record.
+struct Enrichment {
+    found: Extracted,
+    language: String,
+    word_count: usize,
+    weir: weir_guest::serde_json::Value,
+}
+
 impl Enrich {
     /// The record's object with the enrichment fields, `now` as ingest time.
     pub fn enrich(&self, record: &Record, now: std::time::SystemTime) -> Result<Vec<u8>, Error> {
         let object = RawObject::parse(&record.value)?;
+        let e = self.enrichment(record, now, |key| object.get_str(key));
+        let mut out = ObjectWriter::with_capacity(record.value.len() + 256);
+        for (key, value) in object.entries().filter(|(k, _)| !OUTPUT.contains(k)) {
+            out.raw(key, value);
+        }
+        out.value("hashtags", &e.found.hashtags);
+        out.value("mentions", &e.found.mentions);
+        out.value("url_domains", &e.found.url_domains);
+        out.value("language", &e.language);
+        out.value("word_count", &e.word_count);
+        out.value("weir", &e.weir);
+        Ok(out.finish())
+    }
+
+    /// The same on a document the host holds (0.2): reads the text fields
+    /// and sets the enrichment fields in place; nothing else is parsed or
+    /// written.
+    pub fn enrich_doc(
+        &self,
+        record: &Record,
+        doc: &mut JsonDoc,
+        now: std::time::SystemTime,
+    ) -> Result<(), Error> {
+        let e = self.enrichment(record, now, |key| doc.get_str(key).map(Cow::Borrowed));
+        doc.put("hashtags", e.found.hashtags)?;
+        doc.put("mentions", e.found.mentions)?;
+        doc.put("url_domains", e.found.url_domains)?;
+        doc.put("language", e.language)?;
+        doc.put("word_count", e.word_count)?;
+        doc.put("weir", e.weir)?;
+        Ok(())
+    }
+
+    /// The enrichment of a record whose top-level strings `get` reads.
+    fn enrichment<'a>(
+        &self,
+        record: &Record,
+        now: std::time::SystemTime,
+        get: impl Fn(&str) -> Option<Cow<'a, str>>,
+    ) -> Enrichment {
         let mut raw = Vec::new();
         let mut clean = Vec::new();
         for field in &self.fields {
-            let original = object.get_str(&format!("{field}{}", self.original_suffix));
-            if let Some(text) = object.get_str(field) {
+            let original = get(&format!("{field}{}", self.original_suffix));
+            if let Some(text) = get(field) {
                 raw.push(original.clone().unwrap_or_else(|| text.clone()));
                 clean.push(text);
             } else if let Some(original) = original {
@@ -155,7 +217,7 @@ impl Enrich {
         let found = extract(raw.iter().map(|t| t.as_ref()));
         let clean = clean.join("\n");
         let own = (!self.language_field.is_empty())
-            .then(|| object.get_str(&self.language_field))
+            .then(|| get(&self.language_field))
             .flatten()
             .and_then(|l| lang::normalize(&l));
         let detect = || {
@@ -170,23 +232,14 @@ impl Enrich {
             (Detection::Never, None) => None,
         }
         .unwrap_or_else(|| "und".to_owned());
-
-        let mut out = ObjectWriter::with_capacity(record.value.len() + 256);
-        for (key, value) in object.entries().filter(|(k, _)| !OUTPUT.contains(k)) {
-            out.raw(key, value);
-        }
-        out.value("hashtags", &found.hashtags);
-        out.value("mentions", &found.mentions);
-        out.value("url_domains", &found.url_domains);
-        out.value("language", &language);
-        out.value("word_count", &word_count(&clean));
-        out.value(
-            "weir",
-            &json!({
+        Enrichment {
+            found,
+            language,
+            word_count: word_count(&clean),
+            weir: json!({
                 "ingested_at": rfc3339_millis(now),
                 "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
             }),
-        );
-        Ok(out.finish())
+        }
     }
 }

@@ -212,7 +212,7 @@ fn key_order_is_kept_and_outputs_go_last() {
     let Outcome::Emit(docs) = out else {
         panic!("{out:?}")
     };
-    let text = String::from_utf8(docs[0].body.clone()).unwrap();
+    let text = String::from_utf8(docs[0].body.to_vec()).unwrap();
     assert!(text.starts_with(r#"{"z":1,"text":"hi #x","a":[1, 2],"hashtags":["x"],"mentions":[],"url_domains":[],"language":"#), "{text}");
 }
 

@@ -5,7 +5,7 @@
 use weir_guest::{Error, Outcome, Record};
 
 /// Passes JSON objects through; exhausts memory on `BOMB`.
-#[weir_guest::module]
+#[weir_guest::module(world = "0.1")]
 pub fn process(record: Record) -> Result<Outcome, Error> {
     if record.value.windows(4).any(|w| w == b"BOMB") {
         exhaust_memory();

@@ -6,7 +6,7 @@ use weir_guest::{Config, Error, Outcome, Processor, Record};
 /// Never successfully initialised.
 pub struct FailInit;
 
-#[weir_guest::module]
+#[weir_guest::module(world = "0.1")]
 impl Processor for FailInit {
     fn init(_config: &Config) -> Result<Self, Error> {
         Err(Error::new("fixture: init refuses"))

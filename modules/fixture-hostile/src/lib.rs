@@ -34,7 +34,7 @@ pub enum Hostile {
     },
 }
 
-#[weir_guest::module]
+#[weir_guest::module(world = "0.1")]
 impl Processor for Hostile {
     fn init(config: &Config) -> Result<Self, Error> {
         match config.get_or("mode", "escape") {

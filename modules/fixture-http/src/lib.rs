@@ -24,7 +24,7 @@ use weir_guest::{Error, Outcome, Record};
 mod wasi_http;
 
 /// Performs the request the record describes.
-#[weir_guest::module]
+#[weir_guest::module(world = "0.1")]
 pub fn process(record: Record) -> Result<Outcome, Error> {
     let doc = record.json()?;
     let spec = Spec::from_json(doc.map())?;

@@ -7,7 +7,7 @@ use weir_guest::{Outcome, Record};
 pub const LONG_NAME: &str = include_str!("long_name.txt");
 
 /// Passes records through.
-#[weir_guest::module(name = LONG_NAME)]
+#[weir_guest::module(name = LONG_NAME, world = "0.1")]
 pub fn process(record: Record) -> Outcome {
     Outcome::emit_one(weir_guest::Document::from_bytes(record.value))
 }

@@ -28,7 +28,7 @@ pub struct Sleeper {
     per_record: Duration,
 }
 
-#[weir_guest::module(name = described())]
+#[weir_guest::module(name = described(), world = "0.1")]
 impl Processor for Sleeper {
     fn init(config: &Config) -> Result<Self, Error> {
         let sleep = Duration::from_millis(config.parse_or("sleep_ms", 60_000)?);

@@ -4,7 +4,7 @@
 use weir_guest::{Error, Outcome, Record};
 
 /// Passes JSON objects through; never returns on `SPIN`.
-#[weir_guest::module]
+#[weir_guest::module(world = "0.1")]
 pub fn process(record: Record) -> Result<Outcome, Error> {
     if record.value.windows(4).any(|w| w == b"SPIN") {
         spin();

@@ -18,7 +18,7 @@ pub fn version() -> String {
 }
 
 /// Adds the stamp.
-#[weir_guest::module(version = version())]
+#[weir_guest::module(version = version(), world = "0.1")]
 pub fn process(record: Record) -> Result<Outcome, Error> {
     let mut doc = record.json()?;
     doc.set("stamp", STAMP);

@@ -26,7 +26,7 @@ mod markup;
 mod scan;
 
 use weir_guest::json::{ObjectWriter, RawObject, RawValue, raw_str};
-use weir_guest::{Config, Document, Error, Outcome, Processor, Record};
+use weir_guest::{Config, Document, Error, JsonDoc, Outcome, Processor, Record};
 
 /// Cleans one piece of text (all four steps above).
 pub fn clean_text(text: &str, strip_rt: bool) -> String {
@@ -66,6 +66,17 @@ impl Processor for TextClean {
     }
 
     fn process(&mut self, record: Record) -> Outcome {
+        if record.value.is_held() {
+            // 0.2: clean the fields of the host's document in place.
+            let mut doc = match record.json() {
+                Ok(doc) => doc,
+                Err(e) => return e.into(),
+            };
+            return match self.clean_doc(&mut doc) {
+                Ok(()) => Outcome::emit_one(doc.into_document()),
+                Err(e) => e.into(),
+            };
+        }
         match self.clean_object(&record.value) {
             Ok(Some(body)) => Outcome::emit_one(Document::from_bytes(body)),
             Ok(None) => Outcome::emit_one(Document::from_bytes(record.value)),
@@ -84,6 +95,23 @@ struct Cleaned<'a> {
 }
 
 impl TextClean {
+    /// Cleans the configured fields of a document the host holds (0.2):
+    /// only those fields cross into the module. `<field><suffix>` replaces
+    /// an existing one in place, or goes at the end.
+    pub fn clean_doc(&self, doc: &mut JsonDoc) -> Result<(), Error> {
+        for field in &self.fields {
+            let Some(text) = doc.get_str(field).map(str::to_owned) else {
+                continue;
+            };
+            let cleaned = clean_text(&text, self.strip_rt);
+            if !self.original_suffix.is_empty() {
+                doc.put(&format!("{field}{}", self.original_suffix), text)?;
+            }
+            doc.put(field, cleaned)?;
+        }
+        Ok(())
+    }
+
     /// The JSON object `value` with the configured fields cleaned; `None`
     /// when no field is present (the value is then emitted as is).
     ///
