@@ -18,4 +18,3 @@ pub mod prom;
 #[path = "../../modules/text-clean/src/lib.rs"]
 #[allow(dead_code, clippy::all)]
 pub mod text_clean;
-pub mod wasm;

@@ -10,35 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use rig::*;
-use weir_testkit::module_wasm;
-
-fn leb128(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
+use weir_testkit::{module_wasm, with_custom_section};
 
 /// `base` with a custom section appended: a different component (new
 /// digest) with the same behaviour, so many distinct versions can be told
 /// apart by the provenance digest.
 fn with_generation(base: &[u8], generation: u32) -> Vec<u8> {
-    let name = b"weir-test-generation";
-    let payload = generation.to_le_bytes();
-    let mut content = Vec::new();
-    leb128(name.len(), &mut content);
-    content.extend_from_slice(name);
-    content.extend_from_slice(&payload);
-    let mut out = base.to_vec();
-    out.push(0); // custom section id
-    leb128(content.len(), &mut out);
-    out.extend(content);
-    out
+    with_custom_section(base, "weir-test-generation", &generation.to_le_bytes())
 }
 
 fn digest12(bytes: &[u8]) -> String {

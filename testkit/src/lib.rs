@@ -42,6 +42,7 @@ mod process;
 mod proxy;
 mod server;
 pub mod tools;
+mod wasm;
 
 pub use es::EsClient;
 pub use kafka::{ConsumedRecord, Isolation, Kafka};
@@ -50,3 +51,4 @@ pub use osmem::Osmem;
 pub use process::{Process, free_port};
 pub use proxy::{Fault, FaultProxy};
 pub use tools::{ToolError, module_wasm, osmem_bin, tansu_bin};
+pub use wasm::with_custom_section;

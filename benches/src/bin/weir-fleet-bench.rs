@@ -23,7 +23,7 @@ use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use serde_json::Value;
 use weir_benches::procstat;
-use weir_benches::wasm::tagged;
+use weir_testkit::with_custom_section;
 use weir_testkit::{Kafka, Osmem, Process, free_port, module_wasm};
 
 #[derive(Parser)]
@@ -221,7 +221,11 @@ async fn main() -> Result<()> {
 
     let (mut answer_ms, mut converge_ms) = (Vec::new(), Vec::new());
     for round in 0..args.uploads {
-        let bytes = tagged(&base, &format!("round-{round}"));
+        let bytes = with_custom_section(
+            &base,
+            "weir-bench-tenant",
+            format!("round-{round}").as_bytes(),
+        );
         let via = &hosts[round % hosts.len()];
         let sent = Instant::now();
         let offset = write(

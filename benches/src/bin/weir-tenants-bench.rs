@@ -49,8 +49,8 @@ use weir::pipeline::FairScheduler;
 use weir::pipeline::{DeadLetterQueue, Pipeline, dispatch_outputs, run_chain};
 use weir::runtime::{OutboundHttp, WasmRuntime};
 use weir::telemetry::Metrics;
-use weir_benches::wasm::tagged;
 use weir_testkit::module_wasm;
+use weir_testkit::with_custom_section;
 
 #[derive(Parser)]
 struct Args {
@@ -295,7 +295,10 @@ async fn memory_child(n: usize, distinct: bool) -> Result<()> {
     for i in 0..n {
         let id = format!("t{i}");
         let (c, p) = if distinct {
-            (tagged(&clean, &id), tagged(&pass, &id))
+            (
+                with_custom_section(&clean, "weir-bench-tenant", id.as_bytes()),
+                with_custom_section(&pass, "weir-bench-tenant", id.as_bytes()),
+            )
         } else {
             (clean.clone(), pass.clone())
         };
