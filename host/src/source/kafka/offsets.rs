@@ -31,6 +31,7 @@ struct PartitionState {
 }
 
 /// Receives the next offset to commit (one past the last completed record).
+/// Called with the tracker locked: it must not call back into the tracker.
 pub type StoreFn = Box<dyn Fn(&str, i32, i64) + Send + Sync>;
 
 /// Tracks in-flight batches per assigned partition.
@@ -100,30 +101,33 @@ impl OffsetTracker {
 
     /// Marks a batch complete; stores the new committable offset if the
     /// completed prefix grew.
+    ///
+    /// The store runs under the tracker's lock, so it is ordered with
+    /// [`revoke`](Self::revoke): once a revoke returns, no completion of the
+    /// old assignment can still be on its way to the store. (A store landing
+    /// after the revoke's commit and forget would leave a stale offset
+    /// pending, which a later commit would write over the new owner's.)
     pub fn complete(&self, ticket: &Ticket) {
-        let commit = {
-            let mut state = self.lock();
-            let Some(s) = state.get_mut(&ticket.tp) else {
-                return;
-            };
-            if s.generation != ticket.generation || ticket.seq < s.base_seq {
-                return;
-            }
-            let Some(slot) = s.pending.get_mut((ticket.seq - s.base_seq) as usize) else {
-                return;
-            };
-            slot.1 = true;
-            let mut commit = None;
-            while let Some(&(last, true)) = s.pending.front() {
-                s.pending.pop_front();
-                s.base_seq += 1;
-                commit = Some(last + 1);
-            }
-            if s.pending.is_empty() {
-                self.drained.notify_all();
-            }
-            commit
+        let mut state = self.lock();
+        let Some(s) = state.get_mut(&ticket.tp) else {
+            return;
         };
+        if s.generation != ticket.generation || ticket.seq < s.base_seq {
+            return;
+        }
+        let Some(slot) = s.pending.get_mut((ticket.seq - s.base_seq) as usize) else {
+            return;
+        };
+        slot.1 = true;
+        let mut commit = None;
+        while let Some(&(last, true)) = s.pending.front() {
+            s.pending.pop_front();
+            s.base_seq += 1;
+            commit = Some(last + 1);
+        }
+        if s.pending.is_empty() {
+            self.drained.notify_all();
+        }
         if let Some(next) = commit {
             (self.store)(&ticket.tp.0, ticket.tp.1, next);
         }
@@ -238,6 +242,54 @@ mod tests {
         assert!(stored.lock().unwrap().is_empty());
         t.complete(&new);
         assert_eq!(*stored.lock().unwrap(), vec![("t".into(), 0, 11)]);
+    }
+
+    /// A completion whose store is still running when its partition is
+    /// revoked: the revoke must not return before the store did, or the
+    /// revoke's commit-and-forget misses the offset and it stays pending.
+    #[test]
+    fn a_revoke_waits_for_a_completion_already_storing() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::mpsc;
+        let revoked = Arc::new(AtomicBool::new(false));
+        let stored_after_revoke = Arc::new(AtomicBool::new(false));
+        let (entered_tx, entered) = mpsc::channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let t = {
+            let revoked = Arc::clone(&revoked);
+            let late = Arc::clone(&stored_after_revoke);
+            Arc::new(OffsetTracker::new(Box::new(move |_, _, _| {
+                entered_tx.send(()).unwrap();
+                release_rx.lock().unwrap().recv().unwrap();
+                late.store(revoked.load(Ordering::SeqCst), Ordering::SeqCst);
+            })))
+        };
+        t.assign(tp(0));
+        let ticket = t.begin(&tp(0), 7).unwrap();
+        let completer = {
+            let t = Arc::clone(&t);
+            std::thread::spawn(move || t.complete(&ticket))
+        };
+        entered.recv().unwrap();
+        let (revoke_done_tx, revoke_done) = mpsc::channel::<()>();
+        let revoker = {
+            let t = Arc::clone(&t);
+            let revoked = Arc::clone(&revoked);
+            std::thread::spawn(move || {
+                t.revoke(&tp(0));
+                revoked.store(true, Ordering::SeqCst);
+                revoke_done_tx.send(()).unwrap();
+            })
+        };
+        // Without the ordering the revoke returns at once; with it, it
+        // waits for the store, so this times out.
+        let returned_early = revoke_done.recv_timeout(Duration::from_millis(300)).is_ok();
+        release.send(()).unwrap();
+        completer.join().unwrap();
+        revoker.join().unwrap();
+        assert!(!returned_early, "the revoke returned while a store was running");
+        assert!(!stored_after_revoke.load(Ordering::SeqCst));
     }
 
     #[test]
