@@ -144,7 +144,16 @@ impl Process {
 
     /// The last lines of the process's output (at most 40).
     pub fn log_tail(&self) -> String {
-        tail(&self.log_path, TAIL_LINES)
+        tail(&self.log_path, TAIL_LINES, |_| true)
+    }
+
+    /// The last lines of the process's output that are not `tracing`'s
+    /// DEBUG or TRACE lines (at most 40): what a failed test should quote
+    /// when per-batch debug lines would fill a plain tail.
+    pub fn log_tail_above_debug(&self) -> String {
+        tail(&self.log_path, TAIL_LINES, |line| {
+            !(line.contains("DEBUG") || line.contains("TRACE"))
+        })
     }
 
     /// Exit status if the process has exited, `None` while it runs.
@@ -293,8 +302,8 @@ fn spawn_on_keeper_thread(command: Command) -> io::Result<Child> {
 }
 
 /// The last `lines` lines of the file at `path` (reads at most 64 KiB).
-fn tail(path: &Path, lines: usize) -> String {
-    const MAX: u64 = 64 * 1024;
+fn tail(path: &Path, lines: usize, keep: impl Fn(&str) -> bool) -> String {
+    const MAX: u64 = 4 * 1024 * 1024;
     let read = || -> io::Result<String> {
         let mut file = File::open(path)?;
         let len = file.metadata()?.len();
@@ -305,7 +314,7 @@ fn tail(path: &Path, lines: usize) -> String {
     };
     match read() {
         Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
+            let all: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
             all[all.len().saturating_sub(lines)..].join("\n")
         }
         Err(e) => format!("(cannot read log {}: {e})", path.display()),

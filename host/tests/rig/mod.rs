@@ -338,7 +338,7 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or fails after
-/// `timeout` with `what` and the host's log tail.
+/// `timeout` with `what` and the host's log tail (above DEBUG).
 pub async fn wait_for<T, F, Fut>(
     what: &str,
     timeout: Duration,
@@ -355,8 +355,12 @@ where
             return Ok(v);
         }
         if started.elapsed() > timeout {
-            let log = host.map(|h| h.process.log_tail()).unwrap_or_default();
-            bail!("timed out after {timeout:?} waiting for {what}\n--- weir log tail ---\n{log}");
+            let log = host
+                .map(|h| h.process.log_tail_above_debug())
+                .unwrap_or_default();
+            bail!(
+                "timed out after {timeout:?} waiting for {what}\n--- weir log tail (above DEBUG) ---\n{log}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
