@@ -94,6 +94,11 @@ pub enum CommitError {
 /// in one transaction (the Kafka Streams shape). The source knows no
 /// dead-letter queue; the writer knows no consumer.
 pub trait TransactionalCommit: Send + Sync + 'static {
+    /// Whether dead letters are held below `offsets`: a commit of them
+    /// writes those in a transaction. One that covers none needs no
+    /// transaction, and the source commits it as a plain offset commit.
+    fn covers_dead_letters(&self, offsets: &[CommitOffset]) -> bool;
+
     /// Writes the held dead letters whose source positions are below
     /// `offsets` and commits `offsets` for the consumer `group`, as one
     /// transaction; held dead letters of later records stay held. Blocks

@@ -1,9 +1,11 @@
 //! Exactly-once dead letters, in the shape of Kafka Streams' EOS v2: one
 //! transactional producer per host (its `transactional.id` stable across
 //! restarts, so a restarted host fences its crashed predecessor and the
-//! broker aborts the transaction it left open), and every offset commit is
-//! one transaction that writes the dead letters of the records it covers
-//! and the consumer offsets together.
+//! broker aborts the transaction it left open), and every offset commit
+//! that covers dead letters is one transaction that writes them and the
+//! consumer offsets together. (One that covers none is a plain offset
+//! commit: nothing must be atomic with it, and a transaction per commit
+//! interval when nothing failed would only cost the broker round trips.)
 //!
 //! The writer ([`run_holding_writer`]) does not write: it moves each dead
 //! letter into [`HeldDeadLetters`] and acknowledges it, so its batch can
@@ -94,6 +96,17 @@ impl HeldDeadLetters {
             .push(letter);
         self.count
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a commit of `offsets` covers a held dead letter (see
+    /// [`take_covered`](Self::take_covered)).
+    pub fn covers(&self, offsets: &[CommitOffset]) -> bool {
+        let state = self.lock();
+        offsets.iter().any(|o| {
+            state
+                .get(&(Arc::clone(&o.topic), o.partition))
+                .is_some_and(|held| held.range(..o.next).next().is_some())
+        })
     }
 
     /// Takes out the dead letters a commit of `offsets` covers: those of
@@ -291,6 +304,10 @@ impl TransactionalDeadLetters {
 }
 
 impl TransactionalCommit for TransactionalDeadLetters {
+    fn covers_dead_letters(&self, offsets: &[CommitOffset]) -> bool {
+        self.held.covers(offsets)
+    }
+
     fn commit(
         &self,
         offsets: &[CommitOffset],
@@ -423,6 +440,11 @@ mod tests {
         }
         let offsets = [commit("a", 0, 10), commit("b", 0, 1)];
         assert_eq!(at(&offsets[0]), ("a".into(), 0, 10));
+        assert!(held.covers(&offsets));
+        assert!(
+            !held.covers(&[commit("a", 0, 3), commit("b", 0, 1), commit("c", 0, 99)]),
+            "nothing below a/0 3, b/0 1, or on c/0"
+        );
         let taken = held.take_covered(&offsets);
         // Below 10 on a/0 (both dead letters of offset 9); not 10 itself,
         // nothing of a/1 (not in this commit), nothing of b/0 (offset 1 is
@@ -433,6 +455,7 @@ mod tests {
         );
         assert_eq!(held.len(), 4);
         // Taken once: the same commit again takes nothing.
+        assert!(!held.covers(&offsets));
         assert!(held.take_covered(&offsets).is_empty());
         // A failed transaction puts them back, for the next commit.
         held.put_back(taken);

@@ -110,7 +110,7 @@ impl ConsumerContext for SourceContext {
             if let Some(txn) = &self.txn {
                 // Failures are logged (and a fatal one stops the source).
                 txn.revoke(
-                    consumer.group_metadata(),
+                    consumer,
                     &tps,
                     self.revoke_timeout,
                     stop_tracking,

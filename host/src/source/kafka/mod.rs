@@ -293,7 +293,7 @@ impl KafkaSource {
                     committing = self.txn.clone().map(|txn| {
                         let consumer = Arc::clone(&self.consumer);
                         tokio::task::spawn_blocking(move || {
-                            let _ = txn.commit_pending(consumer.group_metadata(), TRANSACTION_TIMEOUT);
+                            let _ = txn.commit_pending(&*consumer, TRANSACTION_TIMEOUT);
                         })
                     });
                 }
@@ -699,7 +699,7 @@ impl Drained {
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(1));
             return txn
-                .commit_pending(self.consumer.group_metadata(), left)
+                .commit_pending(&*self.consumer, left)
                 .context("final transactional offset commit");
         }
         match self.consumer.commit_consumer_state(CommitMode::Sync) {

@@ -3,17 +3,65 @@
 //! auto-commit is off) but collected here, and committed every
 //! `kafka.commit_interval`, on revoke and at shutdown through the
 //! `pipeline::TransactionalCommit` port, which writes them in one Kafka
-//! transaction with the dead letters of the records they cover.
+//! transaction with the dead letters of the records they cover. Offsets
+//! that cover no dead letter are committed by the consumer itself: a plain
+//! commit, no transaction.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer,
+};
+use rdkafka::{Offset, TopicPartitionList};
 
+use super::context::SourceContext;
 use super::offsets::TopicPartition;
 use crate::pipeline::{CommitError, CommitOffset, TransactionalCommit};
 use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
+
+/// What a commit needs of the consumer: its group membership (for a
+/// transaction's offsets) and a plain synchronous offset commit (for
+/// offsets that cover no dead letter).
+pub trait GroupMember {
+    fn membership(&self) -> Option<ConsumerGroupMetadata>;
+    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError>;
+}
+
+impl GroupMember for BaseConsumer<SourceContext> {
+    fn membership(&self) -> Option<ConsumerGroupMetadata> {
+        self.group_metadata()
+    }
+
+    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
+        commit_plain(self, offsets)
+    }
+}
+
+impl GroupMember for StreamConsumer<SourceContext> {
+    fn membership(&self) -> Option<ConsumerGroupMetadata> {
+        self.group_metadata()
+    }
+
+    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
+        commit_plain(self, offsets)
+    }
+}
+
+fn commit_plain(
+    consumer: &impl Consumer<SourceContext>,
+    offsets: &[CommitOffset],
+) -> Result<(), CommitError> {
+    let mut tpl = TopicPartitionList::new();
+    for o in offsets {
+        tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.next))
+            .map_err(|e| CommitError::Retry(e.to_string()))?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| CommitError::Retry(format!("offset commit: {e}")))
+}
 
 /// Committable offsets waiting for their transaction.
 pub struct TransactionalOffsets {
@@ -56,15 +104,16 @@ impl TransactionalOffsets {
     }
 
     /// Commits every pending offset, with the dead letters it covers, as
-    /// one transaction. Blocks up to about `timeout`. On failure nothing
-    /// moved: the offsets stay pending for the next commit.
+    /// one transaction (a plain commit if it covers none). Blocks up to
+    /// about `timeout`. On failure nothing moved: the offsets stay pending
+    /// for the next commit.
     pub fn commit_pending(
         &self,
-        group: Option<ConsumerGroupMetadata>,
+        member: &impl GroupMember,
         timeout: Duration,
     ) -> Result<(), CommitError> {
         let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
-        self.commit_locked(group, timeout)
+        self.commit_locked(member, timeout)
     }
 
     /// Partitions being revoked: commits what is pending (with its dead
@@ -75,13 +124,13 @@ impl TransactionalOffsets {
     /// redelivered to the next owner, with their dead letters.
     pub fn revoke(
         &self,
-        group: Option<ConsumerGroupMetadata>,
+        member: &impl GroupMember,
         tps: &[TopicPartition],
         timeout: Duration,
         stop_tracking: impl FnOnce(),
     ) {
         let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = self.commit_locked(group, timeout);
+        let _ = self.commit_locked(member, timeout);
         stop_tracking();
         for tp in tps {
             self.forget(tp);
@@ -90,7 +139,7 @@ impl TransactionalOffsets {
 
     fn commit_locked(
         &self,
-        group: Option<ConsumerGroupMetadata>,
+        member: &impl GroupMember,
         timeout: Duration,
     ) -> Result<(), CommitError> {
         if let Some(fatal) = self.fatal() {
@@ -108,7 +157,20 @@ impl TransactionalOffsets {
         if offsets.is_empty() {
             return Ok(());
         }
-        let result = match group {
+        // No dead letter rides along: the consumer commits the offsets
+        // (its commit callback counts the commit). Dead letters held below
+        // them were held before their batches completed, so none can
+        // appear between this check and the commit.
+        if !self.port.covers_dead_letters(&offsets) {
+            let result = member.commit_plain(&offsets);
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "offset commit failed; the offsets stay for the next one");
+            } else {
+                self.committed(&offsets);
+            }
+            return result;
+        }
+        let result = match member.membership() {
             Some(group) => self.port.commit(&offsets, &group, timeout),
             None => Err(CommitError::Retry("no consumer group metadata yet".into())),
         };
@@ -117,22 +179,7 @@ impl TransactionalOffsets {
         };
         self.metrics.commits.get_or_create(&label).inc();
         match &result {
-            Ok(()) => {
-                let mut pending = self.pending();
-                for o in &offsets {
-                    let tp = (Arc::clone(&o.topic), o.partition);
-                    if pending.get(&tp) == Some(&o.next) {
-                        pending.remove(&tp);
-                    }
-                    self.metrics
-                        .committed_offset
-                        .get_or_create(&PartitionLabels {
-                            topic: o.topic.to_string(),
-                            partition: o.partition,
-                        })
-                        .set(o.next);
-                }
-            }
+            Ok(()) => self.committed(&offsets),
             Err(CommitError::Retry(e)) => {
                 tracing::warn!(error = %e, "transactional offset commit failed; offsets and dead letters stay for the next one");
             }
@@ -142,6 +189,25 @@ impl TransactionalOffsets {
             }
         }
         result
+    }
+
+    /// Offsets that were committed leave the pending set (unless a later
+    /// one replaced them meanwhile).
+    fn committed(&self, offsets: &[CommitOffset]) {
+        let mut pending = self.pending();
+        for o in offsets {
+            let tp = (Arc::clone(&o.topic), o.partition);
+            if pending.get(&tp) == Some(&o.next) {
+                pending.remove(&tp);
+            }
+            self.metrics
+                .committed_offset
+                .get_or_create(&PartitionLabels {
+                    topic: o.topic.to_string(),
+                    partition: o.partition,
+                })
+                .set(o.next);
+        }
     }
 
     /// A partition this host no longer owns (after its revoke commit), or
@@ -160,27 +226,36 @@ mod tests {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
 
-    /// Records every commit it is asked for; answers with `answer`.
+    /// Records every commit it is asked for; answers with `answer`. Says
+    /// every commit covers dead letters unless `covers_none` is set.
     #[derive(Default)]
     struct Port {
         commits: Mutex<Vec<Vec<(String, i32, i64)>>>,
         released: Mutex<Vec<(String, i32)>>,
         answer: Mutex<Option<CommitError>>,
+        covers_none: std::sync::atomic::AtomicBool,
+    }
+
+    fn sorted(offsets: &[CommitOffset]) -> Vec<(String, i32, i64)> {
+        let mut o: Vec<_> = offsets
+            .iter()
+            .map(|o| (o.topic.to_string(), o.partition, o.next))
+            .collect();
+        o.sort();
+        o
     }
 
     impl TransactionalCommit for Port {
+        fn covers_dead_letters(&self, _offsets: &[CommitOffset]) -> bool {
+            !self.covers_none.load(std::sync::atomic::Ordering::SeqCst)
+        }
         fn commit(
             &self,
             offsets: &[CommitOffset],
             _group: &ConsumerGroupMetadata,
             _timeout: Duration,
         ) -> Result<(), CommitError> {
-            let mut o: Vec<_> = offsets
-                .iter()
-                .map(|o| (o.topic.to_string(), o.partition, o.next))
-                .collect();
-            o.sort();
-            self.commits.lock().unwrap().push(o);
+            self.commits.lock().unwrap().push(sorted(offsets));
             match self.answer.lock().unwrap().take() {
                 Some(e) => Err(e),
                 None => Ok(()),
@@ -206,6 +281,35 @@ mod tests {
         consumer.group_metadata()
     }
 
+    /// The consumer's side: group metadata (if `in_group`) and plain
+    /// commits, recorded and answered with `answer`.
+    #[derive(Default)]
+    struct Member {
+        in_group: bool,
+        plain: Mutex<Vec<Vec<(String, i32, i64)>>>,
+        answer: Mutex<Option<CommitError>>,
+    }
+
+    impl GroupMember for Member {
+        fn membership(&self) -> Option<ConsumerGroupMetadata> {
+            if self.in_group { group() } else { None }
+        }
+        fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
+            self.plain.lock().unwrap().push(sorted(offsets));
+            match self.answer.lock().unwrap().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn member() -> Member {
+        Member {
+            in_group: true,
+            ..Member::default()
+        }
+    }
+
     fn setup() -> (Arc<Port>, TransactionalOffsets) {
         let port = Arc::new(Port::default());
         let metrics = Metrics::register(&mut Registry::default());
@@ -216,7 +320,7 @@ mod tests {
     #[test]
     fn a_failed_commit_leaves_its_offsets_for_the_next_and_a_fatal_one_sticks() {
         let (port, t) = setup();
-        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_ok());
+        assert!(t.commit_pending(&member(), Duration::from_secs(1)).is_ok());
         assert!(
             port.commits.lock().unwrap().is_empty(),
             "nothing pending, no transaction"
@@ -225,9 +329,9 @@ mod tests {
         t.store("a", 1, 4);
         t.store("a", 0, 12);
         *port.answer.lock().unwrap() = Some(CommitError::Retry("broker away".into()));
-        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
-        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
-        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        assert!(t.commit_pending(&member(), Duration::from_secs(1)).is_err());
+        t.commit_pending(&member(), Duration::from_secs(1)).unwrap();
+        t.commit_pending(&member(), Duration::from_secs(1)).unwrap();
         let want = vec![("a".to_string(), 0, 12), ("a".to_string(), 1, 4)];
         assert_eq!(
             *port.commits.lock().unwrap(),
@@ -237,14 +341,14 @@ mod tests {
         // Without group metadata nothing can be committed.
         t.store("a", 0, 20);
         assert!(matches!(
-            t.commit_pending(None, Duration::from_secs(1)),
+            t.commit_pending(&Member::default(), Duration::from_secs(1)),
             Err(CommitError::Retry(_))
         ));
         *port.answer.lock().unwrap() = Some(CommitError::Fatal("fenced".into()));
-        assert!(t.commit_pending(group(), Duration::from_secs(1)).is_err());
+        assert!(t.commit_pending(&member(), Duration::from_secs(1)).is_err());
         assert_eq!(t.fatal().as_deref(), Some("fenced"));
         assert!(matches!(
-            t.commit_pending(group(), Duration::from_secs(1)),
+            t.commit_pending(&member(), Duration::from_secs(1)),
             Err(CommitError::Fatal(_))
         ));
         assert_eq!(
@@ -254,13 +358,48 @@ mod tests {
         );
     }
 
+    /// Offsets that cover no dead letter go to the consumer's plain
+    /// commit: no transaction. A failed one leaves them pending; once dead
+    /// letters are covered again, the transaction carries them.
+    #[test]
+    fn offsets_covering_no_dead_letter_are_a_plain_commit() {
+        let (port, t) = setup();
+        port.covers_none
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let m = member();
+        t.store("a", 0, 10);
+        *m.answer.lock().unwrap() = Some(CommitError::Retry("coordinator away".into()));
+        assert!(t.commit_pending(&m, Duration::from_secs(1)).is_err());
+        t.store("a", 1, 3);
+        t.commit_pending(&m, Duration::from_secs(1)).unwrap();
+        t.commit_pending(&m, Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            *m.plain.lock().unwrap(),
+            vec![
+                vec![("a".to_string(), 0, 10)],
+                vec![("a".to_string(), 0, 10), ("a".to_string(), 1, 3)],
+            ],
+            "the failed offset again with the new one, then nothing left"
+        );
+        assert!(port.commits.lock().unwrap().is_empty(), "no transaction");
+        port.covers_none
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        t.store("a", 0, 20);
+        t.commit_pending(&m, Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            *port.commits.lock().unwrap(),
+            vec![vec![("a".to_string(), 0, 20)]]
+        );
+        assert_eq!(m.plain.lock().unwrap().len(), 2);
+    }
+
     #[test]
     fn a_forgotten_partition_is_neither_committed_nor_holding_dead_letters() {
         let (port, t) = setup();
         t.store("a", 0, 10);
         t.store("a", 1, 7);
         t.forget(&(Arc::from("a"), 0));
-        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        t.commit_pending(&member(), Duration::from_secs(1)).unwrap();
         assert_eq!(
             *port.commits.lock().unwrap(),
             vec![vec![("a".to_string(), 1, 7)]]
@@ -277,6 +416,9 @@ mod tests {
     }
 
     impl TransactionalCommit for SlowPort {
+        fn covers_dead_letters(&self, _offsets: &[CommitOffset]) -> bool {
+            true
+        }
         fn commit(
             &self,
             offsets: &[CommitOffset],
@@ -315,7 +457,7 @@ mod tests {
         t.store("a", 1, 5);
         let periodic = {
             let t = Arc::clone(&t);
-            std::thread::spawn(move || t.commit_pending(group(), Duration::from_secs(1)))
+            std::thread::spawn(move || t.commit_pending(&member(), Duration::from_secs(1)))
         };
         entered.recv().unwrap();
         let (revoked_tx, revoked) = std::sync::mpsc::channel();
@@ -325,7 +467,7 @@ mod tests {
             std::thread::spawn(move || {
                 t.store("a", 0, 12);
                 t.revoke(
-                    group(),
+                    &member(),
                     &[(Arc::from("a"), 0)],
                     Duration::from_secs(1),
                     || {},
@@ -347,7 +489,7 @@ mod tests {
             "the periodic commit ends before the revoke's own commit"
         );
         t.store("a", 1, 9);
-        t.commit_pending(group(), Duration::from_secs(1)).unwrap();
+        t.commit_pending(&member(), Duration::from_secs(1)).unwrap();
         assert_eq!(
             port.log.lock().unwrap().last().unwrap(),
             "committed [1]",
