@@ -10,8 +10,9 @@
 //! 3. host A is killed (-9): B and C take its partitions; a fourth host
 //!    started with an empty tenants folder gets the whole state from the
 //!    topic;
-//! 4. a corrupted and a truncated version written into the topic are
-//!    refused by every host, the running version stays and says why;
+//! 4. a corrupted and a truncated version written into the topic, and a
+//!    complete one whose `init` fails, are refused by every host, the
+//!    running version stays and says why;
 //! 5. a tenant added through one host consumes on all; removed through
 //!    another, it stops on all;
 //!
@@ -405,7 +406,9 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     })
     .await?;
 
-    // 4. A truncated and a corrupted version in the topic: refused by
+    // 4. A truncated and a corrupted version in the topic, and a complete
+    // one whose bytes fail the upload checks (written as if by acme,
+    // straight to the topic, so no host's API checked it): refused by
     // every host; the running version stays and says why.
     let unset = sha(&stamp_unset);
     let header = |chunks: u32, size: usize| {
@@ -420,6 +423,33 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     let wrong = "0".repeat(64);
     let mut corrupted = header(1, stamp_unset.len());
     corrupted.extend_from_slice(&stamp_unset);
+    let hostile = std::fs::read(module_wasm("fixture-fail-init")?)?;
+    let hostile_digest = sha(&hostile);
+    let pieces: Vec<&[u8]> = hostile.chunks(65536).collect();
+    let mut hostile_records: Vec<(Option<String>, Vec<u8>)> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut value = format!(
+                "{{\"chunks\":{},\"size\":{},\"by\":\"acme\"}}\n",
+                pieces.len(),
+                hostile.len()
+            )
+            .into_bytes();
+            value.extend_from_slice(piece);
+            (Some(format!("blob/acme/{hostile_digest}/{i}")), value)
+        })
+        .collect();
+    hostile_records.push((
+        Some("module/acme/tag".into()),
+        serde_json::json!({
+            "by": "acme",
+            "digest": hostile_digest,
+            "versions": [digest_a, hostile_digest],
+        })
+        .to_string()
+        .into_bytes(),
+    ));
     for (records, why) in [
         (
             vec![
@@ -436,6 +466,7 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
             ],
             "is corrupted",
         ),
+        (hostile_records, "fixture: init refuses"),
     ] {
         let placed = rig.kafka.produce(CONTROL, records).await?;
         let at = placed.last().context("produced")?.1;
@@ -464,7 +495,7 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     }
     for h in [&b, &c, &d] {
         ensure!(
-            h.metric("weir_control_refused", &[]).await? >= 3.0,
+            h.metric("weir_control_refused", &[]).await? >= 4.0,
             "{}: refusals not counted",
             h.admin
         );
