@@ -94,6 +94,10 @@ pub enum CommitError {
 /// in one transaction (the Kafka Streams shape). The source knows no
 /// dead-letter queue; the writer knows no consumer.
 pub trait TransactionalCommit: Send + Sync + 'static {
+    /// The consumer's group membership a transaction's offsets are sent
+    /// with (Kafka's consumer group metadata); the port names no client.
+    type Group;
+
     /// Whether dead letters are held below `offsets`: a commit of them
     /// writes those in a transaction. One that covers none needs no
     /// transaction, and the source commits it as a plain offset commit.
@@ -106,7 +110,7 @@ pub trait TransactionalCommit: Send + Sync + 'static {
     fn commit(
         &self,
         offsets: &[CommitOffset],
-        group: &rdkafka::consumer::ConsumerGroupMetadata,
+        group: &Self::Group,
         timeout: Duration,
     ) -> Result<(), CommitError>;
 

@@ -304,6 +304,8 @@ impl TransactionalDeadLetters {
 }
 
 impl TransactionalCommit for TransactionalDeadLetters {
+    type Group = ConsumerGroupMetadata;
+
     fn covers_dead_letters(&self, offsets: &[CommitOffset]) -> bool {
         self.held.covers(offsets)
     }

@@ -5,13 +5,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+    StreamConsumer,
+};
 use rdkafka::error::KafkaResult;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::offsets::{OffsetTracker, TopicPartition};
-use super::transactional::TransactionalOffsets;
+use super::transactional::{GroupMember, TransactionalOffsets};
+use crate::pipeline::{CommitError, CommitOffset};
 use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
 
 /// What the source loop must know about a rebalance.
@@ -109,12 +113,7 @@ impl ConsumerContext for SourceContext {
             };
             if let Some(txn) = &self.txn {
                 // Failures are logged (and a fatal one stops the source).
-                txn.revoke(
-                    consumer,
-                    &tps,
-                    self.revoke_timeout,
-                    stop_tracking,
-                );
+                txn.revoke(consumer, &tps, self.revoke_timeout, stop_tracking);
             } else {
                 match consumer.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) => {}
@@ -172,6 +171,42 @@ impl ConsumerContext for SourceContext {
             Err(e) => tracing::warn!(error = %e, "offset commit failed"),
         }
     }
+}
+
+// The source's consumers, as `TransactionalOffsets` commits through them:
+// the rebalance callback's `BaseConsumer` and the loop's `StreamConsumer`.
+impl GroupMember for BaseConsumer<SourceContext> {
+    fn membership(&self) -> Option<ConsumerGroupMetadata> {
+        self.group_metadata()
+    }
+
+    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
+        commit_plain(self, offsets)
+    }
+}
+
+impl GroupMember for StreamConsumer<SourceContext> {
+    fn membership(&self) -> Option<ConsumerGroupMetadata> {
+        self.group_metadata()
+    }
+
+    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
+        commit_plain(self, offsets)
+    }
+}
+
+fn commit_plain(
+    consumer: &impl Consumer<SourceContext>,
+    offsets: &[CommitOffset],
+) -> Result<(), CommitError> {
+    let mut tpl = TopicPartitionList::new();
+    for o in offsets {
+        tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.next))
+            .map_err(|e| CommitError::Retry(e.to_string()))?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| CommitError::Retry(format!("offset commit: {e}")))
 }
 
 #[cfg(test)]

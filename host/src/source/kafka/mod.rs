@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -151,7 +151,7 @@ impl KafkaSource {
         routes: Arc<ArcSwap<Routes>>,
         workers: Arc<dyn PartitionWorkers>,
         metrics: Metrics,
-        port: Arc<dyn TransactionalCommit>,
+        port: Arc<dyn TransactionalCommit<Group = ConsumerGroupMetadata>>,
     ) -> anyhow::Result<Self> {
         let txn = Arc::new(TransactionalOffsets::new(port, metrics.clone()));
         Self::build(cfg, routes, workers, metrics, Some(txn))

@@ -288,7 +288,10 @@ mod tests {
         release.send(()).unwrap();
         completer.join().unwrap();
         revoker.join().unwrap();
-        assert!(!returned_early, "the revoke returned while a store was running");
+        assert!(
+            !returned_early,
+            "the revoke returned while a store was running"
+        );
         assert!(!stored_after_revoke.load(Ordering::SeqCst));
     }
 

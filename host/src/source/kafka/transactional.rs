@@ -11,62 +11,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer,
-};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::ConsumerGroupMetadata;
 
-use super::context::SourceContext;
 use super::offsets::TopicPartition;
 use crate::pipeline::{CommitError, CommitOffset, TransactionalCommit};
 use crate::telemetry::{Metrics, PartitionLabels, ResultLabels};
 
 /// What a commit needs of the consumer: its group membership (for a
 /// transaction's offsets) and a plain synchronous offset commit (for
-/// offsets that cover no dead letter).
+/// offsets that cover no dead letter). The source's consumers implement
+/// it (`context.rs`).
 pub trait GroupMember {
     fn membership(&self) -> Option<ConsumerGroupMetadata>;
     fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError>;
 }
 
-impl GroupMember for BaseConsumer<SourceContext> {
-    fn membership(&self) -> Option<ConsumerGroupMetadata> {
-        self.group_metadata()
-    }
-
-    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
-        commit_plain(self, offsets)
-    }
-}
-
-impl GroupMember for StreamConsumer<SourceContext> {
-    fn membership(&self) -> Option<ConsumerGroupMetadata> {
-        self.group_metadata()
-    }
-
-    fn commit_plain(&self, offsets: &[CommitOffset]) -> Result<(), CommitError> {
-        commit_plain(self, offsets)
-    }
-}
-
-fn commit_plain(
-    consumer: &impl Consumer<SourceContext>,
-    offsets: &[CommitOffset],
-) -> Result<(), CommitError> {
-    let mut tpl = TopicPartitionList::new();
-    for o in offsets {
-        tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.next))
-            .map_err(|e| CommitError::Retry(e.to_string()))?;
-    }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .map_err(|e| CommitError::Retry(format!("offset commit: {e}")))
-}
-
 /// Committable offsets waiting for their transaction.
 pub struct TransactionalOffsets {
     pending: Mutex<HashMap<TopicPartition, i64>>,
-    port: Arc<dyn TransactionalCommit>,
+    port: Arc<dyn TransactionalCommit<Group = ConsumerGroupMetadata>>,
     /// Held from taking the pending offsets until their transaction ends,
     /// and across a revoke's commit and forget: a periodic commit that
     /// took a partition's offset before its revoke must not land after
@@ -79,7 +42,10 @@ pub struct TransactionalOffsets {
 }
 
 impl TransactionalOffsets {
-    pub fn new(port: Arc<dyn TransactionalCommit>, metrics: Metrics) -> Self {
+    pub fn new(
+        port: Arc<dyn TransactionalCommit<Group = ConsumerGroupMetadata>>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             pending: Mutex::new(HashMap::new()),
             port,
@@ -246,6 +212,7 @@ mod tests {
     }
 
     impl TransactionalCommit for Port {
+        type Group = ConsumerGroupMetadata;
         fn covers_dead_letters(&self, _offsets: &[CommitOffset]) -> bool {
             !self.covers_none.load(std::sync::atomic::Ordering::SeqCst)
         }
@@ -416,6 +383,7 @@ mod tests {
     }
 
     impl TransactionalCommit for SlowPort {
+        type Group = ConsumerGroupMetadata;
         fn covers_dead_letters(&self, _offsets: &[CommitOffset]) -> bool {
             true
         }
