@@ -1032,7 +1032,7 @@ fn table(rows: &[Row], header: bool) -> String {
     if header {
         let _ = writeln!(
             t,
-            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8}  {}",
+            "{:<13} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8}  what / status",
             "scenario",
             "records/s",
             "CPU s/M",
@@ -1046,7 +1046,6 @@ fn table(rows: &[Row], header: bool) -> String {
             "others",
             "runq",
             "N",
-            "what / status"
         );
     }
     let num = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));

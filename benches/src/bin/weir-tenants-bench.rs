@@ -568,7 +568,7 @@ async fn isolation(args: &Args) -> Result<()> {
             .sum()
     };
     println!(
-        "{:<6} {:>12} {:>14} {:>8} {:>13} {:>12} {:>10}  {}",
+        "{:<6} {:>12} {:>14} {:>8} {:>13} {:>12} {:>10}  breakers (b, c)",
         "round",
         "a alone/s",
         "a alongside/s",
@@ -576,7 +576,6 @@ async fn isolation(args: &Args) -> Result<()> {
         "b/c slot use",
         "b/c batches",
         "b/c trips",
-        "breakers (b, c)"
     );
     let (mut sum_alone, mut sum_noisy, mut changes) = (0.0, 0.0, Vec::new());
     let mut total_held = Duration::ZERO;
