@@ -1,7 +1,9 @@
-//! `cargo xtask wit [--out FILE]`: writes the module contract (`wit/`) as
-//! one binary WIT package, `dist/weir-pipeline-<version>.wasm`, and the
-//! same contract as one self-contained text file next to it,
-//! `dist/weir-pipeline-<version>.wit` (dependencies as nested packages).
+//! `cargo xtask wit [--contract 0.1|0.2] [--out FILE]`: writes the module
+//! contract (`wit/` for 0.1, `wit/v0.2/` for 0.2; both without
+//! `--contract`) as one binary WIT package,
+//! `dist/weir-pipeline-<version>.wasm`, and the same contract as one
+//! self-contained text file next to it, `dist/weir-pipeline-<version>.wit`
+//! (dependencies as nested packages).
 //!
 //! Authors outside this repository generate bindings from a single file
 //! (`componentize-py -d weir-pipeline-0.1.0.wasm ...`, `wit-bindgen rust
@@ -21,30 +23,55 @@ use crate::cargo;
 
 /// The package `wit/` defines.
 pub const PACKAGE: &str = "weir:pipeline";
-/// The world every module targets.
+/// The world every 0.1 module targets (the polyglot SDKs' world).
 pub const WORLD: &str = "module";
-/// The interface that world exports.
+/// The world of 0.2, the document model.
+const WORLD_0_2: &str = "doc-module";
+/// The interface either world exports.
 const EXPORT: &str = "processor";
+
+/// The contract versions in this repository: (version, folder under the
+/// workspace root).
+const CONTRACTS: [(&str, &str); 2] = [("0.1", "wit"), ("0.2", "wit/v0.2")];
 
 /// Arguments of `cargo xtask wit`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Output file (default: <workspace>/dist/weir-pipeline-<version>.wasm).
-    #[arg(long, value_name = "FILE")]
+    /// Which contract to write (default: every one).
+    #[arg(long, value_parser = ["0.1", "0.2"])]
+    pub contract: Option<String>,
+    /// Output file (default: <workspace>/dist/weir-pipeline-<version>.wasm);
+    /// needs `--contract`.
+    #[arg(long, value_name = "FILE", requires = "contract")]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let root = cargo::workspace_root();
-    let written = write(&root.join("wit"), args.out.as_deref(), &root.join("dist"))?;
-    let text = written.with_extension("wit");
-    println!(
-        "wrote {} ({} bytes) and {}: package {PACKAGE}, world {WORLD}",
-        written.display(),
-        fs::metadata(&written)?.len(),
-        text.display()
-    );
+    for (version, dir) in CONTRACTS {
+        if args.contract.as_deref().is_some_and(|c| c != version) {
+            continue;
+        }
+        let written = write(&root.join(dir), args.out.as_deref(), &root.join("dist"))?;
+        let text = written.with_extension("wit");
+        println!(
+            "wrote {} ({} bytes) and {}: package {PACKAGE}, world {}",
+            written.display(),
+            fs::metadata(&written)?.len(),
+            text.display(),
+            world_of(version)
+        );
+    }
     Ok(())
+}
+
+/// The world modules of contract `version` (`0.1.0`, `0.2`, …) target.
+fn world_of(version: &str) -> &'static str {
+    if version.starts_with("0.1") {
+        WORLD
+    } else {
+        WORLD_0_2
+    }
 }
 
 /// Encodes the package in `wit_dir` into `out` (or `<dist>/<file name>`),
@@ -134,7 +161,8 @@ fn package_version(resolve: &Resolve, package: PackageId) -> Result<String> {
 }
 
 /// Decodes a binary WIT package and checks it holds `weir:pipeline` with
-/// the `module` world exporting `processor`.
+/// its version's world (`module` for 0.1, `doc-module` for 0.2) exporting
+/// `processor`.
 pub fn check(bytes: &[u8]) -> Result<()> {
     let decoded = wit_component::decode(bytes).context("decoding the WIT package")?;
     let wit_component::DecodedWasm::WitPackage(resolve, package) = decoded else {
@@ -144,15 +172,19 @@ pub fn check(bytes: &[u8]) -> Result<()> {
 }
 
 fn check_resolve(resolve: &Resolve, package: PackageId) -> Result<()> {
-    package_version(resolve, package)?;
+    let version = package_version(resolve, package)?;
+    let world_name = world_of(&version);
     let world = resolve
-        .select_world(&[package], Some(WORLD))
-        .with_context(|| format!("{PACKAGE} has no world {WORLD}"))?;
+        .select_world(&[package], Some(world_name))
+        .with_context(|| format!("{PACKAGE}@{version} has no world {world_name}"))?;
     let exports_processor = resolve.worlds[world].exports.keys().any(|key| {
         matches!(key, wit_parser::WorldKey::Interface(id)
             if resolve.interfaces[*id].name.as_deref() == Some(EXPORT))
     });
-    ensure!(exports_processor, "world {WORLD} does not export {EXPORT}");
+    ensure!(
+        exports_processor,
+        "world {world_name} does not export {EXPORT}"
+    );
     Ok(())
 }
 
@@ -215,6 +247,44 @@ mod tests {
             "{source}"
         );
         check_text(&text).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_0_2_package_decodes_to_the_doc_module_world() {
+        let dir = std::env::temp_dir().join(format!("xtask-wit-02-{}", std::process::id()));
+        let path = write(&cargo::workspace_root().join("wit/v0.2"), None, &dir).unwrap();
+        assert_eq!(path, dir.join("weir-pipeline-0.2.0.wasm"));
+        let wit_component::DecodedWasm::WitPackage(resolve, package) =
+            wit_component::decode(&fs::read(&path).unwrap()).unwrap()
+        else {
+            panic!("not a WIT package");
+        };
+        assert_eq!(
+            resolve.packages[package].name.to_string(),
+            "weir:pipeline@0.2.0"
+        );
+        assert!(resolve.select_world(&[package], Some("doc-module")).is_ok());
+        // The document resource is in the package, with its methods.
+        let doc = resolve
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("doc"))
+            .map(|(id, _)| id)
+            .expect("a doc resource");
+        let methods: Vec<&str> = resolve
+            .interfaces
+            .iter()
+            .flat_map(|(_, i)| i.functions.values())
+            .filter(|f| f.kind.resource() == Some(doc))
+            .map(|f| f.item_name())
+            .collect();
+        for m in ["get", "set", "remove", "keys", "to-json", "clone"] {
+            assert!(methods.contains(&m), "{m} missing from {methods:?}");
+        }
+        let text = fs::read_to_string(dir.join("weir-pipeline-0.2.0.wit")).unwrap();
+        assert!(text.contains("\npackage weir:pipeline@0.2.0;"), "{text}");
+        check_text(&dir.join("weir-pipeline-0.2.0.wit")).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
