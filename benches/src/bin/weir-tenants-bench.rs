@@ -569,13 +569,7 @@ async fn isolation(args: &Args) -> Result<()> {
     };
     println!(
         "{:<6} {:>12} {:>14} {:>8} {:>13} {:>12} {:>10}  breakers (b, c)",
-        "round",
-        "a alone/s",
-        "a alongside/s",
-        "change",
-        "b/c slot use",
-        "b/c batches",
-        "b/c trips",
+        "round", "a alone/s", "a alongside/s", "change", "b/c slot use", "b/c batches", "b/c trips",
     );
     let (mut sum_alone, mut sum_noisy, mut changes) = (0.0, 0.0, Vec::new());
     let mut total_held = Duration::ZERO;
