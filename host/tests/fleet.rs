@@ -12,7 +12,8 @@
 //!    topic;
 //! 4. a corrupted and a truncated version written into the topic, and a
 //!    complete one whose `init` fails, are refused by every host, the
-//!    running version stays and says why;
+//!    running version stays and says why; so is a module record that
+//!    names another tenant as its writer;
 //! 5. a tenant added through one host consumes on all; removed through
 //!    another, it stops on all;
 //!
@@ -497,6 +498,49 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         ensure!(
             h.metric("weir_control_refused", &[]).await? >= 4.0,
             "{}: refusals not counted",
+            h.admin
+        );
+    }
+    // A forged writer: globex's name on acme's module record, pointing at
+    // a complete, valid version (b, uploaded in step 1). Every host
+    // refuses it for its writer and counts it; acme keeps running a.
+    let mut refused_before = Vec::new();
+    for h in [&b, &c, &d] {
+        refused_before.push(h.metric("weir_control_refused", &[]).await?);
+    }
+    let forged = serde_json::json!({
+        "by": "globex",
+        "digest": digest_b,
+        "versions": [digest_a, digest_b],
+    });
+    let placed = rig
+        .kafka
+        .produce(
+            CONTROL,
+            [(Some("module/acme/tag".to_string()), forged.to_string())],
+        )
+        .await?;
+    let at = placed.last().context("produced")?.1;
+    for (h, before) in [&b, &c, &d].into_iter().zip(refused_before) {
+        wait_for(
+            &format!("the forged record refused on {}", h.admin),
+            CONVERGE,
+            Some(h),
+            || async {
+                if applied_offset(h).await? < at {
+                    return Ok(None);
+                }
+                let refused = h.metric("weir_control_refused", &[]).await?;
+                Ok((refused > before).then_some(()))
+            },
+        )
+        .await?;
+        let (digest, _) = module_state(h, "acme.events", "tag")
+            .await?
+            .context("acme.events/tag is gone")?;
+        ensure!(
+            digest == digest_a,
+            "{}: a forged record switched acme to {digest}",
             h.admin
         );
     }
