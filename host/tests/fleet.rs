@@ -145,20 +145,48 @@ async fn module_state(
         }))
 }
 
+/// Fails unless `host` runs `digest` as acme.events' `tag` (`when` says
+/// in what situation); returns that module's last error.
+async fn ensure_acme_runs(host: &Host, digest: &str, when: &str) -> Result<Option<String>> {
+    let (running, error) = module_state(host, "acme.events", "tag")
+        .await?
+        .context("acme.events/tag is gone")?;
+    ensure!(running == digest, "{}: runs {running} {when}", host.admin);
+    Ok(error)
+}
+
+/// Waits until `host` applied the control topic up to `offset`, then
+/// until `check` holds on it.
+async fn once_applied<T, F, Fut>(host: &Host, offset: i64, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    wait_for(
+        &format!("{what} on {}", host.admin),
+        CONVERGE,
+        Some(host),
+        || {
+            let checked = check();
+            async move {
+                if applied_offset(host).await? < offset {
+                    return Ok(None);
+                }
+                checked.await
+            }
+        },
+    )
+    .await
+}
+
 /// Waits until every host applied `offset` and runs `digest` in
 /// acme.events.
 async fn converge_on(hosts: &[&Host], offset: i64, digest: &str, what: &str) -> Result<()> {
     for host in hosts {
-        wait_for(
-            &format!("{what} on {}", host.admin),
-            CONVERGE,
-            Some(host),
-            || async {
-                let applied = applied_offset(host).await?;
-                let running = module_state(host, "acme.events", "tag").await?;
-                Ok((applied >= offset && running.is_some_and(|(d, _)| d == digest)).then_some(()))
-            },
-        )
+        once_applied(host, offset, what, || async {
+            let running = module_state(host, "acme.events", "tag").await?;
+            Ok(running.is_some_and(|(d, _)| d == digest).then_some(()))
+        })
         .await?;
     }
     Ok(())
@@ -375,15 +403,10 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         .await?;
         ensure!(answer["pipeline"]["paused"] == paused, "{verb}: {answer}");
         for h in [&a, &b, &c] {
-            wait_for(
-                &format!("{verb} on {}", h.admin),
-                CONVERGE,
-                Some(h),
-                || async {
-                    let p = get(h, "/v1/tenants/acme/pipelines/events", Some(ACME_TOKEN)).await?;
-                    Ok((applied_offset(h).await? >= offset && p["paused"] == paused).then_some(()))
-                },
-            )
+            once_applied(h, offset, verb, || async {
+                let p = get(h, "/v1/tenants/acme/pipelines/events", Some(ACME_TOKEN)).await?;
+                Ok((p["paused"] == paused).then_some(()))
+            })
             .await?;
         }
     }
@@ -472,25 +495,10 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         let placed = rig.kafka.produce(CONTROL, records).await?;
         let at = placed.last().context("produced")?.1;
         for h in [&b, &c, &d] {
-            wait_for(
-                &format!("refusal on {}", h.admin),
-                CONVERGE,
-                Some(h),
-                || async {
-                    if applied_offset(h).await? < at {
-                        return Ok(None);
-                    }
-                    let (digest, error) = module_state(h, "acme.events", "tag")
-                        .await?
-                        .context("acme.events/tag is gone")?;
-                    ensure!(
-                        digest == digest_a,
-                        "{}: runs {digest} after a bad version",
-                        h.admin
-                    );
-                    Ok(error.is_some_and(|e| e.contains(why)).then_some(()))
-                },
-            )
+            once_applied(h, at, "refusal", || async {
+                let error = ensure_acme_runs(h, &digest_a, "after a bad version").await?;
+                Ok(error.is_some_and(|e| e.contains(why)).then_some(()))
+            })
             .await?;
         }
     }
@@ -522,27 +530,12 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         .await?;
     let at = placed.last().context("produced")?.1;
     for (h, before) in [&b, &c, &d].into_iter().zip(refused_before) {
-        wait_for(
-            &format!("the forged record refused on {}", h.admin),
-            CONVERGE,
-            Some(h),
-            || async {
-                if applied_offset(h).await? < at {
-                    return Ok(None);
-                }
-                let refused = h.metric("weir_control_refused", &[]).await?;
-                Ok((refused > before).then_some(()))
-            },
-        )
+        once_applied(h, at, "the forged record refused", || async {
+            let refused = h.metric("weir_control_refused", &[]).await?;
+            Ok((refused > before).then_some(()))
+        })
         .await?;
-        let (digest, _) = module_state(h, "acme.events", "tag")
-            .await?
-            .context("acme.events/tag is gone")?;
-        ensure!(
-            digest == digest_a,
-            "{}: a forged record switched acme to {digest}",
-            h.admin
-        );
+        ensure_acme_runs(h, &digest_a, "after a forged record").await?;
     }
 
     // 5. A tenant added through D consumes on all; removed through B, it
@@ -596,16 +589,10 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
         )
         .await?;
     for h in [&b, &c, &d] {
-        wait_for(
-            &format!("globex on {}", h.admin),
-            CONVERGE,
-            Some(h),
-            || async {
-                Ok((applied_offset(h).await? >= offset
-                    && module_state(h, "globex.events", "tag").await?.is_some())
-                .then_some(()))
-            },
-        )
+        once_applied(h, offset, "globex", || async {
+            let running = module_state(h, "globex.events", "tag").await?;
+            Ok(running.is_some().then_some(()))
+        })
         .await?;
     }
     rig::assert_indexed_exactly(
@@ -622,24 +609,17 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     )
     .await?;
     for h in [&b, &c, &d] {
-        wait_for(
-            &format!("globex gone from {}", h.admin),
-            CONVERGE,
-            Some(h),
-            || async {
-                let gone = client()
-                    .get(format!("{}/v1/tenants/globex", h.admin))
-                    .bearer_auth(GLOBEX_TOKEN)
-                    .send()
-                    .await?
-                    .status()
-                    == reqwest::StatusCode::UNAUTHORIZED;
-                Ok((applied_offset(h).await? >= offset
-                    && gone
-                    && module_state(h, "globex.events", "tag").await?.is_none())
-                .then_some(()))
-            },
-        )
+        once_applied(h, offset, "globex gone", || async {
+            let gone = client()
+                .get(format!("{}/v1/tenants/globex", h.admin))
+                .bearer_auth(GLOBEX_TOKEN)
+                .send()
+                .await?
+                .status()
+                == reqwest::StatusCode::UNAUTHORIZED;
+            let running = module_state(h, "globex.events", "tag").await?;
+            Ok((gone && running.is_none()).then_some(()))
+        })
         .await?;
     }
 
@@ -708,14 +688,7 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
             },
         )
         .await?;
-        let (digest, _) = module_state(h, "acme.events", "tag")
-            .await?
-            .context("acme.events/tag is gone")?;
-        ensure!(
-            digest == digest_a,
-            "{}: runs {digest} without the topic",
-            h.admin
-        );
+        ensure_acme_runs(h, &digest_a, "without the topic").await?;
     }
     rig.kafka.process().thaw()?;
     for h in [&b, &c, &d] {
