@@ -675,38 +675,41 @@ async fn a_fleet_follows_one_control_topic() -> Result<()> {
     // are healthy again.
     rig.kafka.process().freeze()?;
     for h in [&b, &c, &d] {
-        wait_for(
-            &format!("{} to say the control topic is unreachable", h.admin),
-            CONVERGE,
-            Some(h),
-            || async {
-                let (status, control) = health(h).await?;
-                Ok((status == reqwest::StatusCode::SERVICE_UNAVAILABLE
-                    && control.is_some_and(|c| c["healthy"] == false)
-                    && h.metric("weir_control_reachable", &[]).await? == 0.0)
-                    .then_some(()))
-            },
-        )
-        .await?;
+        control_reachable_says(h, false).await?;
         ensure_acme_runs(h, &digest_a, "without the topic").await?;
     }
     rig.kafka.process().thaw()?;
     for h in [&b, &c, &d] {
-        wait_for(
-            &format!("{} healthy again", h.admin),
-            CONVERGE,
-            Some(h),
-            || async {
-                let (status, _) = health(h).await?;
-                Ok(
-                    (status.is_success() && h.metric("weir_control_reachable", &[]).await? == 1.0)
-                        .then_some(()),
-                )
-            },
-        )
-        .await?;
+        control_reachable_says(h, true).await?;
     }
     Ok(())
+}
+
+/// Waits until `host`'s `/healthz` and `weir_control_reachable` say the
+/// control topic is `reachable` (healthy) or not (503, with an unhealthy
+/// `control` component).
+async fn control_reachable_says(host: &Host, reachable: bool) -> Result<()> {
+    wait_for(
+        &format!(
+            "{} to say the control topic reachable: {reachable}",
+            host.admin
+        ),
+        CONVERGE,
+        Some(host),
+        || async {
+            let (status, control) = health(host).await?;
+            let healthz = if reachable {
+                status.is_success()
+            } else {
+                status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    && control.is_some_and(|c| c["healthy"] == false)
+            };
+            let gauge = host.metric("weir_control_reachable", &[]).await?;
+            let gauge_says = gauge == if reachable { 1.0 } else { 0.0 };
+            Ok((healthz && gauge_says).then_some(()))
+        },
+    )
+    .await
 }
 
 /// `/healthz` of `host`: its status and the `control` component.
